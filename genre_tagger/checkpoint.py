@@ -1,0 +1,95 @@
+"""Self-contained checkpoints: weights, labels, thresholds and preprocessing in one file.
+
+The file is a plain dict of tensors, strings and numbers, saved with ``torch.save`` and
+read with ``torch.load(weights_only=True)``: loading a checkpoint from an untrusted source
+never runs code. Frozen encoder weights that an installed package provides
+(``Encoder.weights_from_package``) are rebuilt from the package, not stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genre_tagger import __version__
+from genre_tagger.data.dataset import build_loaders
+from genre_tagger.data.modality import ModalityLoader
+from genre_tagger.errors import UserInputError
+from genre_tagger.models.tagger import GenreTagger, build_tagger
+
+FORMAT = "genre_tagger.checkpoint/1"
+
+
+@dataclass
+class TaggerBundle:
+    """Everything inference needs: the model, its loaders, labels and calibrated thresholds."""
+
+    model: GenreTagger
+    loaders: dict[str, ModalityLoader]
+    labels: list[str]
+    thresholds: np.ndarray
+    config: dict
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.model.modalities)
+
+
+def _stored_state(model: GenreTagger) -> dict[str, torch.Tensor]:
+    skipped = tuple(
+        f"encoders.{name}." for name, encoder in model.encoders.items()
+        if encoder.frozen and encoder.weights_from_package
+    )
+    return {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith(skipped)}
+
+
+def save_checkpoint(path: Path, bundle: TaggerBundle, extra: dict | None = None) -> None:
+    """Write atomically (temporary file, then rename): a crash never leaves half a checkpoint."""
+    payload = {
+        "format": FORMAT,
+        "version": __version__,
+        "config": bundle.config,
+        "modalities": bundle.modalities,
+        "labels": list(bundle.labels),
+        "thresholds": torch.as_tensor(np.asarray(bundle.thresholds, dtype=np.float32)),
+        "loaders": {name: loader.spec() for name, loader in bundle.loaders.items()},
+        "frozen": {name: bool(encoder.frozen) for name, encoder in bundle.model.encoders.items()},
+        "state_dict": _stored_state(bundle.model),
+        "extra": extra or {},
+    }
+    partial = Path(path).with_suffix(".partial")
+    torch.save(payload, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> TaggerBundle:
+    """Rebuild a ``TaggerBundle``; clear errors for missing, foreign or corrupt files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"checkpoint not found: {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, truncation, code-carrying pickles refused
+        raise UserInputError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserInputError(f"{path} is not a genre_tagger checkpoint")
+    config, modalities = payload["config"], payload["modalities"]
+    model = build_tagger(config["model"], modalities, len(payload["labels"]))
+    for name, frozen in payload["frozen"].items():
+        if frozen:
+            model.encoders[name].freeze()
+    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    skipped = tuple(f"encoders.{n}." for n, e in model.encoders.items() if e.frozen and e.weights_from_package)
+    missing = [key for key in missing if not key.startswith(skipped)]
+    if missing or unexpected:
+        raise UserInputError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.to(device).eval()
+    loaders = {name: _loader_from_spec(spec) for name, spec in payload["loaders"].items()}
+    return TaggerBundle(model, loaders, list(payload["labels"]), payload["thresholds"].numpy(), config)
+
+
+def _loader_from_spec(spec: dict) -> ModalityLoader:
+    return build_loaders({"m": spec}, ["m"])["m"]

@@ -1,0 +1,174 @@
+"""The `genre-tagger` command line. The only module that sees parsed arguments: each
+command unpacks them into plain keyword arguments of a library function.
+
+Exit status: 0 success, 2 usage or input error (one-line reason on stderr), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from genre_tagger.errors import UserInputError
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                        help="config overlay (repeatable, applied in order), e.g. configs/model/fusion_mean.yaml")
+    parser.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None,
+                        help="W&B mode (default from config: auto = online with WANDB_API_KEY, else offline)")
+
+
+def _add_inference_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
+    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="genre-tagger",
+        description="Multimodal, multi-label music genre tagging from audio, cover art and texts.",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="the whole job on a built-in synthetic catalog")
+    demo.add_argument("--workdir", default="demo_output", help="where every output goes (default: demo_output)")
+    demo.add_argument("--albums", type=int, default=None, help="catalog size (default: the demo's own)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)
+
+    synth = commands.add_parser("synth", help="write a synthetic catalog and its manifest.jsonl")
+    synth.add_argument("--output", required=True, help="folder to write (audio, covers, texts, manifest.jsonl)")
+    synth.add_argument("--albums", type=int, default=300)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--labels", type=int, default=250, help="vocabulary size (default 250)")
+
+    validate = commands.add_parser("validate", help="list every problem of a manifest with line and field")
+    validate.add_argument("manifest")
+    validate.add_argument("--deep", action="store_true", help="also decode every audio, cover and text file")
+
+    train = commands.add_parser("train", help="train on split=train, select and calibrate on split=val")
+    train.add_argument("--manifest", required=True)
+    train.add_argument("--output", required=True, help="run directory (must not exist or be empty)")
+    train.add_argument("--modalities", default=None, help="subset of audio,image,text (default: all)")
+    train.add_argument("--labels", default=None, help="label list file, one per line (default: from the manifest)")
+    _add_common_run_options(train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics.json and per_label.csv on a split")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--manifest", required=True)
+    evaluate.add_argument("--output", required=True)
+    evaluate.add_argument("--split", default="test", help="train/val/test, or 'all' (default: test)")
+    _add_inference_options(evaluate)
+
+    tag = commands.add_parser("tag", help="tag a catalog (streaming, resumable)")
+    tag.add_argument("--checkpoint", required=True)
+    tag.add_argument("--manifest", required=True)
+    tag.add_argument("--output", required=True, help="output file; re-running resumes it")
+    tag.add_argument("--format", choices=["jsonl", "csv", "parquet"], default=None,
+                     help="default: from the output's extension, else jsonl")
+    tag.add_argument("--top-k", type=int, default=10, help="labels with scores per album (default 10)")
+    tag.add_argument("--all-scores", action="store_true", help="write every label's score")
+    tag.add_argument("--threshold", type=float, default=None, help="one threshold for all labels instead of the calibrated ones")
+    _add_inference_options(tag)
+
+    ablate = commands.add_parser("ablate", help="every modality subset + the full model with modalities removed")
+    ablate.add_argument("--manifest", required=True)
+    ablate.add_argument("--output", required=True)
+    _add_common_run_options(ablate)
+    return parser
+
+
+def run_command(args: argparse.Namespace) -> int:
+    progress = not args.quiet
+    if args.command == "synth":
+        from genre_tagger.data.synthetic import write_catalog
+
+        path = write_catalog(args.output, n_albums=args.albums, seed=args.seed, n_labels=args.labels, progress=progress)
+        print(f"wrote {path}")
+        return 0
+    if args.command == "validate":
+        return _validate(args.manifest, args.deep)
+    if args.command == "train":
+        from genre_tagger.training import train
+
+        metrics = train(args.manifest, args.output, modalities=args.modalities, config_files=args.config,
+                        labels_file=args.labels, wandb_mode=args.wandb, progress=progress)
+        _print_metrics(metrics.get("test") or metrics["val"], f"wrote {args.output}")
+        return 0
+    if args.command == "evaluate":
+        from genre_tagger.evaluation import evaluate
+
+        metrics = evaluate(args.checkpoint, args.manifest, args.output, split=None if args.split == "all" else args.split,
+                           batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
+                           progress=progress)
+        _print_metrics(metrics, f"wrote {args.output}/metrics.json and per_label.csv")
+        return 0
+    if args.command == "tag":
+        from genre_tagger.tagging import tag_catalog
+
+        summary = tag_catalog(args.checkpoint, args.manifest, args.output, output_format=args.format,
+                              top_k=args.top_k, all_scores=args.all_scores, threshold=args.threshold,
+                              batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
+                              progress=progress)
+        return 0 if summary.get("error", 0) < summary.get("total", 0) or summary.get("total", 0) == 0 else 1
+    if args.command == "ablate":
+        from genre_tagger.ablation import run_ablation
+
+        run_ablation(args.manifest, args.output, config_files=args.config, wandb_mode=args.wandb, progress=progress)
+        return 0
+    if args.command == "demo":
+        from genre_tagger.demo import run_demo
+
+        run_demo(args.workdir, n_albums=args.albums, seed=args.seed, wandb_mode=args.wandb, progress=progress)
+        return 0
+    raise AssertionError(args.command)
+
+
+def _validate(manifest: str, deep: bool) -> int:
+    from genre_tagger.data.manifest import manifest_is_usable, validate_manifest
+
+    issues = validate_manifest(manifest, deep=deep)
+    for issue in issues:
+        print(issue.format(manifest))
+    usable = manifest_is_usable(issues)
+    errors = sum(1 for issue in issues if issue.severity == "error")
+    print(f"{manifest}: {errors} error(s), {len(issues) - errors} warning(s): "
+          f"{'usable' if usable else 'NOT usable'}", file=sys.stderr)
+    return 0 if usable else 2
+
+
+def _print_metrics(metrics: dict, headline: str) -> None:
+    keys = ("macro_roc_auc", "macro_pr_auc", "micro_f1", "macro_f1", "coverage_at_1", "n_albums")
+    print(headline)
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in keys}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run_command(args)
+    except UserInputError as err:
+        print(f"genre-tagger {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"genre-tagger {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if os.environ.get("GENRE_TAGGER_DEBUG"):
+            raise
+        print(f"genre-tagger {args.command}: failed: {type(err).__name__}: {err} "
+              "(set GENRE_TAGGER_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

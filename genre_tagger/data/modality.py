@@ -1,0 +1,45 @@
+"""The one interface every modality loader implements.
+
+A loader turns an ``AlbumRecord`` into model-ready tensors for its modality and stacks
+those of a batch into zero-filled tensors plus a boolean presence mask. Loaders are
+plain objects, built from config (class_path + init_args), picklable for DataLoader
+worker processes, and their ``settings()`` travel inside checkpoints so that inference
+preprocesses exactly as training did.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from genre_tagger.data.records import AlbumRecord
+
+
+class ModalityLoader:
+    """Base class. Subclasses set ``modality`` and implement ``load`` and ``collate``."""
+
+    modality: str = ""
+
+    def load(self, record: AlbumRecord, training: bool = False) -> tuple[Any | None, list[str]]:
+        """Load this modality of one album.
+
+        Returns ``(item, warnings)``: ``item`` is None when the modality is absent or
+        nothing of it could be used; each warning reads ``"<field>: <reason>"`` and names
+        the file, e.g. ``"cover: cannot decode 'covers/x.jpg': truncated file"``.
+        ``training`` enables random crops / augmentation; otherwise loading is deterministic.
+        """
+        raise NotImplementedError
+
+    def collate(self, items: list[Any | None]) -> dict[str, torch.Tensor]:
+        """Stack a batch: zero-filled tensors plus ``"present"``: ``[B]`` bool."""
+        raise NotImplementedError
+
+    def settings(self) -> dict[str, Any]:
+        """The init args that rebuild this loader (stored in checkpoints)."""
+        raise NotImplementedError
+
+    def spec(self) -> dict[str, Any]:
+        """class_path + init_args of this loader, for configs and checkpoints."""
+        cls = type(self)
+        return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": self.settings()}

@@ -1,0 +1,129 @@
+"""Multi-label metrics (CONTRACT §3) and per-label threshold calibration.
+
+Conventions: ``targets`` is ``[N, L]`` in {0, 1}, ``scores`` is ``[N, L]`` probabilities
+(or any monotone score), ``thresholds`` is ``[L]``. Macro averages run over the labels
+that have at least one positive and one negative album in the evaluated set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+METRIC_KEYS = (
+    "macro_roc_auc", "micro_roc_auc", "macro_pr_auc", "micro_pr_auc",
+    "micro_f1", "macro_f1", "coverage_at_1", "n_albums", "n_labels_evaluated",
+)
+
+
+def evaluable_labels(targets: np.ndarray) -> np.ndarray:
+    """Indices of labels with at least one positive and one negative album."""
+    positives = targets.sum(axis=0)
+    return np.flatnonzero((positives > 0) & (positives < targets.shape[0]))
+
+
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    denom = 2 * tp + fp + fn
+    return np.divide(2 * tp, denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
+
+
+def f1_scores(targets: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-label F1 ``[L]`` and micro F1 of 0/1 predictions ``[N, L]``."""
+    targets = targets.astype(bool)
+    predicted = predicted.astype(bool)
+    tp = (targets & predicted).sum(axis=0).astype(float)
+    fp = (~targets & predicted).sum(axis=0).astype(float)
+    fn = (targets & ~predicted).sum(axis=0).astype(float)
+    micro = float(_f1(np.array([tp.sum()]), np.array([fp.sum()]), np.array([fn.sum()]))[0])
+    return _f1(tp, fp, fn), micro
+
+
+def coverage_at_1(scores: np.ndarray) -> float:
+    """Share of the label vocabulary that is the top-1 prediction of some album."""
+    if scores.size == 0:
+        return 0.0
+    return float(len(np.unique(scores.argmax(axis=1))) / scores.shape[1])
+
+
+def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
+    """All CONTRACT §3 metrics as a flat dict of floats (counts as ints)."""
+    targets = np.asarray(targets, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    labels = evaluable_labels(targets)
+    result = {key: float("nan") for key in METRIC_KEYS}
+    result.update(n_albums=int(targets.shape[0]), n_labels_evaluated=int(len(labels)))
+    if targets.shape[0] == 0:
+        return result
+    per_label_f1, micro_f1 = f1_scores(targets, scores >= thresholds[None, :])
+    result["micro_f1"] = micro_f1
+    result["coverage_at_1"] = coverage_at_1(scores)
+    if len(labels) == 0:
+        return result
+    sub_t, sub_s = targets[:, labels], scores[:, labels]
+    result["macro_roc_auc"] = float(roc_auc_score(sub_t, sub_s, average="macro"))
+    result["micro_roc_auc"] = float(roc_auc_score(sub_t, sub_s, average="micro"))
+    result["macro_pr_auc"] = float(average_precision_score(sub_t, sub_s, average="macro"))
+    result["micro_pr_auc"] = float(average_precision_score(sub_t, sub_s, average="micro"))
+    result["macro_f1"] = float(per_label_f1[labels].mean())
+    return result
+
+
+def per_label_rows(
+    targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray, label_names: list[str]
+) -> list[dict]:
+    """One row per label: support, ROC-AUC / PR-AUC (NaN when undefined), F1, threshold."""
+    targets = np.asarray(targets, dtype=np.int64)
+    per_label_f1, _ = f1_scores(targets, scores >= thresholds[None, :])
+    evaluable = set(evaluable_labels(targets).tolist())
+    rows = []
+    for index, name in enumerate(label_names):
+        column_t, column_s = targets[:, index], scores[:, index]
+        ok = index in evaluable
+        rows.append({
+            "label": name,
+            "positives": int(column_t.sum()),
+            "roc_auc": float(roc_auc_score(column_t, column_s)) if ok else float("nan"),
+            "pr_auc": float(average_precision_score(column_t, column_s)) if ok else float("nan"),
+            "f1": float(per_label_f1[index]),
+            "threshold": float(thresholds[index]),
+            "predicted_positive": int((column_s >= thresholds[index]).sum()),
+        })
+    return rows
+
+
+def best_f1_threshold(column_targets: np.ndarray, column_scores: np.ndarray) -> tuple[float, float]:
+    """Threshold maximising F1 for one label, and that F1.
+
+    Candidates are midpoints between consecutive distinct scores, so the threshold sits
+    between albums rather than exactly on one.
+    """
+    order = np.argsort(-column_scores, kind="stable")
+    sorted_scores = column_scores[order]
+    sorted_targets = column_targets[order].astype(float)
+    tp = np.cumsum(sorted_targets)
+    predicted = np.arange(1, len(sorted_scores) + 1)
+    f1 = 2 * tp / (predicted + sorted_targets.sum())
+    # Only cut where the next score differs, so ties fall on one side together.
+    cut_ok = np.append(sorted_scores[1:] < sorted_scores[:-1], True)
+    f1 = np.where(cut_ok, f1, -1.0)
+    best = int(np.argmax(f1))
+    below = sorted_scores[best + 1] if best + 1 < len(sorted_scores) else 0.0
+    return float((sorted_scores[best] + below) / 2), float(f1[best])
+
+
+def calibrate_thresholds(
+    targets: np.ndarray, scores: np.ndarray, min_positives: int = 3
+) -> np.ndarray:
+    """Per-label thresholds ``[L]`` calibrated on validation data.
+
+    Labels with at least ``min_positives`` positives get their own best-F1 threshold;
+    rarer labels (a best-F1 cut on one or two albums is noise) share one global
+    threshold: the one maximising micro F1 over all labels.
+    """
+    targets = np.asarray(targets, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    global_threshold, _ = best_f1_threshold(targets.ravel(), scores.ravel()) if targets.size else (0.5, 0)
+    thresholds = np.full(targets.shape[1], global_threshold, dtype=np.float64)
+    for index in np.flatnonzero(targets.sum(axis=0) >= min_positives):
+        thresholds[index], _ = best_f1_threshold(targets[:, index], scores[:, index])
+    return thresholds

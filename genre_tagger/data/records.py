@@ -15,7 +15,7 @@ class AlbumRecord:
 
     Empty lists / None mean the modality is absent for this album (normal, not an error).
     ``extra`` keeps every manifest field this schema does not know, for pass-through.
-    ``line`` is the 1-based line (JSONL/CSV data line) or row number it came from.
+    ``line`` is the 1-based physical line (JSONL, CSV; header = 1) or Parquet row it came from.
     """
 
     id: str

@@ -11,6 +11,7 @@ import copy
 import json
 import logging
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,18 @@ def check_modalities(data: TrainingData, modalities: list[str]) -> list[str]:
     return usable
 
 
+def quiet_lightning() -> None:
+    """Keep Lightning's banners and tips out of a user's terminal (warnings still show)."""
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*in eval mode at the start of training.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                    ".*litlogger.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def make_trainer(config: dict, max_epochs: int, patience: int, loggers: list, progress: bool) -> pl.Trainer:
     settings = config["trainer"]
+    quiet_lightning()
     return pl.Trainer(
         max_epochs=max_epochs,
         accelerator=settings.get("accelerator", "auto"),

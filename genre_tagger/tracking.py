@@ -76,4 +76,4 @@ class RunTracker:
         if self.wandb_logger is not None:
             import wandb
 
-            wandb.finish(quiet=True)
+            wandb.finish()

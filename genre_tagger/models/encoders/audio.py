@@ -1,4 +1,4 @@
-"""Audio encoder: a small CNN over log-mel crops, pooled over crops and tracks."""
+"""Audio encoder: a temporal CNN over log-mel crops, pooled over crops and tracks."""
 
 from __future__ import annotations
 
@@ -8,22 +8,27 @@ from torch import nn
 from genre_tagger.models.encoders.base import Encoder, masked_mean
 
 
-def conv_block(in_channels: int, out_channels: int, pool: tuple[int, int]) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-        nn.BatchNorm2d(out_channels),
+def conv_block(in_channels: int, out_channels: int, kernel: int, pool: int) -> nn.Sequential:
+    layers = [
+        nn.Conv1d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm1d(out_channels),
         nn.ReLU(inplace=True),
-        nn.MaxPool2d(pool),
-    )
+    ]
+    if pool > 1:
+        layers.append(nn.MaxPool1d(pool))
+    return nn.Sequential(*layers)
 
 
 class MelCNN(Encoder):
     """CNN over log-mel crops; trains from scratch (no pretrained music model installs here).
 
-    Input: ``{"mels": [B, K, n_mels, F], "crop_mask": [B, K] bool, "present": [B]}`` where
-    the K crops come from all of an album's tracks. Each crop -> conv stack -> mean over
-    frequency, mean and max over time -> ``[2C]`` -> linear ``[out_dim]``; crops are then
-    averaged (masked) into one album vector ``[B, out_dim]``.
+    Input: ``{"mels": [B, K, n_mels, F], "crop_mask": [B, K] bool, "present": [B]}``, the K
+    crops coming from all of an album's tracks. Mel bands are the input channels of 1-D
+    convolutions over time: the first layer sees the whole spectrum (timbre, brightness,
+    harmonicity) and the stack sees rhythm and tempo along time. This runs 3-4x faster on a
+    CPU than a 2-D CNN of similar size, whose full-resolution first layers dominate.
+    Per crop: conv stack -> mean and max over time -> ``[2C]`` -> linear ``[out_dim]``; crops
+    are then averaged (masked) into one album vector ``[B, out_dim]``.
     """
 
     modality = "audio"
@@ -31,17 +36,18 @@ class MelCNN(Encoder):
     def __init__(
         self,
         n_mels: int = 64,
-        channels: tuple[int, ...] = (16, 32, 64, 128),
+        channels: tuple[int, ...] = (128, 128, 192, 256),
         out_dim: int = 256,
         dropout: float = 0.1,
         frozen: bool = False,
     ):
         super().__init__(frozen=frozen)
         self.out_dim = out_dim
-        self.input_norm = nn.BatchNorm2d(1)
-        blocks, in_channels = [], 1
-        for width in channels:
-            blocks.append(conv_block(in_channels, width, (2, 2)))
+        self.input_norm = nn.BatchNorm1d(n_mels)
+        blocks, in_channels = [], n_mels
+        for depth, width in enumerate(channels):
+            last = depth == len(channels) - 1
+            blocks.append(conv_block(in_channels, width, 5 if depth == 0 else 3, 1 if last else 2))
             in_channels = width
         self.blocks = nn.Sequential(*blocks)
         self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * in_channels, out_dim), nn.ReLU())
@@ -50,9 +56,8 @@ class MelCNN(Encoder):
 
     def embed_crops(self, crops: torch.Tensor) -> torch.Tensor:
         """``[N, n_mels, F]`` crops -> ``[N, out_dim]``."""
-        features = self.blocks(self.input_norm(crops.unsqueeze(1)))  # [N, C, M', F']
-        over_frequency = features.mean(dim=2)  # [N, C, F']
-        pooled = torch.cat([over_frequency.mean(dim=2), over_frequency.amax(dim=2)], dim=1)
+        features = self.blocks(self.input_norm(crops))  # [N, C, F']
+        pooled = torch.cat([features.mean(dim=2), features.amax(dim=2)], dim=1)
         return self.project(pooled)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

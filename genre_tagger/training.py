@@ -309,28 +309,41 @@ def _train_stages(data: TrainingData, config: dict, tracker: RunTracker, cache_d
     modalities = config["modalities"]
     loaders = build_loaders(config["data"]["loaders"], modalities)
     tagger = build_tagger(config["model"], modalities, len(data.vocabulary))
-    stage1 = {}
-    for modality in modalities:
-        if not tagger.encoders[modality].frozen:
-            stage1[modality] = pretrain_encoder(modality, tagger, loaders[modality], data, config, tracker, progress)
-    say("embedding the catalog with the frozen encoders")
-    features = embed_catalog(tagger, loaders, data.records, config, cache_dir, progress)
-    say("stage 2: training the fusion head on cached embeddings")
-    best_val = fit_fusion(tagger, features, data, config, tracker.loggers, progress)
-    val_scores = scores_from_features(tagger, features, data.splits["val"])
+    mode = config.get("training", {}).get("mode", "staged")
+    stage1, presence = {}, {}
+    if mode == "end_to_end":
+        from genre_tagger.end_to_end import fit_end_to_end, raw_scores
+
+        say("training end to end on decoded albums")
+        best_val = fit_end_to_end(tagger, loaders, data, config, tracker.loggers, progress)
+        score_rows = lambda rows: raw_scores(tagger, loaders, data, rows, config, progress)  # noqa: E731
+    elif mode == "staged":
+        for modality in modalities:
+            if not tagger.encoders[modality].frozen:
+                stage1[modality] = pretrain_encoder(modality, tagger, loaders[modality], data, config, tracker,
+                                                    progress)
+        say("embedding the catalog with the frozen encoders")
+        features = embed_catalog(tagger, loaders, data.records, config, cache_dir, progress)
+        say("stage 2: training the fusion head on cached embeddings")
+        best_val = fit_fusion(tagger, features, data, config, tracker.loggers, progress)
+        score_rows = lambda rows: scores_from_features(tagger, features, rows)  # noqa: E731
+        presence = presence_rates(features, data.splits["train"])
+    else:
+        raise UserInputError(f"training.mode must be 'staged' or 'end_to_end', got {mode!r}")
+    val_scores = score_rows(data.splits["val"])
     thresholds = calibrate_thresholds(data.targets[data.splits["val"]], val_scores,
                                       config["calibration"]["min_positives"])
     metrics: dict[str, Any] = {"val": compute_metrics(data.targets[data.splits["val"]], val_scores, thresholds)}
     if len(data.splits["test"]):
-        test_scores = scores_from_features(tagger, features, data.splits["test"])
+        test_scores = score_rows(data.splits["test"])
         metrics["test"] = compute_metrics(data.targets[data.splits["test"]], test_scores, thresholds)
         tracker.log_table("test_per_label", per_label_rows(
             data.targets[data.splits["test"]], test_scores, thresholds, data.vocabulary.names))
     metrics.update(modalities=modalities, labels=len(data.vocabulary), best_val_macro_roc_auc=best_val,
-                   presence_rates=presence_rates(features, data.splits["train"]), encoder_pretraining=stage1)
+                   presence_rates=presence, encoder_pretraining=stage1, training_mode=mode)
     for split in ("val", "test"):
         if split in metrics:
             tracker.log_summary(metrics[split], prefix=f"{split}/")
-    tracker.log_summary(metrics["presence_rates"], prefix="presence/")
+    tracker.log_summary(presence, prefix="presence/")
     bundle = TaggerBundle(tagger, loaders, data.vocabulary.names, thresholds, copy.deepcopy(config))
     return metrics, bundle

@@ -100,3 +100,16 @@ def test_wandb_offline_run_needs_no_network(tiny_catalog, tmp_path, monkeypatch)
     text_only = only_modality(tiny_catalog, "text", tiny_catalog.parent / "text_only_wandb.jsonl")
     train(text_only, tmp_path / "run", modalities="text", config_files=TINY, wandb_mode="auto", progress=False)
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*")), "an offline W&B run should be on disk"
+
+
+def test_end_to_end_mode_trains_encoders_jointly(tiny_catalog, tmp_path):
+    from genre_tagger.config import load_config
+
+    config_file = tmp_path / "e2e.yaml"
+    config_file.write_text("training: {mode: end_to_end}\ntrainer: {max_epochs: 2}\n")
+    metrics = train(tiny_catalog, tmp_path / "run", config_files=[*TINY, str(config_file)], progress=False)
+    assert metrics["training_mode"] == "end_to_end"
+    assert metrics["encoder_pretraining"] == {}  # no separate stage 1
+    bundle = load_checkpoint(tmp_path / "run" / "model.ckpt")
+    assert not bundle.model.encoders["audio"].frozen
+    assert 0.0 <= metrics["val"]["macro_roc_auc"] <= 1.0

@@ -38,7 +38,8 @@ class EfficientNetLite0(Encoder):
             self.backbone = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
         else:
             self.backbone = EfficientNet.from_name("efficientnet-lite0")
-            self.weights_from_package = False
+        # Only untouched package weights may be left out of checkpoints and cache fingerprints.
+        self.weights_from_package = pretrained and frozen
         if frozen:
             self.freeze()
 

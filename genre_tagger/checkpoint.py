@@ -8,6 +8,8 @@ never runs code. Frozen encoder weights that an installed package provides
 
 from __future__ import annotations
 
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,8 +74,15 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
         raise UserInputError(f"checkpoint not found: {path}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # pickle errors, truncation, code-carrying pickles refused
-        raise UserInputError(f"cannot load checkpoint {path}: {type(err).__name__}: {err}") from err
+    except pickle.UnpicklingError as err:
+        # torch's message advises weights_only=False: wrong advice for an untrusted file.
+        found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", str(err))
+        what = f" ({found.group(1)})" if found else ""
+        raise UserInputError(f"cannot load checkpoint {path}: it holds Python objects other than tensors "
+                             f"and plain data{what}; refused") from err
+    except Exception as err:  # truncation, not a torch file at all
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise UserInputError(f"cannot load checkpoint {path}: {type(err).__name__}: {first_line}") from err
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserInputError(f"{path} is not a genre_tagger checkpoint")
     config, modalities = payload["config"], payload["modalities"]

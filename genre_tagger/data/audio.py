@@ -15,8 +15,15 @@ Crop policy (bounds time and memory per album, whatever the track lengths):
   is long enough (intros and fade-outs say little about genre). Training: uniform random
   starts (``torch`` RNG, so seeded DataLoader workers are reproducible and distinct).
 - Only those segments are read: seek + read of ``crop`` frames each. Clips shorter than
-  a crop are zero-padded at the end. Non-finite samples become 0 (with a warning);
-  silence is fine.
+  a crop are zero-padded at the end. Non-finite samples become 0 (with a warning; a crop
+  of nothing but NaN/inf makes the track unusable); silence is fine.
+- Truncated files (a cut-off download) are used as far as they decode, with a warning:
+  when libsndfile's data ends (or breaks) clearly before the frame count its header
+  announces, the crops are placed again within the part that decodes (at least
+  ``_MIN_TRUNCATED_SECONDS``); an Ogg file whose last page is torn or not flagged
+  end-of-stream is reported too (libsndfile would otherwise read it as a valid, shorter file).
+- File problems are named before any decoder runs (``file_problem``): no such file, a
+  folder, a pipe or device (never opened: it could block), an empty file, no permission.
 - Downmix = mean over channels; resampling with a cached ``torchaudio`` Resample kernel per
   source rate; ``MelSpectrogram`` (power 2) built lazily, then ``log(mel + 1e-6)`` (natural
   log; digital silence is log(1e-6) ~ -13.8).
@@ -55,6 +62,9 @@ resample, 4 ms mel. A 10-minute 48 kHz stereo track stays bounded: 26 ms (wav), 
 from __future__ import annotations
 
 import math
+import os
+import stat
+import struct
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -70,6 +80,9 @@ LOG_EPS = 1e-6  # log(mel + LOG_EPS)
 _PREROLL_FRAMES = 8192  # decoded and discarded before a crop in lossy formats (see above)
 _UNKNOWN_LENGTH_SECONDS = 60.0  # a stream of unknown length: crops come from its first minute
 _BLOCK = 1 << 16  # frames per block when streaming a whole file
+_TRUNCATION_RETRIES = 3  # reopen a truncated file at most this often to read crops within its data
+_MIN_TRUNCATED_SECONDS = 0.25  # a truncated file is used only when at least this much decodes
+_OGG_MAX_PAGE = 65307  # bytes: 27 header + 255 lacing + 255 * 255 body
 # libsndfile opens these, but FFmpeg decodes them faster (Opus: 41 vs 72 ms for 2 crops)
 _PYAV_FASTER_SUBTYPES = {"OPUS"}
 
@@ -226,9 +239,101 @@ class _PyAVReader:
         self._container.close()
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.1f} s" if value >= 1.0 else f"{value:.2f} s"
+
+
+class _Truncated(Exception):
+    """libsndfile's data ends before its header's frame count. ``frames``: where it ends
+    (``exact``) or an upper bound on it (a read failed or came back empty there)."""
+
+    def __init__(self, frames: int, exact: bool, announced: int, rate: int):
+        super().__init__(frames)
+        self.frames, self.exact, self.announced, self.rate = frames, exact, announced, rate
+
+
+def _decodable_frames(path: Path, limit: int, deadline: float) -> int:
+    """How many frames (at most ``limit``) libsndfile decodes from the start before it fails."""
+    reader = _open_reader(path, backend="soundfile")
+    count = 0
+    try:
+        for block in reader.blocks(limit):
+            count += len(block)
+            _check_deadline(deadline)
+    except AudioDecodeError:
+        raise
+    except Exception:  # noqa: BLE001 - the point where decoding breaks is what we measure
+        pass
+    finally:
+        reader.close()
+    return count
+
+
+def _ogg_cut_short(path: Path) -> bool:
+    """Whether an Ogg file (``OggS`` magic) lacks its end: the last page is torn, or it is
+    complete but not flagged end-of-stream. libsndfile takes such a file's length from its
+    last whole page, so a cut-off Ogg otherwise reads as a valid, shorter file.
+    Reads the first 4 bytes and at most the last 64 KiB (an Ogg page is < 64 KiB)."""
+    if file_problem(path):  # never open a pipe here: it would block
+        return False
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"OggS":
+                return False
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - _OGG_MAX_PAGE))
+            tail = handle.read()
+    except OSError:
+        return False
+    base = size - len(tail)
+    at = tail.rfind(b"OggS")
+    while at >= 0:
+        if at + 27 <= len(tail):
+            flags, n_segments = tail[at + 5], tail[at + 26]
+            if at + 27 + n_segments <= len(tail):
+                body = sum(tail[at + 27 : at + 27 + n_segments])
+                page_end = base + at + 27 + n_segments + body
+                if page_end <= size:  # a whole page: the last one in the file, or a torn tail follows
+                    return page_end != size or not flags & 0x04
+        at = tail.rfind(b"OggS", 0, at)
+    return True
+
+
 def _check_deadline(deadline: float) -> None:
     if time.monotonic() > deadline:
         raise AudioDecodeError("decoding took too long (decode_timeout_s)")
+
+
+def file_problem(path: Path) -> str | None:
+    """A reason when ``path`` cannot even be opened as a file (checked before any decoder runs,
+    whose own messages for these cases mislead: libsndfile calls an empty file "not a regular
+    file (possibly a pipe?)"), else None. Shared with the image and text loaders."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as err:
+        return (err.strerror or str(err)).lower()
+    if stat.S_ISDIR(info.st_mode):
+        return "is a folder, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (a pipe, socket or device)"  # opening a FIFO would block
+    if info.st_size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def _looks_like_text(path: Path) -> bool:
+    """Whether a file's first KiB is printable UTF-8 text (a text file given an audio name)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+        text = head.decode("utf-8", errors="ignore" if len(head) == 1024 else "strict")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return bool(text.strip()) and all(ch.isprintable() or ch in "\t\r\n\f" for ch in text)
 
 
 def _open_reader(path: Path, backend: str | None = None) -> _SoundFileReader | _PyAVReader:
@@ -236,10 +341,9 @@ def _open_reader(path: Path, backend: str | None = None) -> _SoundFileReader | _
 
     Raises AudioDecodeError with a short reason when neither can.
     """
-    if not path.exists():
-        raise AudioDecodeError("no such file")
-    if not path.is_file():
-        raise AudioDecodeError("not a file")
+    problem = file_problem(path)
+    if problem:
+        raise AudioDecodeError(problem)
     sf_error: BaseException | None = None
     if backend in (None, "soundfile"):
         try:
@@ -259,10 +363,22 @@ def _open_reader(path: Path, backend: str | None = None) -> _SoundFileReader | _
         return _PyAVReader(path)
     except AudioDecodeError:
         raise
+    except ImportError as err:
+        why = f"libsndfile cannot read it ({_short_reason(sf_error)}) and " if sf_error is not None else ""
+        raise AudioDecodeError(f"no decoder for this format: {why}PyAV (FFmpeg) is not installed "
+                               "(pip install av)") from err
     except Exception as err:  # noqa: BLE001 - FFmpeg errors come as ValueError/OSError subclasses
         reason = _short_reason(err)
-        if sf_error is not None and "Invalid data" in reason:
-            reason = f"unrecognised or corrupt audio ({_short_reason(sf_error)})"
+        if _ogg_cut_short(path):
+            raise AudioDecodeError(f"truncated Ogg file (no end page): {reason}") from err
+        if sf_error is not None and ("Invalid data" in reason or reason == "End of file"):
+            if _looks_like_text(path):
+                reason = "not audio: the file holds text"
+            else:
+                sf_reason = _short_reason(sf_error)
+                if "not a regular file" in sf_reason:  # libsndfile's words for "unknown format"
+                    sf_reason = "neither libsndfile nor FFmpeg recognises it"
+                reason = f"unrecognised or corrupt audio ({sf_reason})"
         raise AudioDecodeError(reason) from err
 
 
@@ -297,29 +413,48 @@ def read_segment(path: str | Path, start: int, n_frames: int) -> tuple[np.ndarra
         reader.close()
 
 
-def check_audio_file(path: str | Path) -> str | None:
+def check_audio_file(path: str | Path, timeout_s: float | None = 600.0) -> str | None:
     """None when the whole file decodes, else a short reason (streams it: memory stays small).
 
-    Also reports a file with no samples at all, and one that decodes to clearly fewer
-    frames than its libsndfile header announces (a truncated download). Lengths that
-    FFmpeg reports are often estimates (raw AAC: 6% off), so PyAV-decoded files are not
-    checked for truncation.
+    Also reports a file with no samples at all, one that decodes to clearly fewer frames
+    than its libsndfile header announces or an Ogg file without its end page (truncated
+    downloads), NaN or infinite samples, and decoding that takes over ``timeout_s``
+    (checked between blocks). Lengths that FFmpeg reports are often estimates (raw AAC: 6%
+    off), so PyAV-decoded files are not checked for truncation.
     """
+    path = Path(path)
+    deadline = time.monotonic() + (timeout_s if timeout_s is not None else math.inf)
     try:
-        reader = _open_reader(Path(path))
+        reader = _open_reader(path)
     except AudioDecodeError as err:
         return str(err)
+    decoded = non_finite = 0
+    expected = reader.frames if reader.backend == "soundfile" else None
     try:
-        decoded = sum(len(block) for block in reader.blocks(None))
+        for block in reader.blocks(None):
+            decoded += len(block)
+            non_finite += int(block.size - np.count_nonzero(np.isfinite(block)))
+            _check_deadline(deadline)
+    except AudioDecodeError as err:
+        return str(err)
     except Exception as err:  # noqa: BLE001
+        if decoded:
+            return f"truncated or damaged: decoding fails after {decoded} of {expected or '?'} frames " \
+                   f"({_short_reason(err)})"
+        if expected:  # blocks are _BLOCK frames: the failing one is somewhere in the first
+            return f"truncated or damaged: decoding fails within the first {min(_BLOCK, expected)} of " \
+                   f"{expected} frames ({_short_reason(err)})"
         return _short_reason(err)
     finally:
         reader.close()
+    if _ogg_cut_short(path):
+        return "truncated: the Ogg stream ends without its last page (file cut short)"
     if decoded == 0:
         return "no audio samples"
-    expected = reader.frames if reader.backend == "soundfile" else None
     if expected and decoded < 0.99 * expected - 0.1 * reader.sample_rate:
         return f"truncated: decoded {decoded} of {expected} frames"
+    if non_finite:
+        return f"{non_finite} NaN or infinite sample values (the loader replaces them with 0)"
     return None
 
 
@@ -459,44 +594,94 @@ class AudioLoader(ModalityLoader):
 
     def _read_track(
         self, path: Path, generator: torch.Generator | None
-    ) -> tuple[np.ndarray, int, int]:
+    ) -> tuple[np.ndarray, int, int, list[str]]:
         """The crops of one track: mono float32 ``[k, crop_frames]`` at the source rate,
-        the source rate, and the number of non-finite samples that were zeroed.
+        the source rate, the number of non-finite samples that were zeroed, and notes
+        (a truncated file is used as far as it decodes, with a note saying so).
         """
-        deadline = time.monotonic() + self.decode_timeout_s
-        reader = _open_reader(path)
-        backend = reader.backend
+        notes = []
+        if _ogg_cut_short(path):
+            notes.append("truncated: the Ogg stream ends without its last page (file cut short); "
+                         "using what decodes")
         try:
-            return self._read_crops(reader, generator, deadline)
-        except AudioDecodeError:
+            return self._read_track_checked(path, generator, notes)
+        except AudioDecodeError as err:
+            if notes and not str(err).startswith("truncated"):
+                raise AudioDecodeError(f"truncated Ogg file (no end page): {err}") from err
             raise
-        except Exception as err:  # noqa: BLE001 - decoders raise many types; all mean "unusable"
-            if backend != "soundfile":
-                raise AudioDecodeError(_short_reason(err)) from err
-            first_reason = _short_reason(err)
+
+    def _read_track_checked(
+        self, path: Path, generator: torch.Generator | None, notes: list[str]
+    ) -> tuple[np.ndarray, int, int, list[str]]:
+        deadline = time.monotonic() + self.decode_timeout_s
+        total = announced = None
+        for _ in range(_TRUNCATION_RETRIES):
+            reader = _open_reader(path)
+            backend = reader.backend
+            announced = announced or reader.frames
+            try:
+                crops, rate, n_bad = self._read_crops(reader, generator, deadline, total)
+            except _Truncated as cut:
+                total = cut.frames if cut.exact else _decodable_frames(path, cut.frames, deadline)
+                if total < _MIN_TRUNCATED_SECONDS * cut.rate:
+                    raise AudioDecodeError(f"truncated or corrupt: only {_seconds(total / cut.rate)} of the "
+                                           f"{_seconds(cut.announced / cut.rate)} its header announces decode") from None
+                continue
+            except AudioDecodeError:
+                raise
+            except Exception as err:  # noqa: BLE001 - decoders raise many types; all mean "unusable"
+                if backend != "soundfile":
+                    raise AudioDecodeError(_short_reason(err)) from err
+                first_reason = _short_reason(err)
+                break
+            if total is not None:
+                notes.append(f"truncated or damaged: only {_seconds(total / rate)} of the "
+                             f"{_seconds(announced / rate)} its header announces decode; using those")
+            return crops, rate, n_bad, notes
+        else:
+            raise AudioDecodeError("truncated or corrupt: no consistent length after several tries")
         try:  # libsndfile opened it but failed to decode: FFmpeg may do better
-            return self._read_crops(_open_reader(path, backend="pyav"), generator, deadline)
+            crops, rate, n_bad = self._read_crops(_open_reader(path, backend="pyav"), generator, deadline)
+            return crops, rate, n_bad, notes
         except Exception as pyav_err:  # noqa: BLE001 - report libsndfile's reason, seen first
             raise AudioDecodeError(first_reason) from pyav_err
 
     def _read_crops(
-        self, reader: _SoundFileReader | _PyAVReader, generator: torch.Generator | None, deadline: float
+        self, reader: _SoundFileReader | _PyAVReader, generator: torch.Generator | None, deadline: float,
+        total: int | None = None,
     ) -> tuple[np.ndarray, int, int]:
+        """``total``: frames to assume instead of the header's (after a truncation was found).
+
+        Raises ``_Truncated`` when libsndfile's data ends clearly before its header's frame
+        count (PyAV's counts are estimates, so they are not checked).
+        """
         try:
             rate = reader.sample_rate
             crop = int(math.ceil(self.crop_seconds * rate))
-            total = reader.frames
+            total = total or reader.frames
             if total is None:  # unknown length: crops from the first minute, decoded in one pass
                 head = np.concatenate(list(reader.blocks(int(_UNKNOWN_LENGTH_SECONDS * rate))) or [_empty(reader)])
                 segments = [head[s : s + crop] for s in self._starts(len(head), crop, rate, generator)]
             else:
                 segments = []
+                checked = reader.backend == "soundfile"
                 for start in self._starts(total, crop, rate, generator):
                     _check_deadline(deadline)
-                    segments.append(reader.read(start, crop, deadline))
+                    try:
+                        segment = reader.read(start, crop, deadline)
+                    except Exception:
+                        if checked and start > 0:  # data breaks before the crop: decode up to it
+                            raise _Truncated(start, False, reader.frames or total, rate) from None
+                        raise
+                    end = start + len(segment)
+                    if checked and len(segment) < crop and end < 0.99 * total - 0.1 * rate:
+                        raise _Truncated(end if len(segment) else start, bool(len(segment)),
+                                         reader.frames or total, rate)
+                    segments.append(segment)
         finally:
             reader.close()
-        if sum(len(s) for s in segments) == 0:
+        n_samples = sum(len(s) for s in segments)
+        if n_samples == 0:
             raise AudioDecodeError("no audio samples")
         crops = np.zeros((len(segments), crop), np.float32)
         for i, seg in enumerate(segments):
@@ -505,6 +690,8 @@ class AudioLoader(ModalityLoader):
             crops[i, : len(seg)] = seg @ np.full(seg.shape[1], 1.0 / seg.shape[1], np.float32)
         bad = ~np.isfinite(crops)
         n_bad = int(bad.sum())
+        if n_bad >= n_samples:
+            raise AudioDecodeError("every sample read is NaN or infinite")
         if n_bad:
             crops[bad] = 0.0
         return crops, rate, n_bad
@@ -538,10 +725,11 @@ class AudioLoader(ModalityLoader):
                 break
             path = paths[index]
             try:
-                crops, rate, n_bad = self._read_track(path, generator)
+                crops, rate, n_bad, notes = self._read_track(path, generator)
             except AudioDecodeError as err:
                 warnings.append(f"audio: cannot decode '{path}': {err}")
                 continue
+            warnings.extend(f"audio: '{path}': {note}" for note in notes)
             if n_bad:
                 warnings.append(f"audio: '{path}': replaced {n_bad} non-finite samples with 0")
             mels.append(self.log_mel(self._resample(torch.from_numpy(crops), rate)))

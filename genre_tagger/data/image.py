@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from genre_tagger.data.audio import file_problem
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 
@@ -65,10 +66,22 @@ def _own_pixel_limit() -> Iterator[None]:
 def _short_reason(err: BaseException) -> str:
     if isinstance(err, UnidentifiedImageError):
         return "not a recognised image format"
+    if isinstance(err, OSError) and err.strerror:  # e.g. permission denied: no path repeated
+        return err.strerror.lower()
     text = " ".join(str(err).split()) or type(err).__name__
-    if "truncated" in text:
+    if "truncated" in text.lower():
         return "truncated file"
     return text
+
+
+def _is_svg(path: Path) -> bool:
+    """SVG (XML text) by its first KiB: PIL cannot read vector images."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    except OSError:
+        return False
+    return head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg")) and b"<svg" in head)
 
 
 def open_image(path: str | Path, max_pixels: int) -> Image.Image:
@@ -77,12 +90,15 @@ def open_image(path: str | Path, max_pixels: int) -> Image.Image:
     Raises CoverError (verb "refusing" when it is over ``max_pixels``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise CoverError("no such file" if not path.exists() else "not a file")
+    problem = file_problem(path)
+    if problem:
+        raise CoverError(problem)
     try:
         with _own_pixel_limit():
             image = Image.open(path)
     except (OSError, ValueError, SyntaxError) as err:  # PIL raises all three on bad headers
+        if isinstance(err, UnidentifiedImageError) and _is_svg(path):
+            raise CoverError("SVG (vector) covers are not supported: convert it to PNG or JPEG") from err
         raise CoverError(_short_reason(err)) from err
     width, height = image.size
     if width * height > max_pixels:

@@ -41,6 +41,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -504,10 +505,18 @@ def _media_files(record: AlbumRecord) -> Iterator[tuple[str, Path, str]]:
 
 def _file_problem(path: Path, base: Path) -> str | None:
     shown = _shown(path, base)
-    if not path.exists():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         return f"file not found: {shown!r}"
-    if path.is_dir():
+    except OSError as exc:
+        return f"cannot read {shown!r}: {(exc.strerror or str(exc)).lower()}"
+    if stat.S_ISDIR(info.st_mode):
         return f"is a folder, not a file: {shown!r}"
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block every reader that opens it
+        return f"not a regular file (a pipe, socket or device): {shown!r}"
+    if info.st_size == 0:
+        return f"empty file (0 bytes): {shown!r}"
     if not os.access(path, os.R_OK):
         return f"cannot read {shown!r}: permission denied"
     return None

@@ -39,7 +39,7 @@ from typing import Any, Iterator
 import torch
 
 from genre_tagger.config import instantiate
-from genre_tagger.data.audio import training_generator, spread_indices
+from genre_tagger.data.audio import file_problem, spread_indices, training_generator
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 
@@ -60,12 +60,16 @@ class TextFileError(Exception):
 def read_text_file(path: str | Path) -> str:
     """A text file as stripped str (strict UTF-8). Raises TextFileError with a short reason."""
     path = Path(path)
-    if not path.is_file():
-        raise TextFileError("no such file" if not path.exists() else "not a file")
-    size = path.stat().st_size
-    if size > MAX_TEXT_FILE_BYTES:
-        raise TextFileError(f"too large ({size} bytes, limit {MAX_TEXT_FILE_BYTES})")
-    data = path.read_bytes()
+    problem = file_problem(path)
+    if problem and problem != "empty file (0 bytes)":  # an empty text file is reported as "no text"
+        raise TextFileError(problem)
+    try:
+        size = path.stat().st_size
+        if size > MAX_TEXT_FILE_BYTES:
+            raise TextFileError(f"too large ({size} bytes, limit {MAX_TEXT_FILE_BYTES})")
+        data = path.read_bytes()
+    except OSError as err:  # e.g. an I/O error or a permission change after the check
+        raise TextFileError((err.strerror or str(err)).lower()) from err
     if data.startswith(_UTF16_BOMS):
         raise TextFileError("not valid UTF-8 (UTF-16 byte-order mark; save it as UTF-8)")
     offset = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0

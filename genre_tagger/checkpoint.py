@@ -90,7 +90,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     for name, frozen in payload["frozen"].items():
         if frozen:
             model.encoders[name].freeze()
-    missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(payload["state_dict"], strict=False)
+    except RuntimeError as err:  # shapes differ: made by another version of the model code
+        first = str(err).strip().splitlines()
+        raise UserInputError(f"{path}: weights do not fit this version's model: {first[-1].strip() if first else err}") from err
     skipped = tuple(f"encoders.{n}." for n, e in model.encoders.items() if e.frozen and e.weights_from_package)
     missing = [key for key in missing if not key.startswith(skipped)]
     if missing or unexpected:

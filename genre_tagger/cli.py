@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("--all-scores", action="store_true", help="write every label's score")
     tag.add_argument("--threshold", type=float, default=None, help="one threshold for all labels instead of the calibrated ones")
     _add_inference_options(tag)
+    tag.add_argument("--devices", default=None,
+                     help="several GPUs / processes through Lightning (e.g. 4 or auto): one shard per rank, then a merge")
+    tag.add_argument("--strategy", default="ddp", help="Lightning strategy with --devices (default ddp)")
+    tag.add_argument("--num-nodes", type=int, default=1, help="machines, each running the same command (default 1)")
 
     ablate = commands.add_parser("ablate", help="every modality subset + the full model with modalities removed")
     ablate.add_argument("--manifest", required=True)
@@ -117,7 +121,8 @@ def run_command(args: argparse.Namespace) -> int:
         summary = tag_catalog(args.checkpoint, args.manifest, args.output, output_format=args.format,
                               top_k=args.top_k, all_scores=args.all_scores, threshold=args.threshold,
                               batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
-                              progress=progress)
+                              progress=progress, devices=_devices(args.devices), strategy=args.strategy,
+                              num_nodes=args.num_nodes)
         return 0 if summary.get("error", 0) < summary.get("total", 0) or summary.get("total", 0) == 0 else 1
     if args.command == "ablate":
         from genre_tagger.ablation import run_ablation
@@ -130,6 +135,16 @@ def run_command(args: argparse.Namespace) -> int:
         run_demo(args.workdir, n_albums=args.albums, seed=args.seed, wandb_mode=args.wandb, progress=progress)
         return 0
     raise AssertionError(args.command)
+
+
+def _devices(text: str | None) -> int | str | None:
+    """``--devices 4`` -> 4; ``auto`` and ``-1`` pass through as Lightning reads them."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UserInputError(f"--devices takes a number or 'auto', got {text!r}") from None
 
 
 def _validate(manifest: str, deep: bool) -> int:
@@ -160,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genre-tagger {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"genre-tagger {args.command}: interrupted", file=sys.stderr)
+        hint = "; re-run the same command to resume" if args.command == "tag" else ""
+        print(f"genre-tagger {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as err:
         if os.environ.get("GENRE_TAGGER_DEBUG"):

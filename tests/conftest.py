@@ -34,3 +34,22 @@ def only_modality(manifest: Path, keep: str, out: Path) -> Path:
         lines.append(json.dumps(record))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads; on a busy machine they lose a lot."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def fast_config(tmp_path_factory):
+    """The tiny experiment, shortened further: for tests of plumbing, not quality."""
+    path = tmp_path_factory.mktemp("config") / "fast.yaml"
+    path.write_text("trainer: {max_epochs: 2, patience: 2}\nencoder_pretraining: {max_epochs: 1, patience: 1}\n")
+    return [*TINY, str(path)]

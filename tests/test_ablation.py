@@ -7,7 +7,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from genre_tagger.ablation import AT_INFERENCE, TRAINED, modality_subsets, run_ablation
 from genre_tagger.data.synthetic import write_catalog
@@ -16,21 +15,7 @@ from genre_tagger.errors import UserInputError
 METRICS = ("macro_roc_auc", "micro_roc_auc", "macro_pr_auc", "micro_f1", "macro_f1", "coverage_at_1")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def fast_config(tmp_path_factory):
-    """The tiny experiment, shortened further: these tests check plumbing, not quality."""
-    path = tmp_path_factory.mktemp("config") / "fast.yaml"
-    path.write_text("trainer: {max_epochs: 2, patience: 2}\nencoder_pretraining: {max_epochs: 1, patience: 1}\n")
-    return ["experiment/tiny", str(path)]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,6 @@ TINY = DemoSettings(n_albums=48, holdout_albums=12,
 
 
 @pytest.fixture(scope="module")
-def fast_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "fast.yaml"
-    path.write_text("trainer: {max_epochs: 2, patience: 2}\nencoder_pretraining: {max_epochs: 1, patience: 1}\n")
-    return ["experiment/tiny", str(path)]
-
-
-@pytest.fixture(scope="module")
 def demo(tmp_path_factory, fast_config):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: threads only cost time on a busy machine

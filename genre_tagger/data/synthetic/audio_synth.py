@@ -19,6 +19,9 @@ event, never per sample; filtering and reverb in one FFT pass per channel).
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -283,9 +286,42 @@ _SUBTYPE = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG",
             "mp3": ("MP3", "MPEG_LAYER_III")}
 
 
+_BITREV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _ogg_crc(page: bytes) -> int:
+    """Ogg's CRC-32 (poly 0x04C11DB7, unreflected, init 0) via zlib's reflected CRC-32."""
+    c = zlib.crc32(page.translate(_BITREV), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{c:032b}"[::-1], 2)
+
+
+def _fix_ogg_serial(data: bytes, serial: int) -> bytes:
+    """Set every page's stream serial number (libsndfile picks a random one) and re-CRC,
+    so that equal audio gives byte-identical files."""
+    out = bytearray(data)
+    pos = 0
+    while pos + 27 <= len(out) and out[pos:pos + 4] == b"OggS":
+        n_seg = out[pos + 26]
+        size = 27 + n_seg + sum(out[pos + 27:pos + 27 + n_seg])
+        out[pos + 14:pos + 18] = struct.pack("<I", serial)
+        out[pos + 22:pos + 26] = b"\0\0\0\0"
+        out[pos + 22:pos + 26] = struct.pack("<I", _ogg_crc(bytes(out[pos:pos + size])))
+        pos += size
+    return bytes(out)
+
+
 def write_audio(path: str | Path, data: np.ndarray, sr: int, fmt: str) -> None:
-    """Write ``data`` [n, channels] as ``fmt`` (wav, flac, ogg = Vorbis, mp3) with soundfile."""
+    """Write ``data`` [n, channels] as ``fmt`` (wav, flac, ogg = Vorbis, mp3) with soundfile.
+
+    Deterministic: the same data gives the same bytes (Ogg serial numbers are fixed).
+    """
     if fmt not in _SUBTYPE:
         raise ValueError(f"unsupported synthetic audio format {fmt!r}; use one of {sorted(_SUBTYPE)}")
     major, subtype = _SUBTYPE[fmt]
-    sf.write(str(path), data, sr, format=major, subtype=subtype)
+    if fmt != "ogg":
+        sf.write(str(path), data, sr, format=major, subtype=subtype)
+        return
+    buf = io.BytesIO()
+    sf.write(buf, data, sr, format=major, subtype=subtype)
+    serial = zlib.crc32(Path(path).name.encode("utf-8"))
+    Path(path).write_bytes(_fix_ogg_serial(buf.getvalue(), serial))

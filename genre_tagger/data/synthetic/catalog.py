@@ -1,6 +1,36 @@
 """Synthetic album catalogs: plan (labels, presence, splits, latent styles), render, manifest.
 
-CALIBRATION_RESULTS_PLACEHOLDER
+How a catalog is made
+---------------------
+1. Artists (1-4 albums each, ~42% with one) are drawn one by one from generators seeded by
+   ``(seed, artist)``. An artist has a core top-level genre (Zipf-like popularity), a few
+   secondary ones (affinities such as Metal->Rock, R&B->Rap & Hip-Hop; "Pop" as an
+   umbrella label on most albums, as on MuMu), a taste over sub-genres (Gamma-perturbed
+   Zipf weights, so an artist's albums share sub-genres), a style offset in the audio and
+   cover latent spaces, and a few pet words.
+2. Each album (generator seeded by ``(seed, album)``) keeps the artist's core genre and most
+   of its secondary ones, draws Poisson-many sub-genres per genre by the artist's taste
+   (recursing into sub-sub-genres), pulls in members of cross-parent clusters (e.g. Trip-Hop
+   with Acid Jazz, Post-Punk with Gothic Metal) and is closed under ancestors: a sub-genre
+   always implies its parent. These are the album's *true* genres; the manifest's
+   ``genres`` add label noise: each label is dropped (with its descendants) at
+   ``label_noise`` and Poisson(``label_noise`` x count) random labels (with ancestors) are added.
+3. Evidence: every genre has a strength per modality and a direction in the audio / cover
+   latent spaces and signature words (``style.py``). The album's latent style is the sum of
+   its true genres' directions times strengths + the artist's offset + album noise;
+   synthesiser and cover parameters are its sigmoid (each track adds its own noise).
+   Reviews mix neutral template prose with descriptive words drawn from the genres by
+   text strength, the artist's pet words and random words; now and then a genre is named.
+4. Modalities go missing independently at ``missing_rates`` (an album that lost all three
+   keeps one at random); ~30% of albums with reviews get them as ``text_files``.
+5. Splits are artist-disjoint: artists in a seeded random order go to whichever split is
+   furthest below its target share of albums.
+6. Rendering (the slow part) runs per album in a process pool, each album with its own
+   generators ``(seed, album, modality)``, so the result does not depend on the order or
+   the number of workers. The manifest is written by the parent process in album order.
+
+How hard the catalog is for each modality is set by ``style.Calibration``;
+``benchmarks/synth_proxy.py`` measures it with cheap proxy features.
 """
 
 from __future__ import annotations
@@ -408,11 +438,15 @@ def write_catalog(
     cover, texts`` and, for albums whose reviews are files, ``text_files`` (with ``texts``
     null); paths are relative to ``output_dir``; a missing modality is null.
 
-    Deterministic by ``seed``: the same arguments give a byte-identical manifest and the
-    same media (identical samples and pixels; Ogg files differ only in their random
-    stream serial number). ``workers``: processes (default ``min(2, cpu_count)``; 0 = this
+    Deterministic by ``seed``: the same arguments give a byte-identical manifest and
+    byte-identical media files, whatever ``workers`` is. ``workers``: processes (default ``min(2, cpu_count)``; 0 = this
     process). ``missing_rates`` overrides the defaults per modality ("audio", "image",
     "text"); an album with every modality drawn missing keeps one of them.
+    ``text_file_share``: share of albums with reviews whose reviews are written as files.
+
+    Speed (2 CPU cores, 2 workers): ~0.13 s per album at the defaults (8 s mono 22.05 kHz
+    tracks); MuMu-like settings (4 x 30 s, 44.1 kHz stereo mp3) cost ~2.5 s per album,
+    most of it MP3 encoding (Ogg: ~1.5 s).
     """
     bad = [f for f in audio_formats if f not in ("wav", "flac", "ogg", "mp3")]
     if bad:

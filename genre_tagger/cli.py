@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--albums", type=int, default=300)
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--labels", type=int, default=250, help="vocabulary size (default 250)")
+    synth.add_argument("--workers", type=int, default=None,
+                       help="rendering processes (default: one per usable CPU core; 0 = in this process)")
 
     validate = commands.add_parser("validate", help="list every problem of a manifest with line and field")
     validate.add_argument("manifest")
@@ -100,7 +102,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "synth":
         from genre_tagger.data.synthetic import write_catalog
 
-        path = write_catalog(args.output, n_albums=args.albums, seed=args.seed, n_labels=args.labels, progress=progress)
+        path = write_catalog(args.output, n_albums=args.albums, seed=args.seed, n_labels=args.labels,
+                             workers=args.workers, progress=progress)
         print(f"wrote {path}")
         return 0
     if args.command == "validate":

@@ -439,7 +439,7 @@ def write_catalog(
     null); paths are relative to ``output_dir``; a missing modality is null.
 
     Deterministic by ``seed``: the same arguments give a byte-identical manifest and
-    byte-identical media files, whatever ``workers`` is. ``workers``: processes (default ``min(2, cpu_count)``; 0 = this
+    byte-identical media files, whatever ``workers`` is. ``workers``: processes (default: one per usable CPU core; 0 = this
     process). ``missing_rates`` overrides the defaults per modality ("audio", "image",
     "text"); an album with every modality drawn missing keeps one of them.
     ``text_file_share``: share of albums with reviews whose reviews are written as files.
@@ -469,7 +469,7 @@ def write_catalog(
         review_words=(int(review_words[0]), int(review_words[1])),
     )
     if workers is None:
-        workers = min(2, os.cpu_count() or 1)
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     jobs = [(p, settings) for p in plans]
     records: list[dict | None] = [None] * len(plans)
     if workers <= 1 or len(plans) < 8:

@@ -182,8 +182,11 @@ def train_subset(shared: Shared, subset: tuple[str, ...]) -> tuple[GenreTagger, 
     tracker = RunTracker(shared.output, config["logger"], run_name=f"trained-{name}", config=config,
                          group=shared.group, tags=["ablation", TRAINED, *subset])
     try:
+        clock = time.monotonic()
         fit_fusion(tagger, shared.features, shared.data, config, tracker.loggers, shared.progress)
+        seconds = time.monotonic() - clock
         result, thresholds = score(shared, tagger, TRAINED, subset, None)
+        result.row["head_training_s"] = round(seconds, 1)
         tracker.log_summary(result.row, prefix=f"{shared.eval_split}/")
     finally:
         tracker.finish()
@@ -283,8 +286,11 @@ def run_ablation(
     say("embedding the catalog with the frozen encoders (cached)")
     # embed_catalog reads only a tagger's encoders; this head is never trained.
     holder = GenreTagger(encoders, 1, fusion={"class_path": "genre_tagger.models.fusion.MaskedMeanFusion"})
-    features = embed_catalog(holder, loaders, data.records, config, default_cache_dir(config, manifest), progress)
+    embedding_s: dict[str, float] = {}
+    features = embed_catalog(holder, loaders, data.records, config, default_cache_dir(config, manifest), progress,
+                             seconds=embedding_s)
     timing["embedding_s"] = round(time.monotonic() - clock, 1)
+    timing.update({f"embedding_{m}_s": round(v, 1) for m, v in embedding_s.items()})
     shared = Shared(data, features, encoders, config, eval_split, group, out, progress)
 
     subsets = modality_subsets(available)

@@ -32,7 +32,7 @@ MUMU_REFERENCE = {"audio": 0.888, "image": 0.743, "text": 0.917, "audio+image+te
 CSV_COLUMNS = (
     "setting", "modalities", "n_modalities", "split", "albums", "albums_with_input", "macro_roc_auc",
     "micro_roc_auc", "macro_pr_auc", "micro_pr_auc", "micro_f1", "macro_f1", "coverage_at_1",
-    "labels_evaluated", "val_macro_roc_auc",
+    "labels_evaluated", "val_macro_roc_auc", "head_training_s",
 )
 
 

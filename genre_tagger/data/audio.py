@@ -61,10 +61,12 @@ resample, 4 ms mel. A 10-minute 48 kHz stereo track stays bounded: 26 ms (wav), 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import stat
 import struct
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -117,6 +119,30 @@ def _frame_to_array(frame: Any) -> np.ndarray:
     return arr.astype(np.float32, copy=False)
 
 
+@contextlib.contextmanager
+def _c_stderr_muted() -> Iterator[None]:
+    """Silence file descriptor 2 for the duration (C libraries write there directly).
+
+    libmpg123 prints "part2_3_length ... too large" when a seek lands inside an MP3 bit
+    reservoir; the pre-roll frames we discard absorb the damage, so those lines are noise.
+    Python-level errors still surface as exceptions with their own message.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters): nothing to mute
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class _SoundFileReader:
     """Random access through libsndfile; ``frames`` is None when the header does not say."""
 
@@ -135,11 +161,12 @@ class _SoundFileReader:
     def read(self, start: int, n: int, deadline: float) -> np.ndarray:
         """Frames ``[start, start + n)`` as float32 ``[<=n, channels]``."""
         pre = min(start, self._preroll)
-        if self._file.seekable():
-            self._file.seek(start - pre)
-        elif start:
+        if not self._file.seekable() and start:
             raise AudioDecodeError("stream is not seekable")
-        data = self._file.read(n + pre, dtype="float32", always_2d=True)
+        with _c_stderr_muted() if self._preroll else contextlib.nullcontext():
+            if self._file.seekable():
+                self._file.seek(start - pre)
+            data = self._file.read(n + pre, dtype="float32", always_2d=True)
         return data[pre:]
 
     def blocks(self, max_frames: int | None) -> Iterator[np.ndarray]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from genre_tagger.errors import UserInputError
@@ -176,17 +178,31 @@ def _print_metrics(metrics: dict, headline: str) -> None:
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in keys}))
 
 
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    """A scheduler's stop (SIGTERM) ends a command like Ctrl-C: cleanly, with a message."""
+    raise KeyboardInterrupt
+
+
+INTERRUPT_HINTS = {
+    "tag": "; re-run the same command to resume",
+    "train": "; the run folder holds no model: start again with a new --output "
+             "(embeddings already cached are reused)",
+    "ablate": "; embeddings already cached are reused when you start again",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if on_main_thread else None
     try:
         return run_command(args)
     except UserInputError as err:
         print(f"genre-tagger {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = "; re-run the same command to resume" if args.command == "tag" else ""
-        print(f"genre-tagger {args.command}: interrupted{hint}", file=sys.stderr)
+        print(f"genre-tagger {args.command}: interrupted{INTERRUPT_HINTS.get(args.command, '')}", file=sys.stderr)
         return 130
     except Exception as err:
         if os.environ.get("GENRE_TAGGER_DEBUG"):
@@ -194,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genre-tagger {args.command}: failed: {type(err).__name__}: {err} "
               "(set GENRE_TAGGER_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -158,7 +160,22 @@ class BestWeights(pl.Callback):
 
 
 def _fit(module: TaggerModule, trainer: pl.Trainer, train_data: DataLoader, val_data: DataLoader) -> float:
-    trainer.fit(module, train_data, val_data)
+    """``trainer.fit``; a Ctrl-C or SIGTERM during it surfaces as ``KeyboardInterrupt``.
+
+    Lightning turns Ctrl-C into ``sys.exit(1)`` (leaving SIGINT ignored) and SIGTERM into a
+    ``SystemExit`` whose status is 0, so a stopped run would otherwise look like success or
+    like a crash. Callers and the CLI treat both as an interruption.
+    """
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, train_data, val_data)
+    except SystemExit as stop:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from stop
+        raise
+    finally:
+        if sigint is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, sigint)
     best = next(c for c in trainer.callbacks if isinstance(c, BestWeights))
     best.restore(module.model)
     return best.best

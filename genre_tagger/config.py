@@ -1,6 +1,7 @@
 """YAML configs: layered files, deep-merged, with swappable parts as class_path + init_args.
 
-A run's config is ``configs/default.yaml`` overlaid by every ``--config`` file in order.
+A run's config is ``genre_tagger/configs/default.yaml`` (shipped with the package;
+``configs/`` at the repository root links there) overlaid by every ``--config`` file in order.
 A swappable part is a mapping ``{"class_path": "pkg.mod.Class", "init_args": {...}}``;
 ``instantiate`` builds it. No string if/elif chains choose models.
 """
@@ -16,7 +17,7 @@ import yaml
 
 from genre_tagger.errors import UserInputError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped in the package; ./configs links here
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
 
 
@@ -39,9 +40,11 @@ def deep_merge(base: dict, overlay: dict) -> dict:
 
 
 def resolve_config_path(name: str | Path) -> Path:
-    """A path as given, else one relative to the project's ``configs/`` (``model/x`` ok)."""
+    """A path as given, else one of the shipped configs: ``model/x``, ``model/x.yaml`` and
+    ``configs/model/x.yaml`` all name ``genre_tagger/configs/model/x.yaml``, from any folder."""
     path = Path(name)
-    candidates = [path, CONFIG_DIR / path, CONFIG_DIR / f"{path}.yaml"]
+    shipped = Path(*path.parts[1:]) if path.parts[:1] == ("configs",) else path
+    candidates = [path, CONFIG_DIR / shipped, CONFIG_DIR / f"{shipped}.yaml"]
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -69,8 +69,8 @@ class RunTracker:
         """A W&B Table (e.g. the per-label metrics); skipped without W&B."""
         if self.wandb_logger is None or not rows:
             return
-        columns = list(rows[0])
-        self.wandb_logger.log_table(key=name, columns=columns, data=[[row[c] for c in columns] for row in rows])
+        columns = list(dict.fromkeys(key for row in rows for key in row))  # rows may differ in keys
+        self.wandb_logger.log_table(key=name, columns=columns, data=[[row.get(c) for c in columns] for row in rows])
 
     def finish(self) -> None:
         if self.wandb_logger is not None:

@@ -106,7 +106,6 @@ def test_ablate_refuses_to_overwrite_an_earlier_ablation(ablation, catalog, fast
         run_ablation(catalog, output, config_files=fast_config, progress=False)
 
 
-@pytest.mark.slow
 def test_ablate_logs_every_run_to_wandb_offline(catalog, fast_config, tmp_path):
     pytest.importorskip("wandb")
     output = tmp_path / "out"

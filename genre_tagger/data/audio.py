@@ -124,8 +124,9 @@ def _c_stderr_muted() -> Iterator[None]:
     """Silence file descriptor 2 for the duration (C libraries write there directly).
 
     libmpg123 prints "part2_3_length ... too large" when a seek lands inside an MP3 bit
-    reservoir; the pre-roll frames we discard absorb the damage, so those lines are noise.
-    Python-level errors still surface as exceptions with their own message.
+    reservoir (the pre-roll frames we discard absorb the damage) and "a one-frame stream?"
+    when libsndfile probes random bytes: noise, since the problems that matter surface as
+    exceptions, which the loaders turn into warnings naming the file.
     """
     try:
         sys.stderr.flush()
@@ -151,7 +152,8 @@ class _SoundFileReader:
     def __init__(self, path: Path):
         import soundfile as sf
 
-        self._file = sf.SoundFile(str(path))
+        with _c_stderr_muted():  # probing a damaged file can wake libmpg123's chatter too
+            self._file = sf.SoundFile(str(path))
         self.sample_rate = int(self._file.samplerate)
         self.channels = int(self._file.channels)
         self.frames = int(self._file.frames) if self._file.frames > 0 else None
@@ -176,7 +178,9 @@ class _SoundFileReader:
         self._file.seek(0)
         left = max_frames
         while left is None or left > 0:
-            block = self._file.read(_BLOCK if left is None else min(_BLOCK, left), dtype="float32", always_2d=True)
+            with _c_stderr_muted() if self._preroll else contextlib.nullcontext():  # MP3: see _c_stderr_muted
+                block = self._file.read(_BLOCK if left is None else min(_BLOCK, left), dtype="float32",
+                                        always_2d=True)
             if not len(block):
                 return
             if left is not None:

@@ -67,3 +67,37 @@ def test_tagger_from_tiny_config_gives_logits_per_label():
     # An album's logits depend only on its present modalities.
     embeddings["audio"][1] += 100
     assert torch.allclose(logits[1], tagger.logits_from_embeddings(embeddings, present)[1], atol=1e-5)
+
+
+def test_minilm_chunks_of_mixed_lengths_embed_as_if_each_ran_alone():
+    """Chunks run longest first in passes with their shared padding cut; the result must
+    come back in input order and not depend on the other chunks of a pass."""
+    from genre_tagger.models.encoders.text import TransformerTextEncoder
+
+    encoder = TransformerTextEncoder(max_chunks_per_pass=2).eval()
+    lengths = [5, 12, 3, 12, 8]
+    ids = torch.zeros(len(lengths), 12, dtype=torch.long)
+    mask = torch.zeros(len(lengths), 12, dtype=torch.long)
+    generator = torch.Generator().manual_seed(0)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = torch.randint(1000, 20000, (n,), generator=generator)
+        ids[row, 0], ids[row, n - 1] = 101, 102  # [CLS] ... [SEP]
+        mask[row, :n] = 1
+    with torch.inference_mode():
+        together = encoder.embed_chunks(ids, mask)
+        alone = torch.cat([encoder.embed_chunks(ids[r:r + 1, :n], mask[r:r + 1, :n]) for r, n in enumerate(lengths)])
+    assert together.shape == (len(lengths), 384)
+    torch.testing.assert_close(together, alone, atol=1e-4, rtol=1e-4)
+
+
+def test_efficientnet_features_do_not_depend_on_batch_layout_and_absent_rows_stay_zero():
+    from genre_tagger.models.encoders.image import EfficientNetLite0
+
+    encoder = EfficientNetLite0().eval()
+    pixels = torch.rand(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        batch = encoder({"pixels": pixels, "present": torch.tensor([True, False, True])})
+        single = encoder({"pixels": pixels[2:], "present": torch.tensor([True])})
+    assert batch.shape == (3, 1280)
+    assert torch.all(batch[1] == 0) and batch[0].abs().sum() > 0
+    torch.testing.assert_close(batch[2:], single, atol=1e-4, rtol=1e-4)

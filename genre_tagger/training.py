@@ -119,6 +119,11 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
+def progress_bar() -> pl.Callback:
+    """Lightning's epoch bars on stderr: stdout carries results (`train > out.txt` stays clean)."""
+    return pl.callbacks.RichProgressBar(console_kwargs={"stderr": True})
+
+
 def make_trainer(config: dict, max_epochs: int, patience: int, loggers: list, progress: bool) -> pl.Trainer:
     settings = config["trainer"]
     quiet_lightning()
@@ -131,7 +136,7 @@ def make_trainer(config: dict, max_epochs: int, patience: int, loggers: list, pr
         precision=settings.get("precision", "32-true"),
         logger=loggers or False,
         callbacks=[pl.callbacks.EarlyStopping("val_macro_roc_auc", mode="max", patience=patience),
-                   BestWeights("val_macro_roc_auc")],
+                   BestWeights("val_macro_roc_auc"), *([progress_bar()] if progress else [])],
         enable_checkpointing=False,
         enable_progress_bar=progress,
         enable_model_summary=False,

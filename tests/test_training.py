@@ -148,3 +148,11 @@ def test_stopping_train_mid_fit_says_interrupted_and_exits_130(signum, tiny_cata
     assert code == 130, message
     assert "genre-tagger train: interrupted" in message
     assert not (run_dir / "model.ckpt").exists()
+
+
+def test_training_progress_goes_to_stderr_and_stdout_stays_for_results(tiny_catalog, tmp_path, capfd):
+    text_only = only_modality(tiny_catalog, "text", tiny_catalog.parent / "text_only_progress.jsonl")
+    train(text_only, tmp_path / "run", modalities="text", config_files=TINY, wandb_mode="disabled", progress=True)
+    captured = capfd.readouterr()
+    assert "Epoch" not in captured.out
+    assert "Epoch" in captured.err

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from genre_tagger.errors import UserInputError
+from genre_tagger.interrupts import sigterm_as_interrupt
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -178,11 +177,6 @@ def _print_metrics(metrics: dict, headline: str) -> None:
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k in keys}))
 
 
-def _interrupt_on_sigterm(signum: int, frame: object) -> None:
-    """A scheduler's stop (SIGTERM) ends a command like Ctrl-C: cleanly, with a message."""
-    raise KeyboardInterrupt
-
-
 INTERRUPT_HINTS = {
     "tag": "; re-run the same command to resume",
     "train": "; the run folder holds no model: start again with a new --output "
@@ -194,10 +188,9 @@ INTERRUPT_HINTS = {
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous_sigterm = signal.signal(signal.SIGTERM, _interrupt_on_sigterm) if on_main_thread else None
     try:
-        return run_command(args)
+        with sigterm_as_interrupt():  # a scheduler's stop reads like Ctrl-C below
+            return run_command(args)
     except UserInputError as err:
         print(f"genre-tagger {args.command}: error: {err}", file=sys.stderr)
         return 2
@@ -210,9 +203,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genre-tagger {args.command}: failed: {type(err).__name__}: {err} "
               "(set GENRE_TAGGER_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
-    finally:
-        if previous_sigterm is not None:
-            signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 if __name__ == "__main__":

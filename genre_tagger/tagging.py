@@ -59,6 +59,7 @@ from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord, ManifestIssue
 from genre_tagger.errors import UserInputError
 from genre_tagger.inference import PredictionBatch, pick_device, predict_batch
+from genre_tagger.interrupts import sigterm_as_interrupt
 from genre_tagger.tagging_io import (
     FIXED_COLUMNS,
     JournalState,
@@ -375,23 +376,6 @@ def _signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM,
                 signal.raise_signal(signum)
 
 
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (e.g. a job scheduler's stop) ends the run like Ctrl-C: cleanly, resumable."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _is_worker_failure(err: BaseException) -> bool:
     text = str(err)
     return isinstance(err, RuntimeError) and ("DataLoader worker" in text or "DataLoader timed out" in text)
@@ -574,7 +558,7 @@ def tag_catalog(
     torch_device = pick_device(device)
     bundle.model.to(torch_device).eval()
     journal = journal_path(output, fmt)
-    with OutputLock(output), _sigterm_as_interrupt():
+    with OutputLock(output), sigterm_as_interrupt():
         seed_journal(output, fmt, journal)
         state = repair_journal(journal)
         resumed = state.total

@@ -160,12 +160,16 @@ class _SoundFileReader:
         self.subtype = self._file.subtype
         self._preroll = _PREROLL_FRAMES if self._file.format == "MP3" else 0
 
+    def _decoder_quiet(self) -> contextlib.AbstractContextManager:
+        """MP3 (the files with a pre-roll) decoding with libmpg123's stderr chatter muted."""
+        return _c_stderr_muted() if self._preroll else contextlib.nullcontext()
+
     def read(self, start: int, n: int, deadline: float) -> np.ndarray:
         """Frames ``[start, start + n)`` as float32 ``[<=n, channels]``."""
         pre = min(start, self._preroll)
         if not self._file.seekable() and start:
             raise AudioDecodeError("stream is not seekable")
-        with _c_stderr_muted() if self._preroll else contextlib.nullcontext():
+        with self._decoder_quiet():
             if self._file.seekable():
                 self._file.seek(start - pre)
             data = self._file.read(n + pre, dtype="float32", always_2d=True)
@@ -178,7 +182,7 @@ class _SoundFileReader:
         self._file.seek(0)
         left = max_frames
         while left is None or left > 0:
-            with _c_stderr_muted() if self._preroll else contextlib.nullcontext():  # MP3: see _c_stderr_muted
+            with self._decoder_quiet():
                 block = self._file.read(_BLOCK if left is None else min(_BLOCK, left), dtype="float32",
                                         always_2d=True)
             if not len(block):

@@ -68,7 +68,14 @@ def save_checkpoint(path: Path, bundle: TaggerBundle, extra: dict | None = None)
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> TaggerBundle:
-    """Rebuild a ``TaggerBundle``; clear errors for missing, foreign or corrupt files."""
+    """Rebuild a ``TaggerBundle``; clear errors for missing, foreign or corrupt files.
+
+    ``pretrained:musicnn-mtt`` / ``pretrained:musicnn-msd``: musicnn's zero-shot tagger.
+    """
+    if str(path).startswith("pretrained:"):
+        from genre_tagger.pretrained.zero_shot import load_pretrained
+
+        return load_pretrained(str(path), device)
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"checkpoint not found: {path}")

@@ -1,0 +1,64 @@
+"""The pretrained musicnn network as the audio encoder (frozen and cached by default).
+
+Input: ``{"mels": [B, K, 96, 187], "crop_mask": [B, K] bool, "present": [B]}`` from
+``genre_tagger.pretrained.loader.MusicnnAudioLoader``. Each real patch goes through
+musicnn; the chosen layer(s) of the patches are averaged (masked) into ``[B, out_dim]``.
+
+``layer``: one of ``penultimate`` (200), ``taggram`` (50 sigmoids), ``pooled`` (1506: max
+and mean of the mid-end over time), ``mean_pool`` / ``max_pool`` (753 each), or several
+joined with ``+`` (concatenated, e.g. ``penultimate+taggram``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from genre_tagger.models.encoders.base import Encoder, masked_mean
+from genre_tagger.pretrained.musicnn_net import LAYERS
+
+WIDTHS = {"taggram": 50, "penultimate": 200, "pooled": 1506, "max_pool": 753, "mean_pool": 753}
+
+
+class MusicnnEncoder(Encoder):
+    """musicnn (``model``: ``mtt`` or ``msd``) over an album's patches -> ``[B, out_dim]``.
+
+    Frozen (default): eval mode, no gradients, weights rebuilt from the installed wheel
+    (not stored in checkpoints), outputs cacheable. ``frozen: false`` fine-tunes the whole
+    network (its weights are then stored in the checkpoint). ``chunk`` patches run at a
+    time, which bounds memory whatever the album.
+    """
+
+    modality = "audio"
+
+    def __init__(self, model: str = "msd", layer: str = "penultimate", frozen: bool = True, chunk: int = 64):
+        super().__init__(frozen=frozen)
+        from genre_tagger.pretrained.weights import load_musicnn
+
+        self.layers = layer.split("+")
+        unknown = [name for name in self.layers if name not in LAYERS]
+        if unknown:
+            raise ValueError(f"MusicnnEncoder: unknown layer {unknown[0]!r}; choose from {', '.join(LAYERS)}")
+        self.model_name, self.chunk = model, int(chunk)
+        self.net = load_musicnn(model)
+        self.out_dim = sum(WIDTHS[name] if name != "taggram" else self.net.n_classes for name in self.layers)
+        # Built frozen, the weights are the wheel's (checkpoints need not store them); built to
+        # fine-tune, they are trained here and stored even after stage 1 freezes them.
+        self.weights_from_package = bool(frozen)
+        if frozen:
+            self.freeze()
+
+    def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """``[N, 96, 187]`` -> ``[N, out_dim]``, ``chunk`` patches at a time."""
+        outputs = []
+        for start in range(0, patches.shape[0], self.chunk):
+            features = self.net.features(patches[start:start + self.chunk])
+            outputs.append(torch.cat([features[name] for name in self.layers], dim=1))
+        return torch.cat(outputs)
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        mels, crop_mask = inputs["mels"], inputs["crop_mask"]
+        batch, n_crops = crop_mask.shape
+        embeddings = mels.new_zeros(batch, n_crops, self.out_dim)
+        if crop_mask.any():
+            embeddings[crop_mask] = self.embed_patches(mels[crop_mask]).to(mels.dtype)
+        return masked_mean(embeddings, crop_mask, dim=1)

@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Pretrained musicnn weights (ISC): its declared TensorFlow-1 / numpy<1.17 requirements cannot
+# resolve on current Python and are not needed (genre_tagger reads the checkpoint files itself).
+MUSICNN_WHEEL := musicnn==0.1.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_SILENT := true
@@ -14,6 +17,7 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints-cpu.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps $(MUSICNN_WHEEL)
 	touch $(STAMP)
 
 demo: $(STAMP)

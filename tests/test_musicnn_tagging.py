@@ -166,3 +166,31 @@ def test_missing_or_damaged_weights_give_one_line_and_exit_2(zero_shot_manifest,
         weights.verify_files(folder, weights.MODELS["mtt"])
     assert main(["tag", "--checkpoint", "pretrained:musicnn-xyz", "--manifest", str(zero_shot_manifest),
                  "--output", str(tmp_path / "u.jsonl"), "--quiet"]) == 2
+
+
+@pytest.mark.slow
+def test_train_with_the_musicnn_overlay_stores_no_pretrained_weights_and_tags(tiny_catalog, tmp_path):
+    from conftest import TINY
+    from genre_tagger.checkpoint import load_checkpoint
+    from genre_tagger.training import train
+
+    run_dir = tmp_path / "run"
+    metrics = train(tiny_catalog, run_dir, modalities="audio", config_files=[*TINY, "model/audio_musicnn"],
+                    progress=False)
+    assert 0.0 <= metrics["val"]["macro_roc_auc"] <= 1.0
+    payload = torch.load(run_dir / "model.ckpt", weights_only=True)
+    assert not any(key.startswith("encoders.audio.") for key in payload["state_dict"])  # rebuilt from the wheel
+    bundle = load_checkpoint(run_dir / "model.ckpt")
+    assert type(bundle.loaders["audio"]).__name__ == "MusicnnAudioLoader"
+    assert main(["tag", "--checkpoint", str(run_dir / "model.ckpt"), "--manifest", str(tiny_catalog),
+                 "--output", str(tmp_path / "t.jsonl"), "--num-workers", "0", "--quiet"]) == 0
+
+
+def test_fine_tuning_passes_gradients_into_the_pretrained_network():
+    from genre_tagger.models.encoders.musicnn import MusicnnEncoder
+
+    encoder = MusicnnEncoder(model="mtt", frozen=False).train()
+    batch = {"mels": torch.rand(2, 1, 96, 100) * 3, "crop_mask": torch.ones(2, 1, dtype=torch.bool),
+             "present": torch.ones(2, dtype=torch.bool)}
+    encoder.encode(batch).sum().backward()
+    assert encoder.net.timbral[0].conv.weight.grad.abs().sum() > 0

@@ -48,6 +48,31 @@ def layer_slices(layer: str, n_classes: int = 50) -> dict[str, np.ndarray]:
     return columns
 
 
+# Catalog genres (MuMu names) and the musicnn tag with the same meaning, for the zero-shot check.
+SAME_MEANING = {
+    "msd": {"Pop": "pop", "Rock": "rock", "Jazz": "jazz", "Metal": "metal", "Heavy Metal": "heavy metal",
+            "Folk": "folk", "Country": "country", "Blues": "blues", "Electronica": "electronica",
+            "Dance & Electronic": "electronic", "Punk": "punk", "Soul": "soul", "Funk": "funk", "House": "House",
+            "Rap & Hip-Hop": "Hip-Hop", "Classic Rock": "classic rock", "Alternative Rock": "alternative rock",
+            "Easy Listening": "easy listening", "R&B": "rnb"},
+    "mtt": {"Classical": "classical", "Opera": "opera", "Metal": "metal", "Rock": "rock", "Pop": "pop",
+            "Country": "country", "New Age": "new age", "Dance & Electronic": "electronic", "House": "techno"},
+}
+
+
+def zero_shot_aucs(taggram: np.ndarray, kept, model: str) -> dict[str, float]:
+    """ROC-AUC of musicnn's own tag score at ranking the albums labelled with the same genre."""
+    from genre_tagger.pretrained.weights import MODELS
+
+    tags = list(MODELS[model].labels)
+    out = {}
+    for genre, tag in SAME_MEANING[model].items():
+        y = np.array([genre in (r.genres or []) for r in kept])
+        if 0 < y.sum() < len(y):
+            out[f"{genre} ~ {tag}"] = float(roc_auc_score(y, taggram[:, tags.index(tag)]))
+    return out
+
+
 def band_statistics(loader, records) -> np.ndarray:
     """The simple reference: mean and std over time of each log-mel band, averaged over patches."""
     rows = []
@@ -104,8 +129,16 @@ def main() -> None:
         results[f"musicnn {model} {name}"] = (len(columns), *probe(embeddings[:, columns], y, train, test, args.c))
     for name, (dim, roc, pr) in results.items():
         print(f"| {name} | {dim} | {roc:.3f} | {pr:.3f} |")
+    columns = layer_slices(spec["init_args"]["layer"])
+    zero_shot = {}
+    if "taggram" in columns:
+        zero_shot = zero_shot_aucs(embeddings[:, columns["taggram"]], kept, model.lower())
+        print(f"\nZero-shot: musicnn {model}'s own tag as a score for the catalog genre of the same name "
+              f"(ROC-AUC over all {len(kept)} albums with audio; 0.5 = no relation):")
+        print("; ".join(f"{k} {v:.2f}" for k, v in zero_shot.items()),
+              f"-- mean {np.mean(list(zero_shot.values())):.3f}" if zero_shot else "")
     out = Path(args.manifest).with_name(f"musicnn_probe_{model.lower()}.json")
-    out.write_text(json.dumps(results, indent=1))
+    out.write_text(json.dumps({"probes": results, "zero_shot": zero_shot}, indent=1))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from genre_tagger.data.audio import EDGE_SECONDS, AudioDecodeError, AudioLoader, _fit_length, crop_starts, decode_full
+from genre_tagger.data.audio import EDGE_SECONDS, AudioDecodeError, AudioLoader, crop_starts, decode_full
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.pretrained import musicnn_audio as mel
 
@@ -78,7 +78,8 @@ class MusicnnAudioLoader(AudioLoader):
             return self._resamplers[source_rate](waves)
 
     def _resample(self, waves: torch.Tensor, source_rate: int) -> torch.Tensor:
-        return _fit_length(self._resample_only(waves, source_rate), self.crop_samples)
+        waves = self._resample_only(waves, source_rate)[..., : self.crop_samples]
+        return torch.nn.functional.pad(waves, (0, self.crop_samples - waves.shape[-1]))  # cut or zero-pad
 
     def log_mel(self, waves: torch.Tensor) -> torch.Tensor:
         """Mono 16 kHz crops ``[k, n]`` -> ``[k, 96, 1 + n // 256]``."""

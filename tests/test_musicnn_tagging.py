@@ -47,6 +47,9 @@ def test_crop_mode_reads_patches_per_track_and_reports_bad_files(tmp_path):
     budget = MusicnnAudioLoader(patches_per_track=2, max_tracks=4, album_patches=3)
     assert budget.load(record(good))[0].shape[0] == 3  # 3 tracks: 1 patch each
     assert budget.load(record(good[:1]))[0].shape[0] == 2  # 1 track: up to patches_per_track
+    two = MusicnnAudioLoader(patches_per_track=2, max_tracks=4, album_patches=2)
+    assert two.load(record(good))[0].shape[0] == 2  # 2 of the 3 tracks, 1 patch each
+    assert two.max_tracks == 4  # the loader itself is unchanged
 
 
 def test_encoder_shapes_masking_and_determinism(tmp_path):

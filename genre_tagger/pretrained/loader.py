@@ -11,15 +11,16 @@ Two crop policies:
   track, read by seeking as the base ``AudioLoader`` reads crops (evenly spaced and away
   from the ends in evaluation, random in training), each 2.976 s of audio = 187 frames.
   Decoding only what is needed keeps tagging fast. ``album_patches``, when set, is a
-  budget per album: each of the n tracks used gets ``min(k, ceil(album_patches / n))``
-  patches, so a one-track album still gets k while a 4-track one is not 4 times as costly
-  (musicnn's ~1.4 GMAC per patch dominates tagging time).
+  budget per album: at most that many tracks are used (spread over the album), each with
+  ``min(k, album_patches // tracks)`` patches, so a one-track album still gets k while a
+  4-track one is not 4 times as costly (musicnn's ~1.4 GMAC per patch dominates tagging).
 
 Bad files behave as for the base loader: a warning naming the file, the next track in.
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +89,14 @@ class MusicnnAudioLoader(AudioLoader):
     def load(self, record: AlbumRecord, training: bool = False) -> tuple[torch.Tensor | None, list[str]]:
         if self.patches_per_track is None:
             return self._load_whole_tracks(record)
-        self._per_track = self.patches_per_track
-        if self.album_patches is not None:
-            n_tracks = max(1, min(len(record.audio or []), self.max_tracks))
-            self._per_track = max(1, min(self.patches_per_track, -(-self.album_patches // n_tracks)))
-        return super().load(record, training)
+        if self.album_patches is None:
+            self._per_track = self.patches_per_track
+            return super().load(record, training)
+        # The budget: at most album_patches tracks (spread over the album), sharing it evenly.
+        view = copy.copy(self)
+        view.max_tracks = max(1, min(len(record.audio or []), self.max_tracks, self.album_patches))
+        view._per_track = max(1, min(self.patches_per_track, self.album_patches // view.max_tracks))
+        return AudioLoader.load(view, record, training)
 
     def _starts(self, total: int, crop: int, rate: int, generator: torch.Generator | None) -> list[int]:
         return crop_starts(total, crop, self._per_track, int(EDGE_SECONDS * rate), generator)

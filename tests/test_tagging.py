@@ -23,7 +23,7 @@ import pytest
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.errors import UserInputError
 from genre_tagger.tagging import Progress, tag_catalog
-from genre_tagger.tagging_io import JournalWriter
+from genre_tagger.tagging.journal import JournalWriter
 from genre_tagger.testing import write_image, write_text_file, write_tone
 
 LABELS = ["rock", "jazz", "pop"]
@@ -274,7 +274,7 @@ def test_format_from_flag_overrides_extension(checkpoint, catalog, tmp_path):
 
 
 def test_resume_skips_albums_already_written(checkpoint, catalog, tmp_path, monkeypatch):
-    import genre_tagger.tagging as tagging
+    import genre_tagger.tagging.stream as tagging
 
     albums = [_album(i) for i in range(10)]
     out = tmp_path / "out.jsonl"
@@ -450,8 +450,8 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(checkpoint, catalog, tmp_pa
 
 @pytest.mark.slow
 def test_distributed_ddp_spawn_two_cpu_processes(checkpoint, catalog, tmp_path):
-    from genre_tagger.tagging import tag_catalog_distributed
-    from genre_tagger.tagging_io import rank_journal_path
+    from genre_tagger.tagging.distributed import tag_catalog_distributed
+    from genre_tagger.tagging.shards import rank_journal_path
 
     albums = [_album(i, n=i) for i in range(20)]
     manifest = write_manifest(catalog / "ddp.jsonl", albums)
@@ -471,7 +471,7 @@ def test_distributed_ddp_spawn_two_cpu_processes(checkpoint, catalog, tmp_path):
 def test_a_hung_decoder_is_timed_out_and_the_run_goes_on(checkpoint, catalog, tmp_path, monkeypatch):
     """A decoder stuck inside C code never returns: the batch times out, the workers are
     replaced, the album is retried alone, times out again and gets an error record."""
-    import genre_tagger.tagging as tagging
+    import genre_tagger.tagging.runner as tagging
     from genre_tagger.data.image import ImageLoader
 
     real = ImageLoader.load

@@ -7,6 +7,7 @@ turns it off. Nothing here needs the network unless the user asks for online.
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,20 @@ def resolve_wandb_mode(mode: str | None) -> str:
     return mode
 
 
+def _adopt_existing_columns(logger: CSVLogger) -> None:
+    """Make the CSV writer know the columns of a metrics file another process wrote.
+
+    Under ``ddp_spawn`` the epochs are logged by a worker process; this process's writer
+    never saw their columns, and Lightning's header rewrite would then fail on them.
+    """
+    writer = logger.experiment
+    path = Path(writer.metrics_file_path)
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        writer.metrics_keys = list(dict.fromkeys([*header, *writer.metrics_keys]))
+
+
 class RunTracker:
     """The loggers of one training run, plus helpers to log tables and summaries to W&B."""
 
@@ -38,13 +53,18 @@ class RunTracker:
         config: dict,
         group: str | None = None,
         tags: list[str] | None = None,
+        enabled: bool = True,
     ):
+        """``enabled`` False (ranks other than 0 of a multi-process run): no loggers at all."""
         self.loggers: list[Logger] = []
+        self.wandb_logger = None
+        self.wandb_mode = "disabled"
+        if not enabled:
+            return
         if logger_config.get("csv", True):
             self.loggers.append(CSVLogger(save_dir=str(run_dir), name="logs", version=run_name))
         wandb_config = dict(logger_config.get("wandb") or {})
         self.wandb_mode = resolve_wandb_mode(wandb_config.pop("mode", "auto"))
-        self.wandb_logger = None
         if self.wandb_mode != "disabled":
             os.environ.setdefault("WANDB_SILENT", "true")
             from pytorch_lightning.loggers import WandbLogger
@@ -62,6 +82,7 @@ class RunTracker:
             self.wandb_logger.experiment.summary.update(numeric)
         for logger in self.loggers:
             if isinstance(logger, CSVLogger):
+                _adopt_existing_columns(logger)
                 logger.log_metrics(numeric)
                 logger.save()
 

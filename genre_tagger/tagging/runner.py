@@ -18,6 +18,7 @@ from genre_tagger.interrupts import sigterm_as_interrupt
 from genre_tagger.prediction import pick_device, predict_batch
 from genre_tagger.tagging.crashes import (
     MAX_CRASHES_WITHOUT_PROGRESS,
+    WORKER_FAILURES,
     InFlight,
     is_worker_failure,
     short_reason,
@@ -64,7 +65,7 @@ class TaggingRun:
             try:
                 self._consume_all(self._data_loader(stream, self.num_workers))
                 return
-            except RuntimeError as err:
+            except WORKER_FAILURES as err:
                 if in_flight is None or not is_worker_failure(err):
                     raise
                 self._recover(err, in_flight)
@@ -109,7 +110,7 @@ class TaggingRun:
                 self.state.add(record)
                 self.new[status_kind(record)] += 1
 
-    def _recover(self, err: RuntimeError, in_flight: InFlight) -> None:
+    def _recover(self, err: Exception, in_flight: InFlight) -> None:
         """Retry each album that was being decoded alone; one that crashes again is an error."""
         self.worker_crashes += 1
         suspects = [(index, album_id) for index, album_id in in_flight.albums() if album_id not in self.state.ids]
@@ -119,7 +120,7 @@ class TaggingRun:
             stream = ManifestStream(self.manifest, self.bundle.loaders, only={album_id}, stop_after=index)
             try:
                 self._consume_all(self._data_loader(stream, num_workers=1, batch_size=1))
-            except RuntimeError as again:
+            except WORKER_FAILURES as again:
                 if not is_worker_failure(again):
                     raise
                 self.worker_crashes += 1

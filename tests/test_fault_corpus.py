@@ -264,7 +264,7 @@ def test_train_on_a_corpus_laced_manifest(corpus, trained):
 
 
 def test_evaluate_on_the_corpus(corpus, trained, tmp_path):
-    from genre_tagger.evaluation import evaluate
+    from genre_tagger.training.evaluation import evaluate
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):

@@ -178,35 +178,43 @@ def tag_catalog(
     bundle = load_checkpoint(checkpoint)
     torch_device = pick_device(device)
     bundle.model.to(torch_device).eval()
-    journal = journal_path(output, fmt)
+    builder = RecordBuilder.from_bundle(bundle, top_k, all_scores, threshold)
     with OutputLock(output), sigterm_as_interrupt():
-        seed_journal(output, fmt, journal)
-        state = repair_journal(journal)
-        resumed = state.total
-        if resumed:
-            say(f"resuming {output}: {resumed} albums already tagged are skipped")
-        writer = JournalWriter(journal)
-        run = TaggingRun(bundle, manifest, writer, state, RecordBuilder.from_bundle(bundle, top_k, all_scores, threshold),
-                         torch_device, batch_size, num_workers,
-                         Progress(count_manifest_rows(manifest), resumed, progress))
-        try:
-            run.run()
-        except KeyboardInterrupt:
-            _close_quietly(run)
-            say(f"interrupted: {journal} holds {state.total} albums so far; run the same command again "
-                "to tag the rest (it resumes where it stopped)")
-            raise
-        except BaseException:
-            _close_quietly(run)
-            raise
-        _close_quietly(run)
-        finalize(journal, output, fmt)
+        state, run, resumed = _run_journaled(bundle, manifest, output, fmt, builder, torch_device, batch_size,
+                                             num_workers, progress)
     if run.skipped_lines:
         say(f"{run.skipped_lines} manifest line(s) had no usable id and were skipped (listed above)")
     result = summary(state, output, fmt, time.monotonic() - started, new=dict(run.new), resumed=resumed,
                      skipped_lines=run.skipped_lines, worker_crashes=run.worker_crashes)
     print(final_line(result), flush=True)
     return result
+
+
+def _run_journaled(bundle: TaggerBundle, manifest: Path, output: Path, fmt: str, builder: RecordBuilder,
+                   device: torch.device, batch_size: int, num_workers: int,
+                   progress: bool) -> tuple[JournalState, TaggingRun, int]:
+    """Under the output lock: repair and resume the journal, run, close it, finish the output."""
+    journal = journal_path(output, fmt)
+    seed_journal(output, fmt, journal)
+    state = repair_journal(journal)
+    resumed = state.total
+    if resumed:
+        say(f"resuming {output}: {resumed} albums already tagged are skipped")
+    run = TaggingRun(bundle, manifest, JournalWriter(journal), state, builder, device, batch_size, num_workers,
+                     Progress(count_manifest_rows(manifest), resumed, progress))
+    try:
+        run.run()
+    except KeyboardInterrupt:
+        _close_quietly(run)
+        say(f"interrupted: {journal} holds {state.total} albums so far; run the same command again "
+            "to tag the rest (it resumes where it stopped)")
+        raise
+    except BaseException:
+        _close_quietly(run)
+        raise
+    _close_quietly(run)
+    finalize(journal, output, fmt)
+    return state, run, resumed
 
 
 def _close_quietly(run: TaggingRun) -> None:

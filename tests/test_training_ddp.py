@@ -21,19 +21,20 @@ from genre_tagger.training import train
 from conftest import TINY
 from test_learning import write_text_catalog
 
+TEXT_ENCODER = "model: {encoders: {text: {init_args: {out_dim: 128}}}}\n"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled", "GENRE_TAGGER_DEBUG": "1"}
 
 
 def ddp_overlay(folder, strategy: str) -> str:
     path = folder / f"{strategy}.yaml"
-    path.write_text(f"trainer: {{accelerator: cpu, devices: 2, strategy: {strategy}, max_epochs: 12, patience: 12}}\n"
-                    "logger: {wandb: {mode: disabled}}\n")
+    path.write_text(f"trainer: {{accelerator: cpu, devices: 2, strategy: {strategy}, max_epochs: 20, patience: 20}}\n"
+                    f"{TEXT_ENCODER}logger: {{wandb: {{mode: disabled}}}}\n")
     return str(path)
 
 
 def single_overlay(folder) -> str:
     path = folder / "single.yaml"
-    path.write_text("trainer: {max_epochs: 12, patience: 12}\nlogger: {wandb: {mode: disabled}}\n")
+    path.write_text(f"trainer: {{max_epochs: 20, patience: 20}}\n{TEXT_ENCODER}logger: {{wandb: {{mode: disabled}}}}\n")
     return str(path)
 
 
@@ -50,7 +51,7 @@ def assert_like_single_process(run_dir, reference_dir, metrics, reference_metric
 
 @pytest.fixture(scope="module")
 def text_catalog(tmp_path_factory):
-    return write_text_catalog(tmp_path_factory.mktemp("ddp_catalog"), n_albums=120)
+    return write_text_catalog(tmp_path_factory.mktemp("ddp_catalog"), n_albums=200)
 
 
 @pytest.fixture(scope="module")

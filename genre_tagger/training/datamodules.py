@@ -28,6 +28,10 @@ class SplitDataModule(pl.LightningDataModule):
         self.collate, self.num_workers = collate, num_workers
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        # Batch sizes are global: under DDP each of N ranks takes 1/N of a batch, so a run
+        # takes as many optimizer steps of the same effective batch as on one process.
+        world = self.trainer.world_size if self.trainer is not None else 1
+        batch_size = max(1, batch_size // max(1, world))
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=self.collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 

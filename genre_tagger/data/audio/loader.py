@@ -75,7 +75,7 @@ class AudioLoader(ModalityLoader):
         sample_rate: int = 16000,
         n_mels: int = 64,
         n_fft: int = 1024,
-        hop_length: int = 256,
+        hop_length: int = 512,
         crop_seconds: float = 3.0,
         crops_per_track: int = 2,
         max_tracks: int = 4,

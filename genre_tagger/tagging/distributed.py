@@ -40,8 +40,8 @@ LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric
 def quiet_lightning() -> None:
     """Keep Lightning's banners and predict-time warnings off the terminal (``--quiet``).
 
-    Called in the launching process and again on every rank (``ShardWriter.setup``): ranks
-    that ``ddp_spawn`` starts do not inherit the launcher's warning filters.
+    Called in the launching process and again on every rank (``ShardWriter`` when unpickled
+    and in ``setup``): ranks that ``ddp_spawn`` starts do not inherit the launcher's filters.
     """
     for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -90,6 +90,13 @@ class ShardWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         self.output, self.fmt, self.quiet = output, fmt, quiet
         self.writer: JournalWriter | None = None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A rank that ddp_spawn starts unpickles the trainer (and this callback) before
+        # Lightning says a word there: the moment to quiet it.
+        self.__dict__.update(state)
+        if self.quiet:
+            quiet_lightning()
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self.quiet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from genre_tagger.tagging.formats import finalize, seed_journal
 from genre_tagger.tagging.formats import output_format as resolve_format
 from genre_tagger.tagging.journal import JournalState, JournalWriter, OutputLock, journal_path, repair_journal
 from genre_tagger.tagging.progress import Progress, count_manifest_rows, final_line, say, summary
-from genre_tagger.tagging.records import RecordBuilder, check_options, crash_record, status_kind
+from genre_tagger.tagging.records import RecordBuilder, TagOptions, crash_record, status_kind
 from genre_tagger.tagging.stream import ManifestStream, TaggingCollator, record_at
 
 # A batch that takes this long means a decoder hangs inside C code (the loaders' own
@@ -160,15 +160,12 @@ def tag_catalog(
     ``skipped_lines`` (manifest lines without a usable id), ``worker_crashes``,
     ``output``, ``format``, ``seconds``. Prints the final line on stdout.
     """
+    opts = TagOptions(output_format, top_k, all_scores, threshold, batch_size, num_workers, device, progress)
     if devices is not None or num_nodes > 1:
         from genre_tagger.tagging.distributed import tag_catalog_distributed  # Lightning: seconds to import
 
-        return tag_catalog_distributed(
-            checkpoint, manifest, output, output_format=output_format, top_k=top_k, all_scores=all_scores,
-            threshold=threshold, batch_size=batch_size, num_workers=num_workers, device=device,
-            devices=devices if devices is not None else "auto", strategy=strategy, num_nodes=num_nodes,
-            progress=progress)
-    check_options(top_k, threshold, batch_size, num_workers)
+        return tag_catalog_distributed(checkpoint, manifest, output, devices=devices if devices is not None else "auto",
+                                       strategy=strategy, num_nodes=num_nodes, **asdict(opts))
     started = time.monotonic()
     fmt = resolve_format(output, output_format)
     output, manifest = Path(output), Path(manifest)
@@ -178,7 +175,7 @@ def tag_catalog(
     bundle = load_checkpoint(checkpoint)
     torch_device = pick_device(device)
     bundle.model.to(torch_device).eval()
-    builder = RecordBuilder.from_bundle(bundle, top_k, all_scores, threshold)
+    builder = opts.builder(bundle)
     with OutputLock(output), sigterm_as_interrupt():
         state, run, resumed = _run_journaled(bundle, manifest, output, fmt, builder, torch_device, batch_size,
                                              num_workers, progress)

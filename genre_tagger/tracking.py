@@ -28,18 +28,23 @@ def resolve_wandb_mode(mode: str | None) -> str:
     return mode
 
 
-def _adopt_existing_columns(logger: CSVLogger) -> None:
-    """Make the CSV writer know the columns of a metrics file another process wrote.
+def _adopt_existing_rows(logger: CSVLogger) -> None:
+    """Keep the epochs another process logged when this process first writes to the CSV log.
 
-    Under ``ddp_spawn`` the epochs are logged by a worker process; this process's writer
-    never saw their columns, and Lightning's header rewrite would then fail on them.
+    Under ``ddp_spawn`` a worker logs the epochs; this process's writer has not seen them,
+    and Lightning's writer, when created here, deletes the metrics file it finds. Read it
+    first and hand its rows and columns to the writer.
     """
-    writer = logger.experiment
-    path = Path(writer.metrics_file_path)
+    path = Path(logger.log_dir) / "metrics.csv"
+    rows, header = [], []
     if path.is_file():
         with open(path, newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), [])
-        writer.metrics_keys = list(dict.fromkeys([*header, *writer.metrics_keys]))
+            reader = csv.DictReader(handle)
+            rows, header = list(reader), list(reader.fieldnames or [])
+    writer = logger.experiment
+    if rows and not path.is_file():
+        writer.metrics = [*rows, *writer.metrics]
+    writer.metrics_keys = list(dict.fromkeys([*header, *writer.metrics_keys]))
 
 
 class RunTracker:
@@ -82,7 +87,7 @@ class RunTracker:
             self.wandb_logger.experiment.summary.update(numeric)
         for logger in self.loggers:
             if isinstance(logger, CSVLogger):
-                _adopt_existing_columns(logger)
+                _adopt_existing_rows(logger)
                 logger.log_metrics(numeric)
                 logger.save()
 

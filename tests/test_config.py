@@ -125,3 +125,19 @@ def test_parts_are_built_once_from_the_config(tmp_path):
     assert parts.pretraining.max_epochs == config["encoder_pretraining"]["max_epochs"]
     optimizer = parts.optimizer([torch.nn.Parameter(torch.zeros(1))])
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["lr"] == 0.001
+
+
+def test_trainer_arguments_and_callbacks_come_from_the_config():
+    from pytorch_lightning.callbacks import EarlyStopping, Timer
+
+    from genre_tagger.training.trainer import BestWeights, TrainerFactory
+
+    factory = TrainerFactory.from_config({
+        "max_epochs": 3, "patience": 2, "accelerator": "cpu", "devices": 1, "gradient_clip_val": 0.5,
+        "callbacks": [{"class_path": "pytorch_lightning.callbacks.Timer", "init_args": {"duration": "00:00:10:00"}}],
+    }, progress=False)
+    trainer = factory()
+    assert trainer.max_epochs == 3 and trainer.gradient_clip_val == 0.5
+    assert any(isinstance(c, Timer) for c in trainer.callbacks) and any(isinstance(c, BestWeights) for c in trainer.callbacks)
+    assert next(c for c in trainer.callbacks if isinstance(c, EarlyStopping)).patience == 2
+    assert factory(max_epochs=7, patience=5).max_epochs == 7

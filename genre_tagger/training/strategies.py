@@ -28,7 +28,7 @@ from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModu
 from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
 from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
 from genre_tagger.training.runs import say
-from genre_tagger.training.trainer import TrainerFactory, fit
+from genre_tagger.training.trainer import TrainerFactory, epochs_trained, fit
 
 
 @dataclass
@@ -87,7 +87,7 @@ def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader,
     encoder.freeze()
     if tracker is not None:
         tracker.log_summary({"val_macro_roc_auc": best}, prefix=f"pretrain_{modality}/")
-    return {"val_macro_roc_auc": best, "epochs": trainer.current_epoch}
+    return {"val_macro_roc_auc": best, "epochs": epochs_trained(trainer)}
 
 
 def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,

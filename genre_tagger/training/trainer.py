@@ -23,6 +23,7 @@ from genre_tagger.config import instantiate
 
 MONITOR = "val_macro_roc_auc"
 BEST = "best_val_macro_roc_auc"
+EPOCHS = "epochs_trained"
 
 
 def quiet_lightning() -> None:
@@ -31,7 +32,8 @@ def quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in (".*in eval mode at the start of training.*", ".*LeafSpec.*", ".*does not have many workers.*",
                     ".*litlogger.*", ".*couldn't infer the batch indices.*", ".*is deprecated.*",
-                    ".*sync_dist=True.*", ".*barebones.*"):
+                    ".*sync_dist=True.*", ".*barebones.*",
+                    ".*logs directory .* exists and is not empty.*"):  # ddp_spawn: handled in tracking.py
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -41,8 +43,8 @@ quiet_lightning()  # also in DDP worker processes, which import this module to u
 class BestWeights(pl.Callback):
     """Keeps the best epoch's weights in memory (no large checkpoint files per epoch) and puts
     them back when the fit ends, on every rank: under ``ddp_spawn`` the weights the main
-    process receives are then the best ones. The best value is left in
-    ``trainer.callback_metrics["best_val_macro_roc_auc"]`` (which ``ddp_spawn`` hands back)."""
+    process receives are then the best ones. The best value and the epoch count are left in
+    ``trainer.callback_metrics`` (which ``ddp_spawn`` hands back to the main process)."""
 
     def __init__(self, monitor: str = MONITOR):
         self.monitor = monitor
@@ -59,6 +61,7 @@ class BestWeights(pl.Callback):
         if self.state is not None:
             module.model.load_state_dict(self.state)
         trainer.callback_metrics[BEST] = torch.tensor(self.best)
+        trainer.callback_metrics[EPOCHS] = torch.tensor(trainer.current_epoch)
 
 
 @dataclass
@@ -117,3 +120,9 @@ def fit(module: pl.LightningModule, trainer: pl.Trainer, datamodule: pl.Lightnin
             signal.signal(signal.SIGINT, sigint)
     best = trainer.callback_metrics.get(BEST)
     return float(best) if best is not None else math.nan
+
+
+def epochs_trained(trainer: pl.Trainer) -> int:
+    """Epochs the last ``fit`` ran (also after ``ddp_spawn``, whose workers ran them)."""
+    value = trainer.callback_metrics.get(EPOCHS)
+    return int(value) if value is not None else int(trainer.current_epoch)

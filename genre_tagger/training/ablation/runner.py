@@ -19,6 +19,7 @@ trains (each head over all ranks' albums); rank 0 alone writes and logs.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -55,8 +56,11 @@ class Shared:
     data: TrainingData
     features: dict[str, ModalityFeatures]
     encoders: dict[str, Encoder]
-    config: dict
+    config: dict  # the snapshot each run logs
     parts: TrainingParts
+    make_head: Callable[[list[str]], GenreTagger]  # a fresh head over the shared encoders of a subset
+    seed: int
+    min_positives: int  # calibration
     eval_split: str
     group: str
     output: Path
@@ -139,7 +143,7 @@ def shared_encoders(
 
 def tagger_for(shared: Shared, subset: tuple[str, ...]) -> GenreTagger:
     """A fresh fusion head over the shared (frozen) encoder objects of ``subset``."""
-    return build_tagger(shared.config["model"], list(subset), len(shared.data.vocabulary), encoders=shared.encoders)
+    return shared.make_head(list(subset))
 
 
 def score(
@@ -152,8 +156,7 @@ def score(
     data, rows = shared.data, shared.data.splits
     val_scores = scores_from_features(tagger, shared.features, rows["val"], modalities=list(subset))
     if thresholds is None:
-        thresholds = calibrate_thresholds(data.targets[rows["val"]], val_scores,
-                                          shared.config["calibration"]["min_positives"])
+        thresholds = calibrate_thresholds(data.targets[rows["val"]], val_scores, shared.min_positives)
     eval_rows = rows[shared.eval_split]
     eval_scores = scores_from_features(tagger, shared.features, eval_rows, modalities=list(subset))
     eval_targets = data.targets[eval_rows]
@@ -176,7 +179,7 @@ def score(
 def train_subset(shared: Shared, subset: tuple[str, ...]) -> tuple[GenreTagger, np.ndarray, SubsetResult]:
     """Stage 2 on ``subset`` alone, as its own tracked run. Returns the head, thresholds, result."""
     name = subset_name(subset)
-    pl.seed_everything(shared.config["seed"], workers=True, verbose=False)  # same start for every subset
+    pl.seed_everything(shared.seed, workers=True, verbose=False)  # same start for every subset
     tagger = tagger_for(shared, subset)
     config = copy.deepcopy(shared.config)
     config["modalities"] = list(subset)
@@ -327,4 +330,7 @@ def _prepare_shared(config: dict, data: TrainingData, available: list[str], bund
     features = embed_catalog(encoders, loaders, parts.encoder_specs, data.records, parts.embedding, embedding_s)
     timing["embedding_s"] = round(time.monotonic() - clock, 1)
     timing.update({f"embedding_{m}_s": round(v, 1) for m, v in embedding_s.items()})
-    return Shared(data, features, encoders, config, parts, eval_split, group, out, progress), stage1, timing
+    make_head = functools.partial(build_tagger, config["model"], n_labels=len(data.vocabulary), encoders=encoders)
+    shared = Shared(data, features, encoders, config, parts, make_head, config["seed"],
+                    config["calibration"]["min_positives"], eval_split, group, out, progress)
+    return shared, stage1, timing

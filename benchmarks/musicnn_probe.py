@@ -8,7 +8,7 @@
 
 The album vectors (mean over patches of each layer) are sliced out of the cached
 concatenation; each slice feeds a one-vs-rest logistic regression (standardised inputs,
-L2, ``--c``) trained on ``split=train`` and scored on ``val`` + ``test``: macro ROC-AUC / PR-AUC
+L2, ``--c``) trained on ``split=train`` and scored on ``split=test``: macro ROC-AUC / PR-AUC
 over the labels with positives and negatives among the test albums that have audio. In the
 same run, the simple reference: each of the 96 log-mel bands' mean and standard deviation
 over the same patches (192 features), same probe.
@@ -116,10 +116,9 @@ def main() -> None:
     labels = sorted({g for r in kept if r.split == "train" for g in (r.genres or [])})
     y = np.array([[g in (r.genres or []) for g in labels] for r in kept], dtype=int)
     train = np.array([i for i, r in enumerate(kept) if r.split == "train"])
-    # val and test together: on a few hundred albums a test split alone leaves ~35 albums
-    test = np.array([i for i, r in enumerate(kept) if r.split in ("val", "test")])
+    test = np.array([i for i, r in enumerate(kept) if r.split == "test"])
     model = spec["init_args"].get("model", "msd").upper()
-    print(f"{len(kept)} albums with audio ({len(train)} train, {len(test)} val+test), {len(labels)} labels, "
+    print(f"{len(kept)} albums with audio ({len(train)} train, {len(test)} test), {len(labels)} labels, "
           f"musicnn {model}, loader {loader.settings()}")
     print("\n| audio features (linear probe) | dim | test macro ROC-AUC | test macro PR-AUC |\n|---|---:|---:|---:|")
     results = {}

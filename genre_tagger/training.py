@@ -325,7 +325,11 @@ def train(
                          tags=["train", *config["modalities"]])
     try:
         metrics, bundle = _train_stages(data, config, tracker, default_cache_dir(config, manifest), progress)
-        save_checkpoint(run_dir / "model.ckpt", bundle)
+        from genre_tagger.search.hook import train_joint_space  # issue 12: the joint search space
+
+        extra, metrics["search"] = train_joint_space(bundle, data.records, data.splits,
+                                                     default_cache_dir(config, manifest), progress)
+        save_checkpoint(run_dir / "model.ckpt", bundle, extra=extra)
         write_run_files(run_dir, config, bundle.labels, bundle.thresholds, metrics)
     finally:
         tracker.finish()

@@ -196,5 +196,5 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     space.load_state_dict(best_state)
     space.eval()
     report = {"val": validate(space, data, data.splits["val"]), "best_epoch": best_epoch,
-              "epochs": len(history), "train_pairs": int(len(sampler.rows)), "temperature": float(1 / space.scale)}
+              "epochs": len(history), "train_pairs": int(len(sampler.rows)), "temperature": float(1 / space.scale.detach())}
     return space, report

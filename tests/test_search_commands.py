@@ -135,3 +135,13 @@ def test_faiss_kind_follows_catalog_size_and_approximate_index_finds_exact_match
         index = build(kind, 16, len(vectors), iter([vectors[:1000], vectors[1000:]]), vectors)
         _, found = index.search(vectors[:50], 1)
         assert (found[:, 0] == range(50)).mean() > 0.9, kind
+
+
+def test_demo_section_shows_two_queries_and_the_metrics(search_run, tiny_catalog, tmp_path):
+    from genre_tagger.search.demo import demo_section
+
+    checkpoint, _ = search_run
+    lines = demo_section(checkpoint, tiny_catalog, tmp_path, num_workers=0, progress=False)
+    text = "\n".join(lines)
+    assert lines[0] == "## Search" and '"text":' in text and '"like":' in text
+    assert "| joint space |" in text and "| genre-score cosine |" in text and "| random |" in text

@@ -3,7 +3,7 @@ from the Parquet parts, and reading it back.
 
 Exact inner product (``IndexFlatIP``) up to ``exact_up_to`` albums; beyond, an inverted
 file (``IndexIVFFlat``, inner product, ``nlist`` ~ 4 sqrt(N) lists, ``nprobe`` searched),
-which keeps every vector (same memory as flat) but scans a few percent of them per query.
+which keeps every vector (same memory as flat) but scans about 1/16 of them per query.
 Vectors are unit length, so inner product is cosine similarity.
 """
 
@@ -16,7 +16,12 @@ from typing import Iterator
 import numpy as np
 
 EXACT_UP_TO = 200_000
-NPROBE = 32
+SINGLE_QUERY_THREADS = 1  # one query at a time: OpenMP threads cost more than they give
+
+
+def n_probe(n: int) -> int:
+    """Lists scanned per query: 1/16 of them, at least 32 (see benchmarks/RESULTS.md)."""
+    return max(32, n_lists(n) // 16)
 
 
 def choose_kind(n: int, exact_up_to: int = EXACT_UP_TO, requested: str = "auto") -> str:
@@ -30,7 +35,7 @@ def describe(kind: str, n: int) -> str:
     if kind == "flat":
         return f"exact inner product (IndexFlatIP, {n} albums)"
     if kind == "ivf":
-        return f"approximate: IndexIVFFlat, {n_lists(n)} lists, {NPROBE} probed per query ({n} albums)"
+        return f"approximate: IndexIVFFlat, {n_lists(n)} lists, {n_probe(n)} probed per query ({n} albums)"
     return f"approximate: IndexHNSWFlat, M=32, efSearch=128 ({n} albums)"
 
 
@@ -49,7 +54,7 @@ def build(kind: str, dim: int, n: int, chunks: Iterator[np.ndarray], sample: np.
         quantiser = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantiser, dim, n_lists(n), faiss.METRIC_INNER_PRODUCT)
         index.train(np.ascontiguousarray(sample, np.float32))
-        index.nprobe = NPROBE
+        index.nprobe = n_probe(n)
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efSearch = 128
@@ -69,12 +74,12 @@ def save(index, path: Path) -> None:
 
 
 def load(path: Path):
-    """Read an index; IVF gets its direct map (vectors by position for "more like this")."""
+    """Read an index for single queries; IVF gets its direct map (vectors by position, for
+    "more like this"; nprobe is stored in the file)."""
     import faiss
 
+    faiss.omp_set_num_threads(SINGLE_QUERY_THREADS)
     index = faiss.read_index(str(path))
-    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
-    if ivf is not None:
-        ivf.nprobe = NPROBE
-        ivf.make_direct_map()
+    if isinstance(index, faiss.IndexIVF):
+        index.make_direct_map()
     return index

@@ -30,11 +30,17 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def unit(n: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+def unit(n: int, dim: int, rng: np.random.Generator, centres: np.ndarray | None = None) -> np.ndarray:
+    """Random unit vectors; with ``centres``, each one a centre plus noise of the same norm
+    (clusters, as albums of a genre are, with cosine ~0.5 to their centre)."""
     out = np.empty((n, dim), np.float32)
     for start in range(0, n, 100_000):
         part = rng.standard_normal((min(100_000, n - start), dim), dtype=np.float32)
-        out[start:start + len(part)] = part / np.linalg.norm(part, axis=1, keepdims=True)
+        part /= np.linalg.norm(part, axis=1, keepdims=True)
+        if centres is not None:
+            part += centres[rng.integers(len(centres), size=len(part))]
+            part /= np.linalg.norm(part, axis=1, keepdims=True)
+        out[start:start + len(part)] = part
     return out
 
 
@@ -47,10 +53,11 @@ def latencies(index, queries: np.ndarray) -> np.ndarray:
     return np.array(times) * 1000
 
 
-def one_size(n: int, dim: int, kinds: list[str], n_queries: int) -> list[str]:
+def one_size(n: int, dim: int, kinds: list[str], n_queries: int, clusters: int) -> list[str]:
     threads = faiss.omp_get_max_threads()
     rng = np.random.default_rng(n)
-    vectors, queries = unit(n, dim, rng), unit(n_queries, dim, rng)
+    centres = unit(clusters, dim, rng) if clusters else None
+    vectors, queries = unit(n, dim, rng, centres), unit(n_queries, dim, rng, centres)
     rows, exact = [], None
     for kind in kinds:
         before, started = rss(), time.monotonic()
@@ -103,14 +110,16 @@ def main() -> None:
     parser.add_argument("--index-checkpoint")
     parser.add_argument("--index-manifest")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clusters", type=int, default=0, help="clustered vectors around this many centres (0: uniform)")
     args = parser.parse_args()
     lines = [f"FAISS {faiss.__version__}, builds on {faiss.omp_get_max_threads()} threads, single queries on 1, "
-             f"dim {args.dim}, top 10, {args.queries} queries per row.", "",
+             f"dim {args.dim}, top 10, {args.queries} queries per row, "
+             f"{f'vectors in {args.clusters} clusters' if args.clusters else 'uniform random unit vectors'}.", "",
              "| albums | index | p50 ms | p99 ms | index MB | RSS growth MB | build s | recall@10 vs exact |",
              "|---:|---|---:|---:|---:|---:|---:|---:|"]
     for n in args.sizes:
         kinds = [k for k in args.kinds if k != "hnsw" or n <= args.hnsw_up_to]
-        lines += one_size(n, args.dim, kinds, args.queries)
+        lines += one_size(n, args.dim, kinds, args.queries, args.clusters)
     if args.index_checkpoint:
         lines += ["", build_throughput(args.index_checkpoint, args.index_manifest, args.workers)]
     print("\n".join(lines))

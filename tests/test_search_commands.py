@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from genre_tagger.cli import main
-from genre_tagger.search.faiss_index import build, choose_kind
+from genre_tagger.search.faiss_index import build, choose_kind, load, save
 from genre_tagger.search.protocol import METRIC_KEYS
 from genre_tagger.testing.dummies import truncate_file, write_garbage
 from genre_tagger.training import train
@@ -126,15 +126,18 @@ def test_a_checkpoint_without_joint_space_is_refused_clearly(search_run, tiny_ca
     assert "holds no joint search space" in capsys.readouterr().err
 
 
-def test_faiss_kind_follows_catalog_size_and_approximate_index_finds_exact_matches():
+def test_faiss_kind_follows_catalog_size_and_approximate_index_finds_exact_matches(tmp_path):
     assert choose_kind(10_000) == "flat" and choose_kind(1_000_000) == "ivf"
     assert choose_kind(10, requested="hnsw") == "hnsw"
     rng = torch.Generator().manual_seed(0)
     vectors = torch.nn.functional.normalize(torch.randn(2000, 16, generator=rng), dim=1).numpy()
     for kind in ("ivf", "hnsw"):
         index = build(kind, 16, len(vectors), iter([vectors[:1000], vectors[1000:]]), vectors)
+        save(index, tmp_path / f"{kind}.faiss")
+        index = load(tmp_path / f"{kind}.faiss")
         _, found = index.search(vectors[:50], 1)
         assert (found[:, 0] == range(50)).mean() > 0.9, kind
+        assert (index.reconstruct(7) == vectors[7]).all()  # "more like this" reads vectors back
 
 
 def test_demo_section_shows_two_queries_and_the_metrics(search_run, tiny_catalog, tmp_path):

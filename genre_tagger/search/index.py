@@ -157,6 +157,17 @@ def part_vectors(folder: Path, meta: IndexMeta) -> Iterator[np.ndarray]:
         yield column.values.to_numpy(zero_copy_only=False).reshape(-1, meta.dim)
 
 
+def _expected(manifest: Path, done: int) -> int | None:
+    """Albums left to embed, for the progress bar: JSONL lines counted in blocks (cheap), else unknown."""
+    if manifest.suffix.lower() not in (".jsonl", ".ndjson", ".json"):
+        return None
+    lines = 0
+    with open(manifest, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    return max(lines - done, 0)
+
+
 def _open_meta(folder: Path, model: SearchModel) -> IndexMeta:
     if (folder / META).is_file():
         meta = IndexMeta.read(folder)
@@ -196,7 +207,7 @@ def build_index(checkpoint: str | Path, manifest: str | Path, output: str | Path
     _adopt_orphans(folder, meta)
     done = indexed_ids(folder, meta)
     counts = {"new": 0, "warnings": 0, "errors": 0, "already": len(done)}
-    bar = tqdm(desc="indexing", unit="album", disable=not progress)
+    bar = tqdm(desc="indexing", unit="album", disable=not progress, total=_expected(manifest, len(done)))
     say = bar.write if progress else (lambda line: print(line, file=sys.stderr))
     for chunk in _chunks(manifest, done, say):
         rows = []

@@ -13,6 +13,8 @@ building it. Recall@10 of the approximate index against the exact one on the sam
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -89,15 +91,23 @@ def build_throughput(checkpoint: str, manifest: str, workers: int) -> str:
     from genre_tagger.search.index import build_index
 
     folder = Path(tempfile.mkdtemp(prefix="search_index_"))
+    load = os.getloadavg()[0]
     try:
-        started = time.monotonic()
+        started, cpu = time.monotonic(), _cpu_seconds()
         summary = build_index(checkpoint, manifest, folder / "index", num_workers=workers, progress=False)
-        seconds = time.monotonic() - started
+        seconds, cpu = time.monotonic() - started, _cpu_seconds() - cpu
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     albums = summary["new"] + summary["errors"]
-    return (f"`index` of {albums} albums ({manifest}): {seconds:.0f} s, {60 * albums / seconds:.0f} albums/min "
-            f"({workers} decoding workers, model load included)")
+    return (f"`index` of {albums} albums ({manifest}): {seconds:.0f} s wall, {60 * albums / seconds:.0f} albums/min "
+            f"({workers} decoding workers, model load included); {cpu:.0f} CPU-seconds in all, i.e. "
+            f"{2 * 60 * albums / cpu:.0f} albums/min on 2 fully available cores; load average {load:.1f} at the start")
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (decoding workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main() -> None:

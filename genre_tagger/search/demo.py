@@ -44,16 +44,17 @@ def demo_section(checkpoint: str | Path, manifest: str | Path, workdir: str | Pa
                  progress: bool = True) -> list[str]:
     """Markdown lines: the two queries' top results and the §7 metrics next to two baselines."""
     workdir, manifest = Path(workdir), Path(manifest)
-    summary = build_index(checkpoint, manifest, workdir / "search_index", num_workers=num_workers, progress=progress)
+    model = load_search_model(checkpoint)
+    cache_dir = default_cache_dir(model.bundle.config, manifest)  # filled by `train`: no second embedding pass
+    summary = build_index(checkpoint, manifest, workdir / "search_index", num_workers=num_workers, progress=progress,
+                          cache_dir=cache_dir)
     index = SearchIndex(workdir / "search_index")
     like, text = _pick_query(manifest)
     answers = [index.search(Query("text", text), 5), index.search(Query("like", like), 5)]
     metrics = evaluate_search(checkpoint, manifest, workdir / "search_eval", num_workers=num_workers,
                               progress=progress)
-    model = load_search_model(checkpoint)
     records = [r for r in read_manifest(manifest)[0] if r.split == "test"]
-    features = bundle_features(model.bundle, records, default_cache_dir(model.bundle.config, manifest),
-                               num_workers=num_workers, progress=False)
+    features = bundle_features(model.bundle, records, cache_dir, num_workers=num_workers, progress=False)
     data = data_from_features(features, [r.genres for r in records], len(records))
     rows = data.splits["eval"]
     table = {"joint space": metrics, "genre-score cosine": genre_score_baseline(model.bundle, data, rows),

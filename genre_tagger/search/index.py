@@ -38,7 +38,7 @@ from genre_tagger.data.manifest import iter_manifest
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.search import faiss_index
-from genre_tagger.search.features import pick_device
+from genre_tagger.search.features import bundle_features, pick_device
 from genre_tagger.search.hook import SearchModel, load_search_model
 
 CHUNK = 1024
@@ -136,6 +136,20 @@ def embed_records(model: SearchModel, records: list[AlbumRecord], batch_size: in
                {m: p.numpy() for m, p in present.items()}, batch["warnings"])
 
 
+def embed_cached(model: SearchModel, records: list[AlbumRecord], cache_dir: Path, batch_size: int,
+                 num_workers: int, device: torch.device) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, dict, list]]:
+    """As ``embed_records``, through the embedding cache that `train` filled (one batch: the
+    whole chunk). For catalogs already embedded, e.g. the one a model was trained on."""
+    modalities = [m for m in model.space.modalities if m in model.bundle.loaders]
+    features = bundle_features(model.bundle, records, cache_dir, modalities, batch_size=batch_size,
+                               num_workers=num_workers, device=str(device), progress=False)
+    with torch.no_grad():
+        vectors, known = model.space.album({m: torch.from_numpy(f.embeddings) for m, f in features.items()},
+                                           {m: torch.from_numpy(f.present) for m, f in features.items()})
+    warnings = [sum((features[m].warnings[i] for m in modalities), []) for i in range(len(records))]
+    yield list(range(len(records))), vectors.numpy(), known.numpy(), {m: f.present for m, f in features.items()}, warnings
+
+
 def _write_part(folder: Path, rows: list[dict], dim: int) -> dict:
     table = pa.table({
         "id": pa.array([r["id"] for r in rows], pa.string()),
@@ -195,8 +209,9 @@ def _adopt_orphans(folder: Path, meta: IndexMeta) -> None:
 
 def build_index(checkpoint: str | Path, manifest: str | Path, output: str | Path, batch_size: int = 32,
                 num_workers: int = 2, device: str = "auto", index_type: str = "auto",
-                progress: bool = True) -> dict:
-    """The `index` command; returns counts and the FAISS index description."""
+                progress: bool = True, cache_dir: Path | None = None) -> dict:
+    """The `index` command; returns counts and the FAISS index description. With
+    ``cache_dir``, embeddings come from (and go to) the embedding cache instead of a stream."""
     manifest, folder = Path(manifest), Path(output)
     if not manifest.is_file():
         raise UserInputError(f"manifest not found: {manifest}")
@@ -211,8 +226,9 @@ def build_index(checkpoint: str | Path, manifest: str | Path, output: str | Path
     say = bar.write if progress else (lambda line: print(line, file=sys.stderr))
     for chunk in _chunks(manifest, done, say):
         rows = []
-        for positions, vectors, known, present, warnings in embed_records(model, chunk, batch_size, num_workers,
-                                                                             torch_device):
+        embedded = (embed_cached(model, chunk, cache_dir, batch_size, num_workers, torch_device) if cache_dir
+                    else embed_records(model, chunk, batch_size, num_workers, torch_device))
+        for positions, vectors, known, present, warnings in embedded:
             for j, position in enumerate(positions):
                 record = chunk[position]
                 for warning in warnings[j]:

@@ -107,3 +107,17 @@ def test_joint_space_learns_text_to_album_and_shuffled_pairs_do_not(shuffled):
         assert metrics["text_to_album_recall_at_5"] < chance + 0.15
     else:
         assert metrics["text_to_album_recall_at_5"] > chance + 0.4
+
+
+def test_audio_cover_only_and_generated_only_spaces_train():
+    torch.set_num_threads(1)
+    data = _latent_catalog()
+    rows = data.splits["train"]
+    descriptions = DescriptionEmbeddings(data.text[rows] + 0.1, rows)  # one "description" per train album
+    data = JointData(data.album, data.album_present, data.text, data.text_present, descriptions, data.genres,
+                     data.splits)
+    for sources in ([], ["generated"]):
+        settings = JointSettings(dim=8, hidden=16, text_sources=sources, max_epochs=3, batch_size=32)
+        space, report = fit_joint_space(data, settings, progress=False)
+        assert report["epochs"] == 3 and report["train_pairs"] > 100
+        assert set(space.modalities) == {"audio", "image", "text"}

@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--manifest")
     parser.add_argument("--checkpoint")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # small matrices: extra threads only wait on each other on a busy machine
     manifest, checkpoint = prepare(args)
     bundle = load_checkpoint(checkpoint)
     records, _ = read_manifest(manifest)
@@ -93,6 +94,7 @@ def main() -> None:
             fit = JointSettings(**{**settings["fit"], "text_sources": sources, "seed": seed})
             space, _ = fit_joint_space(data, fit, progress=False)
             runs.append(validate(space, data, test))
+            print(f"{name}, seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
         table[name], timing[name] = runs, (time.monotonic() - started) / args.seeds
     n = table["random"][0]
     lines = [f"Catalog: `{manifest}` ({len(records)} albums; test split: {n['n_albums']} gallery albums, "

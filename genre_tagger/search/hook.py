@@ -57,7 +57,11 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
     print("search: training the joint album/text space on cached embeddings", file=sys.stderr)
     data = joint_data(bundle, records, splits, cache_dir, source, progress)
     fit = JointSettings(**settings["fit"], seed=bundle.config.get("seed", 0))
-    space, report = fit_joint_space(data, fit, progress)
+    try:
+        space, report = fit_joint_space(data, fit, progress)
+    except ValueError as err:  # e.g. no training album with both an album side and a text
+        print(f"note: no joint search space: {err}", file=sys.stderr)
+        return {}, {"skipped": str(err)}
     report["descriptions"] = int(len(data.descriptions.owner))
     return {"joint_space": joint_payload(space, settings)}, report
 

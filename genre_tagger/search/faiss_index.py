@@ -21,7 +21,7 @@ SINGLE_QUERY_THREADS = 1  # one query at a time: OpenMP threads cost more than t
 
 def n_probe(n: int) -> int:
     """Lists scanned per query: 1/16 of them, at least 32 (see benchmarks/RESULTS.md)."""
-    return max(32, n_lists(n) // 16)
+    return min(n_lists(n), max(32, n_lists(n) // 16))
 
 
 def choose_kind(n: int, exact_up_to: int = EXACT_UP_TO, requested: str = "auto") -> str:
@@ -40,7 +40,8 @@ def describe(kind: str, n: int) -> str:
 
 
 def n_lists(n: int) -> int:
-    return max(1, min(65536, int(4 * math.sqrt(max(n, 1)))))
+    """~4 sqrt(N) lists, at most 65,536, and at least 39 training points per list (FAISS's minimum)."""
+    return max(1, min(65536, int(4 * math.sqrt(max(n, 1))), n // 39))
 
 
 def build(kind: str, dim: int, n: int, chunks: Iterator[np.ndarray], sample: np.ndarray):

@@ -30,7 +30,7 @@ from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.search.evaluate import genre_score_baseline, random_baseline
 from genre_tagger.search.features import default_cache_dir
 from genre_tagger.search.fit import JointSettings, fit_joint_space, validate
-from genre_tagger.search.hook import joint_data, search_config
+from genre_tagger.search.hook import joint_data, search_config, tagger_stems
 from genre_tagger.training import train
 
 WORK = Path(__file__).resolve().parent / "_work"
@@ -92,7 +92,7 @@ def main() -> None:
         runs, started = [], time.monotonic()
         for seed in range(args.seeds):
             fit = JointSettings(**{**settings["fit"], "text_sources": sources, "seed": seed})
-            space, _ = fit_joint_space(data, fit, progress=False)
+            space, _ = fit_joint_space(data, fit, progress=False, stems=tagger_stems(bundle))
             runs.append(validate(space, data, test))
             print(f"{name}, seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
         table[name], timing[name] = runs, (time.monotonic() - started) / args.seeds

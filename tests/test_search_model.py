@@ -121,3 +121,20 @@ def test_audio_cover_only_and_generated_only_spaces_train():
         space, report = fit_joint_space(data, settings, progress=False)
         assert report["epochs"] == 3 and report["train_pairs"] > 100
         assert set(space.modalities) == {"audio", "image", "text"}
+
+
+def test_stems_are_frozen_copies_in_front_of_the_projections():
+    torch.set_num_threads(1)
+    data = _latent_catalog()
+    dims = {"audio": 12, "image": 10, "text": 16}
+    stems = {m: torch.nn.Sequential(torch.nn.LayerNorm(d), torch.nn.Linear(d, 8), torch.nn.GELU()) for m, d in dims.items()}
+    settings = JointSettings(dim=8, hidden=16, text_sources=["own"], max_epochs=2, batch_size=32)
+    space, _ = fit_joint_space(data, settings, progress=False, stems=stems)
+    assert space.stem_width == 8
+    for m in dims:  # copied, and training left them as they were
+        assert torch.equal(space.stems[m][1].weight, stems[m][1].weight)
+    x = torch.randn(3, 12)
+    expected = torch.nn.functional.normalize(space.projections["audio"](stems["audio"](x)), dim=-1)
+    assert torch.allclose(space.project("audio", x), expected, atol=1e-6)
+    plain, _ = fit_joint_space(data, JointSettings(**{**settings.__dict__, "stems": False}), progress=False, stems=stems)
+    assert plain.stems is None

@@ -56,6 +56,7 @@ class JointSettings:
     weight_decay: float = 1e-4
     max_epochs: int = 100
     patience: int = 15
+    stems: bool = True  # build on the tagger's modality projections when given them
     seed: int = 0
 
     def space_args(self) -> dict:
@@ -158,17 +159,25 @@ def selection_score(metrics: dict[str, float], settings: JointSettings) -> float
     return float(np.mean([metrics[f"text_to_album_recall_at_{k}"] for k in (1, 5, 10)]))
 
 
-def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = True) -> tuple[JointSpace, dict]:
-    """Train a ``JointSpace`` on ``data``; returns it (best val epoch) and a report."""
+def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = True,
+                    stems: dict[str, torch.nn.Module] | None = None) -> tuple[JointSpace, dict]:
+    """Train a ``JointSpace`` on ``data``; returns it (best val epoch) and a report. ``stems``
+    (``{m: Sequential(LayerNorm, Linear, GELU)}``, e.g. a tagger's projections) are copied,
+    frozen, in front of the projections when ``settings.stems``."""
     torch.manual_seed(settings.seed)
     rng, generator = np.random.default_rng(settings.seed), torch.Generator().manual_seed(settings.seed)
     dims = {m: v.shape[1] for m, v in data.album.items() if m in ALBUM_SIDE}
     dims["text"] = data.text.shape[1]
-    space = JointSpace(dims, **settings.space_args())
+    use_stems = bool(stems) and settings.stems and set(dims) <= set(stems)
+    width = next(iter(stems.values()))[1].out_features if use_stems else None
+    space = JointSpace(dims, **settings.space_args(), stem_width=width)
+    if use_stems:
+        space.load_stems(stems)
     sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])
     if len(sampler.rows) < 2:
         raise ValueError("fewer than 2 training albums with an album side and a text to pair it with")
-    optimizer = torch.optim.AdamW(space.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    trainable = [p for p in space.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     best, best_state, best_epoch, history = -np.inf, None, 0, []
     bar = tqdm(range(settings.max_epochs), desc="joint space", unit="epoch", disable=not progress)
     for epoch in bar:

@@ -58,7 +58,7 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
     data = joint_data(bundle, records, splits, cache_dir, source, progress)
     fit = JointSettings(**settings["fit"], seed=bundle.config.get("seed", 0))
     try:
-        space, report = fit_joint_space(data, fit, progress)
+        space, report = fit_joint_space(data, fit, progress, stems=tagger_stems(bundle))
     except ValueError as err:  # e.g. no training album with both an album side and a text
         print(f"note: no joint search space: {err}", file=sys.stderr)
         return {}, {"skipped": str(err)}
@@ -66,9 +66,19 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
     return {"joint_space": joint_payload(space, settings)}, report
 
 
+def tagger_stems(bundle: TaggerBundle) -> dict | None:
+    """The tagger's modality projections when they have the stem shape (LayerNorm, Linear, GELU)."""
+    projections = getattr(bundle.model, "projections", None)
+    if projections is None:
+        return None
+    shaped = all(isinstance(p, torch.nn.Sequential) and len(p) == 3 and isinstance(p[0], torch.nn.LayerNorm)
+                 and isinstance(p[1], torch.nn.Linear) for p in projections.values())
+    return dict(projections.items()) if shaped else None
+
+
 def joint_payload(space: JointSpace, settings: dict) -> dict:
     return {"format": FORMAT, "input_dims": dict(space.input_dims),
-            "init": JointSettings(**settings["fit"]).space_args(),
+            "init": {**JointSettings(**settings["fit"]).space_args(), "stem_width": space.stem_width},
             "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
             "index": dict(settings.get("index") or {})}
 

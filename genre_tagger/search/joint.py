@@ -33,14 +33,22 @@ class JointSpace(nn.Module):
     """
 
     def __init__(self, input_dims: dict[str, int], dim: int = 128, hidden: int = 512, dropout: float = 0.1,
-                 temperature: float = 0.07, learn_temperature: bool = True):
+                 temperature: float = 0.07, learn_temperature: bool = True, stem_width: int | None = None):
         super().__init__()
         unknown = set(input_dims) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}")
         self.input_dims = dict(input_dims)
         self.dim = dim
-        self.projections = nn.ModuleDict({m: projection(d, hidden, dim, dropout) for m, d in input_dims.items()})
+        self.stem_width = stem_width
+        # Frozen stems: copies of the tagger's genre-trained modality projections (LayerNorm,
+        # Linear, GELU), which the joint space builds on (measured: benchmarks/RESULTS.md).
+        self.stems = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, stem_width), nn.GELU())
+                                    for m, d in input_dims.items()}) if stem_width else None
+        if self.stems is not None:
+            self.stems.requires_grad_(False)
+        widths = {m: stem_width or d for m, d in input_dims.items()}
+        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout) for m, w in widths.items()})
         scale = torch.tensor(math.log(1.0 / temperature))
         if learn_temperature:
             self.log_scale = nn.Parameter(scale)
@@ -56,9 +64,17 @@ class JointSpace(nn.Module):
         """1 / temperature, clamped at 100 (as CLIP) so that training cannot blow up."""
         return self.log_scale.exp().clamp(max=100.0)
 
+    def load_stems(self, modules: dict[str, nn.Module]) -> None:
+        """Copy the weights of ``{m: Sequential(LayerNorm, Linear, GELU)}`` (a tagger's projections)."""
+        for m, stem in self.stems.items():
+            stem.load_state_dict(modules[m].state_dict())
+
     def project(self, modality: str, embeddings: torch.Tensor) -> torch.Tensor:
         """``[B, D_m] -> [B, dim]``, unit length."""
-        return F.normalize(self.projections[modality](embeddings.float()), dim=-1)
+        x = embeddings.float()
+        if self.stems is not None:
+            x = self.stems[modality](x)
+        return F.normalize(self.projections[modality](x), dim=-1)
 
     def text(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Text-encoder embeddings ``[B, D_text]`` -> query vectors ``[B, dim]``."""

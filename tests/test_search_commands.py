@@ -148,3 +148,32 @@ def test_demo_section_shows_two_queries_and_the_metrics(search_run, tiny_catalog
     text = "\n".join(lines)
     assert lines[0] == "## Search" and '"text":' in text and '"like":' in text
     assert "| joint space |" in text and "| genre-score cosine |" in text and "| random |" in text
+
+
+def test_val_selected_genre_weight_is_stored_and_shapes_the_index_vectors(search_run, tiny_catalog, tmp_path, capsys):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from genre_tagger.search.combine import WEIGHTS
+
+    checkpoint, metrics = search_run
+    payload = torch.load(checkpoint, weights_only=True)
+    stored = payload["extra"]["joint_space"]["genre_weight"]
+    assert stored == metrics["search"]["genre_weight"] in WEIGHTS
+    assert [t["weight"] for t in metrics["search"]["genre_weights_tried"]] == list(WEIGHTS)
+    payload["extra"]["joint_space"]["genre_weight"] = 2.0  # a known weight, to see it used
+    torch.save(payload, tmp_path / "weighted.ckpt")
+    dim, n_labels = payload["extra"]["joint_space"]["init"]["dim"], len(payload["labels"])
+    for ckpt, weight in ((checkpoint, stored), (tmp_path / "weighted.ckpt", 2.0)):
+        index = tmp_path / f"index_{weight}"
+        assert main(["--quiet", "index", "--checkpoint", str(ckpt), "--manifest", str(tiny_catalog),
+                     "--output", str(index), "--num-workers", "0"]) == 0
+        assert json.loads((index / "index.json").read_text())["dim"] == dim + n_labels
+        part = next((index / "parts").glob("*.parquet"))
+        vectors = np.stack(pq.read_table(part).column("vector").to_pylist())
+        assert vectors.shape[1] == dim + n_labels
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        genre_share = np.linalg.norm(vectors[:, dim:], axis=1)  # w / sqrt(1 + w^2) of a unit vector
+        assert np.allclose(genre_share, weight / np.sqrt(1 + weight ** 2), atol=1e-5)
+        assert main(["search", "--index", str(index), "--text", "dreamy synth pop", "--top-k", "3"]) == 0
+        assert len(_results(capsys)[0]["results"]) == 3

@@ -138,3 +138,16 @@ def test_stems_are_frozen_copies_in_front_of_the_projections():
     assert torch.allclose(space.project("audio", x), expected, atol=1e-6)
     plain, _ = fit_joint_space(data, JointSettings(**{**settings.__dict__, "stems": False}), progress=False, stems=stems)
     assert plain.stems is None
+
+
+def test_combined_vectors_stay_unit_and_mix_the_two_cosines():
+    from genre_tagger.search.combine import combine
+
+    rng = torch.Generator().manual_seed(0)
+    unit = lambda *shape: torch.nn.functional.normalize(torch.randn(*shape, generator=rng), dim=-1)  # noqa: E731
+    joint, genre = unit(5, 8), unit(5, 4)
+    for w in (0.0, 0.5, 2.0):
+        v = combine(joint, genre, w)
+        assert v.shape == (5, 12) and torch.allclose(v.norm(dim=1), torch.ones(5), atol=1e-6)
+        expected = (joint @ joint.T + w ** 2 * genre @ genre.T) / (1 + w ** 2)
+        assert torch.allclose(v @ v.T, expected, atol=1e-6)

@@ -14,7 +14,8 @@ from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.features import ModalityFeatures
 from genre_tagger.search.features import DescriptionEmbeddings, bundle_features, default_cache_dir
-from genre_tagger.search.fit import ALBUM_SIDE, JointData, validate
+from genre_tagger.search.combine import metrics_at, protocol_vectors
+from genre_tagger.search.fit import ALBUM_SIDE, JointData
 from genre_tagger.search.hook import load_search_model
 from genre_tagger.search.protocol import METRIC_KEYS, search_metrics
 
@@ -85,7 +86,8 @@ def evaluate_search(checkpoint: str | Path, manifest: str | Path, output: str | 
     features = bundle_features(model.bundle, records, default_cache_dir(model.bundle.config, manifest),
                                batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
     data = data_from_features(features, [r.genres for r in records], len(records))
-    metrics = validate(model.space, data, np.arange(len(records)))
+    vectors = protocol_vectors(model.space, model.bundle.model, data, np.arange(len(records)))
+    metrics = metrics_at(vectors, model.genre_weight)
     metrics = {key: metrics[key] for key in METRIC_KEYS}
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -160,10 +160,12 @@ def selection_score(metrics: dict[str, float], settings: JointSettings) -> float
 
 
 def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = True,
-                    stems: dict[str, torch.nn.Module] | None = None) -> tuple[JointSpace, dict]:
+                    stems: dict[str, torch.nn.Module] | None = None,
+                    val_score: Callable[[JointSpace], float] | None = None) -> tuple[JointSpace, dict]:
     """Train a ``JointSpace`` on ``data``; returns it (best val epoch) and a report. ``stems``
     (``{m: Sequential(LayerNorm, Linear, GELU)}``, e.g. a tagger's projections) are copied,
-    frozen, in front of the projections when ``settings.stems``."""
+    frozen, in front of the projections when ``settings.stems``. ``val_score`` scores an
+    epoch (default: ``selection_score`` of the joint space alone on val)."""
     torch.manual_seed(settings.seed)
     rng, generator = np.random.default_rng(settings.seed), torch.Generator().manual_seed(settings.seed)
     dims = {m: v.shape[1] for m, v in data.album.items() if m in ALBUM_SIDE}
@@ -193,7 +195,9 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        score = selection_score(validate(space, data, data.splits["val"]), settings)
+        space.eval()
+        score = (val_score(space) if val_score is not None
+                 else selection_score(validate(space, data, data.splits["val"]), settings))
         score = -np.inf if np.isnan(score) else score  # no val queries: the last epoch is kept
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_score": score})
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{score:.3f}")

@@ -18,6 +18,7 @@ from genre_tagger.config import deep_merge, instantiate, read_yaml
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.search.features import DescriptionEmbeddings, bundle_features, embed_descriptions
+from genre_tagger.search.combine import best_weight_score, combine, genre_vectors, select_genre_weight
 from genre_tagger.search.fit import ALBUM_SIDE, JointData, JointSettings, fit_joint_space
 from genre_tagger.search.joint import JointSpace
 
@@ -58,12 +59,16 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
     data = joint_data(bundle, records, splits, cache_dir, source, progress)
     fit = JointSettings(**settings["fit"], seed=bundle.config.get("seed", 0))
     try:
-        space, report = fit_joint_space(data, fit, progress, stems=tagger_stems(bundle))
+        space, report = fit_joint_space(data, fit, progress, stems=tagger_stems(bundle),
+                                        val_score=best_weight_score(bundle.model, data, splits["val"], fit))
     except ValueError as err:  # e.g. no training album with both an album side and a text
         print(f"note: no joint search space: {err}", file=sys.stderr)
         return {}, {"skipped": str(err)}
+    weight, report["val"], report["genre_weights_tried"] = select_genre_weight(space, bundle.model, data,
+                                                                               splits["val"], fit)
+    report["genre_weight"] = weight
     report["descriptions"] = int(len(data.descriptions.owner))
-    return {"joint_space": joint_payload(space, settings)}, report
+    return {"joint_space": joint_payload(space, settings, weight)}, report
 
 
 def tagger_stems(bundle: TaggerBundle) -> dict | None:
@@ -76,8 +81,9 @@ def tagger_stems(bundle: TaggerBundle) -> dict | None:
     return dict(projections.items()) if shaped else None
 
 
-def joint_payload(space: JointSpace, settings: dict) -> dict:
-    return {"format": FORMAT, "input_dims": dict(space.input_dims),
+def joint_payload(space: JointSpace, settings: dict, genre_weight: float = 0.0) -> dict:
+    """``genre_weight``: the val-selected weight of the genre-score part of the search vectors."""
+    return {"format": FORMAT, "input_dims": dict(space.input_dims), "genre_weight": float(genre_weight),
             "init": {**JointSettings(**settings["fit"]).space_args(), "stem_width": space.stem_width},
             "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
             "index": dict(settings.get("index") or {})}
@@ -85,12 +91,34 @@ def joint_payload(space: JointSpace, settings: dict) -> dict:
 
 @dataclass
 class SearchModel:
-    """A tagger bundle (loaders, encoders) with its joint space and index settings."""
+    """A tagger bundle (loaders, encoders) with its joint space and index settings. Search
+    vectors (``album``, ``text``): ``[B, width]``, the joint-space vector and the tagger's
+    genre scores weighted by ``genre_weight`` (``search.combine``)."""
 
     bundle: TaggerBundle
     space: JointSpace
     index_settings: dict
     path: Path
+    genre_weight: float = 0.0
+
+    @property
+    def width(self) -> int:
+        return self.space.dim + len(self.bundle.labels)
+
+    @torch.no_grad()
+    def album(self, embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``({m: [B, D_m]}, {m: [B]}) -> (vectors [B, width], known [B])``."""
+        joint, known = self.space.album(embeddings, present)
+        genre = genre_vectors(self.bundle.model, embeddings, present)
+        return combine(joint, genre, self.genre_weight) * known.unsqueeze(-1), known
+
+    @torch.no_grad()
+    def text(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Text-encoder embeddings ``[B, D_text]`` -> query vectors ``[B, width]``."""
+        present = {"text": torch.ones(embeddings.shape[0], dtype=torch.bool)}
+        return combine(self.space.text(embeddings), genre_vectors(self.bundle.model, {"text": embeddings}, present),
+                       self.genre_weight)
 
 
 def load_search_model(path: str | Path, device: str | torch.device = "cpu") -> SearchModel:
@@ -103,4 +131,5 @@ def load_search_model(path: str | Path, device: str | torch.device = "cpu") -> S
                              "search existed): train again with `genre-tagger train` to get one")
     space = JointSpace(payload["input_dims"], **payload["init"])
     space.load_state_dict(payload["state_dict"])
-    return SearchModel(bundle, space.eval(), payload.get("index") or {}, Path(path).resolve())
+    return SearchModel(bundle, space.eval(), payload.get("index") or {}, Path(path).resolve(),
+                       float(payload.get("genre_weight", 0.0)))

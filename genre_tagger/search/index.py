@@ -50,6 +50,7 @@ def space_digest(model: SearchModel) -> str:
     for name, tensor in sorted(model.space.state_dict().items()):
         hasher.update(name.encode())
         hasher.update(tensor.cpu().contiguous().numpy().tobytes())
+    hasher.update(f"genre_weight={model.genre_weight}".encode())
     return hasher.hexdigest()[:16]
 
 
@@ -121,7 +122,7 @@ def _chunks(manifest: Path, skip: set[str], say) -> Iterator[list[AlbumRecord]]:
 @torch.no_grad()
 def embed_records(model: SearchModel, records: list[AlbumRecord], batch_size: int, num_workers: int,
                   device: torch.device) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, dict, list]]:
-    """Per batch: (record positions, vectors [B, dim], known [B], {m: present [B]}, warnings)."""
+    """Per batch: (record positions, vectors [B, model.width], known [B], {m: present [B]}, warnings)."""
     loaders = {m: model.bundle.loaders[m] for m in model.space.modalities if m in model.bundle.loaders}
     data = DataLoader(AlbumDataset(records, loaders), batch_size=batch_size, num_workers=num_workers,
                       collate_fn=AlbumCollator(loaders))
@@ -131,7 +132,7 @@ def embed_records(model: SearchModel, records: list[AlbumRecord], batch_size: in
             inputs = {k: v.to(device) for k, v in batch[m].items()}
             embeddings[m] = model.bundle.model.encoders[m].encode(inputs).float().cpu()
             present[m] = batch[m]["present"]
-        vectors, known = model.space.album(embeddings, present)
+        vectors, known = model.album(embeddings, present)
         yield (batch["index"].tolist(), vectors.numpy(), known.numpy(),
                {m: p.numpy() for m, p in present.items()}, batch["warnings"])
 
@@ -144,7 +145,7 @@ def embed_cached(model: SearchModel, records: list[AlbumRecord], cache_dir: Path
     features = bundle_features(model.bundle, records, cache_dir, modalities, batch_size=batch_size,
                                num_workers=num_workers, device=str(device), progress=False)
     with torch.no_grad():
-        vectors, known = model.space.album({m: torch.from_numpy(f.embeddings) for m, f in features.items()},
+        vectors, known = model.album({m: torch.from_numpy(f.embeddings) for m, f in features.items()},
                                            {m: torch.from_numpy(f.present) for m, f in features.items()})
     warnings = [sum((features[m].warnings[i] for m in modalities), []) for i in range(len(records))]
     yield list(range(len(records))), vectors.numpy(), known.numpy(), {m: f.present for m, f in features.items()}, warnings
@@ -193,7 +194,7 @@ def _open_meta(folder: Path, model: SearchModel) -> IndexMeta:
     if folder.exists() and any(folder.iterdir()):
         raise UserInputError(f"{folder} exists, is not empty and is not a search index; choose a new --output")
     (folder / "parts").mkdir(parents=True, exist_ok=True)
-    meta = IndexMeta(str(model.path), space_digest(model), model.space.dim)
+    meta = IndexMeta(str(model.path), space_digest(model), model.width)
     meta.write(folder)
     return meta
 

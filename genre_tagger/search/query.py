@@ -65,7 +65,7 @@ class SearchIndex:
         return json.loads(table.column("fields")[position - self.starts[part]].as_py())
 
     def vector(self, query: Query) -> tuple[np.ndarray, int | None]:
-        """``[1, dim]`` query vector and the position to leave out (the album itself for ``like``)."""
+        """``[1, width]`` query vector and the position to leave out (the album itself for ``like``)."""
         if query.kind == "like":
             if query.value not in self.position:
                 raise BadQuery(f"--like: unknown album id {query.value!r} (not in {self.folder})")
@@ -93,8 +93,8 @@ class SearchIndex:
                                                     "warnings": warnings}])
         embedding = model.bundle.model.encoders[modality].encode(batch[modality]).float()
         if modality == "text":
-            return model.space.text(embedding).numpy()
-        vectors, _ = model.space.album({modality: embedding}, {modality: batch[modality]["present"]})
+            return model.text(embedding).numpy()
+        vectors, _ = model.album({modality: embedding}, {modality: batch[modality]["present"]})
         return vectors.numpy()
 
     def search(self, query: Query, top_k: int = 10) -> dict:

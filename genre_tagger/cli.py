@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reuse this train run's encoders, preprocessing and config instead of training them again")
     ablate.add_argument("--labels", default=None, help="label list file, one per line (default: from the manifest)")
     _add_common_run_options(ablate)
+    from genre_tagger.search.commands import add_parsers as add_search_parsers
+
+    add_search_parsers(commands)  # index, search, evaluate-search (issue 12)
     for subparser in commands.choices.values():  # `genre-tagger tag ... --quiet` works too
         subparser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     return parser
@@ -144,6 +147,10 @@ def run_command(args: argparse.Namespace) -> int:
         if is_global_zero():
             print(Path(report["output"]) / "ablation.md")
         return 0
+    if args.command in ("index", "search", "evaluate-search"):
+        from genre_tagger.search.commands import run as run_search
+
+        return run_search(args, progress)
     if args.command == "demo":
         from genre_tagger.demo import run_demo
 

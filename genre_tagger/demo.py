@@ -11,7 +11,10 @@ Stages (each announced on stderr with the elapsed time), all under WORKDIR:
 5. ``holdout/`` + ``tags.jsonl``: `tag` a second catalog (another seed) the model never saw,
    with modalities missing, one audio file overwritten with garbage, one cover truncated
    and one album whose only input is a missing file;
-6. a summary on stdout: the ablation table, the tagging counts with one example record,
+6. ``search_index/``, ``search_eval/``: `index` the catalog with the run's joint space (from
+   the embedding cache), one text query, one "more like this", `evaluate-search` on test
+   (``genre_tagger.search.demo.demo_section``);
+7. a summary on stdout: the ablation table, the tagging counts with one example record, the search section,
    and where every output went.
 
 Workdir reuse: the demo marks WORKDIR as its own (``.genre_tagger_demo``). Re-running on a
@@ -33,7 +36,7 @@ from typing import Any
 from genre_tagger.errors import UserInputError
 
 MARKER = ".genre_tagger_demo"
-OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "summary.md")
+OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "summary.md", "search_index", "search_eval")
 
 
 def _default_catalog_options() -> dict[str, Any]:
@@ -131,7 +134,7 @@ def _metrics_line(metrics: dict[str, Any]) -> str:
 
 
 def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dict, damage: dict[str, str],
-                 seconds: float) -> str:
+                 seconds: float, search: list[str] | None = None) -> str:
     """The demo's final printout (markdown, pasteable into a README)."""
     tags = workdir / "tags.jsonl"
     table = (workdir / "ablation" / "ablation.md").read_text(encoding="utf-8").split("\n", 2)[2].strip()
@@ -149,13 +152,14 @@ def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dic
     titles = {"warning": "tagged despite a damaged file", "error": "nothing usable"}
     for kind, record in example_records(tags).items():
         lines += [f"Example ({titles[kind]}):", "", "```json", json.dumps(record, ensure_ascii=False), "```", ""]
-    lines += ["## Outputs", ""] + [f"- {what}: `{path}`" for what, path in (
+    lines += [*(search or []), "## Outputs", ""] + [f"- {what}: `{path}`" for what, path in (
         ("catalog (manifest)", workdir / "catalog" / "manifest.jsonl"),
         ("trained model", workdir / "run" / "model.ckpt"),
         ("run config, metrics, thresholds, logs", workdir / "run"),
         ("test metrics and per-label scores", workdir / "eval"),
         ("ablation table, chart, per-label scores", workdir / "ablation"),
         ("tags of the held-out catalog", tags),
+        ("search index (FAISS + Parquet) and search metrics", f"{workdir / 'search_index'}, {workdir / 'search_eval'}"),
     )]
     return "\n".join(lines) + "\n"
 
@@ -184,7 +188,7 @@ def run_demo(
     n_albums = n_albums or settings.n_albums
     workdir = Path(workdir)
     prepare_workdir(workdir)
-    stages = Stages(total=6)
+    stages = Stages(total=7)
     stages.announce(f"synthesising a catalog of {n_albums} albums (seed {seed})")
     manifest = write_catalog(workdir / "catalog", n_albums=n_albums, seed=seed, progress=progress,
                              **settings.catalog_options)
@@ -201,10 +205,14 @@ def run_demo(
                             progress=False, **settings.catalog_options)
     damage = break_holdout(Path(holdout))
     tagging = tag_catalog(checkpoint, holdout, workdir / "tags.jsonl", num_workers=0, progress=progress)
+    stages.announce("search: indexing the catalog, a text query, \"more like this\", evaluate-search")
+    from genre_tagger.search.demo import demo_section
+
+    search = demo_section(checkpoint, manifest, workdir, num_workers=0, progress=progress)
     stages.announce("done")
     seconds = time.monotonic() - stages.started
-    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds)
+    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds, search)
     (workdir / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     return {"seconds": seconds, "eval": eval_metrics, "ablation": ablation, "tagging": tagging, "damage": damage,
-            "workdir": str(workdir)}
+            "search": search, "workdir": str(workdir)}

@@ -30,7 +30,7 @@ def test_demo_runs_every_stage(demo, capsys):
     workdir, result = demo
     for path in ("catalog/manifest.jsonl", "run/model.ckpt", "run/metrics.json", "eval/metrics.json",
                  "eval/per_label.csv", "ablation/ablation.csv", "ablation/ablation.md", "ablation/ablation.png",
-                 "tags.jsonl", "summary.md", MARKER):
+                 "tags.jsonl", "summary.md", MARKER, "search_index/index.json", "search_eval/metrics.json"):
         assert (workdir / path).is_file(), path
     tagging = result["tagging"]
     assert tagging["total"] == TINY.holdout_albums + 1  # + the album whose only input is missing
@@ -43,6 +43,7 @@ def test_demo_runs_every_stage(demo, capsys):
     assert len(result["ablation"]["rows"]) == 14
     summary = (workdir / "summary.md").read_text()
     assert "| audio+image+text (all) |" in summary and "tags.jsonl" in summary
+    assert "## Search" in summary and '"like":' in summary  # issue 12: search in the demo
 
 
 def test_demo_clears_its_own_outputs_but_refuses_a_foreign_folder(demo, tmp_path):

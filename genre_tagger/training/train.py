@@ -94,7 +94,11 @@ def _train(manifest: str | Path, run_dir: Path, config: dict, labels_file: str |
         tracker.log_summary(fitted.presence, prefix="presence/")
         if writer:
             bundle = TaggerBundle(tagger, loaders, data.vocabulary.names, thresholds, copy.deepcopy(config))
-            save_checkpoint(run_dir / "model.ckpt", bundle)
+            from genre_tagger.search.hook import train_joint_space  # issue 12: the joint search space
+
+            extra, metrics["search"] = train_joint_space(bundle, data.records, data.splits,
+                                                         default_cache_dir(config, manifest), progress)
+            save_checkpoint(run_dir / "model.ckpt", bundle, extra=extra)
             write_run_files(run_dir, config, bundle.labels, bundle.thresholds, metrics)
     finally:
         tracker.finish()

@@ -1,0 +1,213 @@
+"""Training the joint space on cached embeddings: train on ``split=train``, keep the epoch
+that scores best on ``split=val`` under the §7 protocol.
+
+Text sources (``text_sources``): ``own`` pairs an album's audio+cover with its own texts,
+``generated`` with one of its generated descriptions (CrossMuSim's two sources, mixed:
+when an album has both, a description is drawn with probability ``generated_share``).
+With no text source the space is trained between audio and cover alone (the baseline
+"joint space without text"). The album side drops each present modality with
+``album_dropout`` (keeping one), so albums with only audio or only a cover are trained too.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from genre_tagger.search.features import DescriptionEmbeddings
+from genre_tagger.search.joint import JointSpace, info_nce
+from genre_tagger.search.protocol import search_metrics
+
+ALBUM_SIDE = ("audio", "image")
+
+
+@dataclass
+class JointData:
+    """Cached embeddings of N albums: ``album {m: [N, D_m]}`` / ``album_present {m: [N]}``
+    for audio and image, the album's own ``text [N, D_text]`` / ``text_present [N]``, the
+    generated ``descriptions``, the albums' ``genres`` and ``splits`` (row indices)."""
+
+    album: dict[str, np.ndarray]
+    album_present: dict[str, np.ndarray]
+    text: np.ndarray
+    text_present: np.ndarray
+    descriptions: DescriptionEmbeddings
+    genres: Sequence[Sequence[str] | None]
+    splits: dict[str, np.ndarray]
+
+
+@dataclass
+class JointSettings:
+    dim: int = 128
+    hidden: int = 512
+    dropout: float = 0.1
+    temperature: float = 0.07
+    learn_temperature: bool = True
+    text_sources: list[str] = field(default_factory=lambda: ["own", "generated"])
+    generated_share: float = 0.5
+    album_dropout: float = 0.2
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 100
+    patience: int = 15
+    stems: bool = True  # build on the tagger's modality projections when given them
+    seed: int = 0
+
+    def space_args(self) -> dict:
+        return {"dim": self.dim, "hidden": self.hidden, "dropout": self.dropout, "temperature": self.temperature,
+                "learn_temperature": self.learn_temperature}
+
+
+def _tensors(data: JointData) -> dict[str, torch.Tensor]:
+    out = {f"emb_{m}": torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for m, v in data.album.items()}
+    out.update({f"has_{m}": torch.from_numpy(np.asarray(v, bool)) for m, v in data.album_present.items()})
+    out["text"] = torch.from_numpy(np.ascontiguousarray(data.text, dtype=np.float32))
+    out["has_text"] = torch.from_numpy(np.asarray(data.text_present, bool))
+    out["desc"] = torch.from_numpy(np.ascontiguousarray(data.descriptions.embeddings, dtype=np.float32))
+    return out
+
+
+def _album_dropout(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """Hide each present modality of ``present [B, M]`` with probability ``p``, keeping at least one."""
+    keep = (torch.rand(present.shape, generator=generator) >= p) & present
+    emptied = ~keep.any(dim=1) & present.any(dim=1)
+    if emptied.any():
+        choice = torch.rand(present.shape, generator=generator).masked_fill(~present, -1).argmax(dim=1)
+        keep[emptied, choice[emptied]] = True
+    return keep
+
+
+class _Sampler:
+    """Draws each epoch's (album row, text vector) pairs from the training rows."""
+
+    def __init__(self, data: JointData, t: dict[str, torch.Tensor], settings: JointSettings, modalities: list[str]):
+        self.t, self.settings, self.modalities = t, settings, modalities
+        rows = data.splits["train"]
+        known = np.zeros(len(data.text_present), bool)
+        for m in modalities:
+            known |= np.asarray(data.album_present[m], bool)
+        self.by_owner: dict[int, list[int]] = {}
+        if "generated" in settings.text_sources:
+            for position, owner in enumerate(data.descriptions.owner.tolist()):
+                self.by_owner.setdefault(owner, []).append(position)
+        own = np.asarray(data.text_present, bool) & ("own" in settings.text_sources)
+        has_desc = np.array([r in self.by_owner for r in range(len(known))])
+        if settings.text_sources:
+            self.rows = rows[known[rows] & (own[rows] | has_desc[rows])]
+        else:  # audio-cover: albums with both
+            both = np.asarray(data.album_present["audio"], bool) & np.asarray(data.album_present["image"], bool)
+            self.rows = rows[both[rows]]
+        self.own = own
+
+    def texts(self, rows: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """One text vector per row: its own texts or one of its descriptions."""
+        out = torch.empty(len(rows), self.t["text"].shape[1])
+        for i, row in enumerate(rows.tolist()):
+            descs = self.by_owner.get(row)
+            use_desc = descs and (not self.own[row] or rng.random() < self.settings.generated_share)
+            out[i] = self.t["desc"][descs[rng.integers(len(descs))]] if use_desc else self.t["text"][row]
+        return out
+
+
+def _step_loss(space: JointSpace, sampler: _Sampler, rows: np.ndarray, rng: np.random.Generator,
+               generator: torch.Generator) -> torch.Tensor:
+    t, settings = sampler.t, sampler.settings
+    index = torch.from_numpy(rows)
+    embeddings = {m: t[f"emb_{m}"][index] for m in sampler.modalities}
+    present = torch.stack([t[f"has_{m}"][index] for m in sampler.modalities], dim=1)
+    if not settings.text_sources:  # audio <-> cover
+        return info_nce(space.project("audio", embeddings["audio"]), space.project("image", embeddings["image"]),
+                        space.scale)
+    present = _album_dropout(present, settings.album_dropout, generator)
+    albums, _ = space.album(embeddings, {m: present[:, j] for j, m in enumerate(sampler.modalities)})
+    return info_nce(space.text(sampler.texts(rows, rng)), albums, space.scale)
+
+
+@torch.no_grad()
+def validate(space: JointSpace, data: JointData, rows: np.ndarray) -> dict[str, float]:
+    """§7 metrics on ``rows``: gallery without texts, one query per gallery album with texts."""
+    space.eval()
+    gallery, known = album_vectors(space, data, rows)
+    keep = np.flatnonzero(known)
+    queries = np.flatnonzero(np.asarray(data.text_present, bool)[rows][keep])
+    text = torch.from_numpy(np.asarray(data.text[rows][keep][queries], np.float32))
+    query_vectors = space.text(text).numpy() if "text" in space.modalities else np.zeros((len(queries), space.dim))
+    genres = [data.genres[r] for r in rows[keep]]
+    return search_metrics(query_vectors, queries, gallery[keep], genres)
+
+
+@torch.no_grad()
+def album_vectors(space: JointSpace, data: JointData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gallery vectors ``[len(rows), dim]`` from audio and cover only, and ``known [len(rows)]``."""
+    modalities = [m for m in ALBUM_SIDE if m in space.modalities and m in data.album]
+    embeddings = {m: torch.from_numpy(np.asarray(data.album[m][rows], np.float32)) for m in modalities}
+    present = {m: torch.from_numpy(np.asarray(data.album_present[m][rows], bool)) for m in modalities}
+    vectors, known = space.album(embeddings, present)
+    return vectors.numpy(), known.numpy()
+
+
+def selection_score(metrics: dict[str, float], settings: JointSettings) -> float:
+    """Mean text-to-album recall@1/5/10 on val; album-to-album precision@10 without text."""
+    if not settings.text_sources:
+        return metrics["album_to_album_precision_at_10"]
+    return float(np.mean([metrics[f"text_to_album_recall_at_{k}"] for k in (1, 5, 10)]))
+
+
+def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = True,
+                    stems: dict[str, torch.nn.Module] | None = None,
+                    val_score: Callable[[JointSpace], float] | None = None) -> tuple[JointSpace, dict]:
+    """Train a ``JointSpace`` on ``data``; returns it (best val epoch) and a report. ``stems``
+    (``{m: Sequential(LayerNorm, Linear, GELU)}``, e.g. a tagger's projections) are copied,
+    frozen, in front of the projections when ``settings.stems``. ``val_score`` scores an
+    epoch (default: ``selection_score`` of the joint space alone on val)."""
+    torch.manual_seed(settings.seed)
+    rng, generator = np.random.default_rng(settings.seed), torch.Generator().manual_seed(settings.seed)
+    dims = {m: v.shape[1] for m, v in data.album.items() if m in ALBUM_SIDE}
+    dims["text"] = data.text.shape[1]
+    use_stems = bool(stems) and settings.stems and set(dims) <= set(stems)
+    width = next(iter(stems.values()))[1].out_features if use_stems else None
+    space = JointSpace(dims, **settings.space_args(), stem_width=width)
+    if use_stems:
+        space.load_stems(stems)
+    sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])
+    if len(sampler.rows) < 2:
+        raise ValueError("fewer than 2 training albums with an album side and a text to pair it with")
+    trainable = [p for p in space.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    best, best_state, best_epoch, history = -np.inf, None, 0, []
+    bar = tqdm(range(settings.max_epochs), desc="joint space", unit="epoch", disable=not progress)
+    for epoch in bar:
+        space.train()
+        order = rng.permutation(sampler.rows)
+        losses = []
+        for start in range(0, len(order), settings.batch_size):
+            rows = order[start:start + settings.batch_size]
+            if len(rows) < 2:
+                continue
+            loss = _step_loss(space, sampler, rows, rng, generator)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        space.eval()
+        score = (val_score(space) if val_score is not None
+                 else selection_score(validate(space, data, data.splits["val"]), settings))
+        score = -np.inf if np.isnan(score) else score  # no val queries: the last epoch is kept
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_score": score})
+        bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{score:.3f}")
+        if score > best or best_state is None:
+            best, best_state, best_epoch = score, copy.deepcopy(space.state_dict()), epoch
+        elif epoch - best_epoch >= settings.patience:
+            break
+    bar.close()
+    space.load_state_dict(best_state)
+    space.eval()
+    report = {"val": validate(space, data, data.splits["val"]), "best_epoch": best_epoch,
+              "epochs": len(history), "train_pairs": int(len(sampler.rows)), "temperature": float(1 / space.scale.detach())}
+    return space, report

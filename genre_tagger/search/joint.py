@@ -1,0 +1,113 @@
+"""The joint album/text space: one two-layer projection per modality into a shared,
+L2-normalised space (as CrossMuSim), masked fusion of an album's present modalities, and
+the symmetric InfoNCE loss with a temperature.
+
+Album side: the projections of the album's present modalities (audio, cover, and its own
+texts when it has them) are normalised, averaged over the present ones and normalised
+again. An album with nothing known gets a zero vector and ``known = False``. Text queries
+go through the same text projection, so a text-only album lives in the same space.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODALITIES = ("audio", "image", "text")
+
+
+def projection(in_dim: int, hidden: int, dim: int, dropout: float) -> nn.Sequential:
+    """Two-layer MLP ``[B, in_dim] -> [B, dim]`` (LayerNorm first: encoders differ in scale)."""
+    return nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                         nn.Linear(hidden, dim))
+
+
+class JointSpace(nn.Module):
+    """Projections ``{m: [B, D_m] -> [B, dim]}`` and a temperature.
+
+    ``input_dims`` names the modalities the space knows (a subset of audio/image/text);
+    ``temperature`` is the initial value, learned when ``learn_temperature``.
+    """
+
+    def __init__(self, input_dims: dict[str, int], dim: int = 128, hidden: int = 512, dropout: float = 0.1,
+                 temperature: float = 0.07, learn_temperature: bool = True, stem_width: int | None = None):
+        super().__init__()
+        unknown = set(input_dims) - set(MODALITIES)
+        if unknown:
+            raise ValueError(f"unknown modalities {sorted(unknown)}")
+        self.input_dims = dict(input_dims)
+        self.dim = dim
+        self.stem_width = stem_width
+        # Frozen stems: copies of the tagger's genre-trained modality projections (LayerNorm,
+        # Linear, GELU), which the joint space builds on (measured: benchmarks/RESULTS.md).
+        self.stems = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, stem_width), nn.GELU())
+                                    for m, d in input_dims.items()}) if stem_width else None
+        if self.stems is not None:
+            self.stems.requires_grad_(False)
+        widths = {m: stem_width or d for m, d in input_dims.items()}
+        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout) for m, w in widths.items()})
+        scale = torch.tensor(math.log(1.0 / temperature))
+        if learn_temperature:
+            self.log_scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("log_scale", scale)
+
+    @property
+    def modalities(self) -> list[str]:
+        return [m for m in MODALITIES if m in self.projections]
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """1 / temperature, clamped at 100 (as CLIP) so that training cannot blow up."""
+        return self.log_scale.exp().clamp(max=100.0)
+
+    def load_stems(self, modules: dict[str, nn.Module]) -> None:
+        """Copy the weights of ``{m: Sequential(LayerNorm, Linear, GELU)}`` (a tagger's projections)."""
+        for m, stem in self.stems.items():
+            stem.load_state_dict(modules[m].state_dict())
+
+    def project(self, modality: str, embeddings: torch.Tensor) -> torch.Tensor:
+        """``[B, D_m] -> [B, dim]``, unit length."""
+        x = embeddings.float()
+        if self.stems is not None:
+            x = self.stems[modality](x)
+        return F.normalize(self.projections[modality](x), dim=-1)
+
+    def text(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Text-encoder embeddings ``[B, D_text]`` -> query vectors ``[B, dim]``."""
+        return self.project("text", embeddings)
+
+    def album(self, embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked fusion: ``({m: [B, D_m]}, {m: [B] bool}) -> (vectors [B, dim], known [B] bool)``.
+
+        Modalities missing from ``embeddings`` or unknown to the space count as absent; a row
+        with nothing present is all zeros (it matches nothing) and ``known`` is False there.
+        """
+        used = [m for m in self.modalities if m in embeddings]
+        if not used:
+            raise ValueError("album(): none of the space's modalities were given")
+        batch = next(iter(embeddings.values())).shape[0]
+        total = torch.zeros(batch, self.dim, device=self.log_scale.device)
+        count = torch.zeros(batch, 1, device=self.log_scale.device)
+        for m in used:
+            mask = present[m].bool().unsqueeze(-1).to(total.device)
+            total = total + self.project(m, embeddings[m]) * mask
+            count = count + mask
+        known = count.squeeze(-1) > 0
+        return F.normalize(total / count.clamp(min=1.0), dim=-1) * known.unsqueeze(-1), known
+
+
+def info_nce(first: torch.Tensor, second: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """Symmetric InfoNCE (NT-Xent across modalities) over a batch of matched pairs.
+
+    ``first [B, d]``, ``second [B, d]``: unit vectors, row i of each is a positive pair and
+    every other row of the batch a negative. Returns the mean of the first->second and
+    second->first cross-entropies (a scalar).
+    """
+    logits = scale * first @ second.T
+    target = torch.arange(first.shape[0], device=first.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))

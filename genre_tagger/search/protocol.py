@@ -1,0 +1,58 @@
+"""The evaluation protocol of CONTRACT §7, on vectors: text-to-album recall@k and median
+rank, album-to-album precision@10. Works in row chunks so a large gallery stays cheap."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+METRIC_KEYS = ("text_to_album_recall_at_1", "text_to_album_recall_at_5", "text_to_album_recall_at_10",
+               "text_to_album_median_rank", "album_to_album_precision_at_10", "n_queries", "n_albums")
+CHUNK = 1024
+
+
+def own_ranks(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """1-based rank of each query's own album: ``queries [Q, d]``, ``owner [Q]`` rows of
+    ``gallery [G, d]``. Ties count in the query's favour (rank = 1 + strictly better albums)."""
+    ranks = np.zeros(len(queries), dtype=np.int64)
+    for start in range(0, len(queries), CHUNK):
+        scores = queries[start:start + CHUNK] @ gallery.T
+        own = scores[np.arange(len(scores)), owner[start:start + CHUNK]]
+        ranks[start:start + CHUNK] = 1 + (scores > own[:, None]).sum(axis=1)
+    return ranks
+
+
+def precision_at_k(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], k: int = 10) -> float:
+    """Mean over gallery albums with genres of the share of their ``k`` nearest *other*
+    gallery albums sharing at least one genre with them (albums without genres never share).
+    With fewer than ``k + 1`` albums, every other album is a neighbour."""
+    sets = [set(g) if g else set() for g in genres]
+    rows = [i for i, s in enumerate(sets) if s]
+    k = min(k, len(gallery) - 1)
+    if not rows or k <= 0:
+        return float("nan")
+    shares = []
+    for start in range(0, len(rows), CHUNK):
+        part = rows[start:start + CHUNK]
+        scores = gallery[part] @ gallery.T
+        scores[np.arange(len(part)), part] = -np.inf  # not its own neighbour
+        nearest = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        for row, neighbours in zip(part, nearest):
+            shares.append(np.mean([bool(sets[row] & sets[n]) for n in neighbours]))
+    return float(np.mean(shares))
+
+
+def search_metrics(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray,
+                   genres: Sequence[Sequence[str] | None]) -> dict[str, float]:
+    """The §7 keys from query vectors (``owner``: their album's gallery row), the gallery
+    vectors and the gallery albums' genres. Vectors are compared by inner product."""
+    ranks = own_ranks(queries, owner, gallery)
+    has = len(ranks) > 0
+    metrics = {f"text_to_album_recall_at_{k}": float((ranks <= k).mean()) if has else float("nan")
+               for k in (1, 5, 10)}
+    metrics["text_to_album_median_rank"] = float(np.median(ranks)) if has else float("nan")
+    metrics["album_to_album_precision_at_10"] = precision_at_k(gallery, genres, 10)
+    metrics["n_queries"] = int(len(queries))
+    metrics["n_albums"] = int(len(gallery))
+    return metrics

@@ -7,7 +7,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch.nn import functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from genre_tagger.recommend.metrics import ranking_metrics, target_ranks
 from genre_tagger.recommend.model import PAD, AlbumTable, NextAlbumModel, pad_right_aligned
@@ -32,6 +32,25 @@ class NextAlbumWindows(Dataset):
 
     def __getitem__(self, index: int) -> list[int]:
         return self.windows[index]
+
+
+class LengthBuckets(Sampler):
+    """Batches of windows of similar length (less padding: the attention and the softmax
+    cost scale with the longest window of a batch), in a new random order every epoch."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int = 0):
+        self.lengths, self.batch_size, self.epoch, self.seed = np.asarray(lengths), batch_size, 0, seed
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        order = np.lexsort((rng.random(len(self.lengths)), self.lengths))
+        batches = [order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size)]
+        for k in rng.permutation(len(batches)):
+            yield batches[k]
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size
 
 
 def collate_windows(windows: list[list[int]]) -> dict[str, torch.Tensor]:
@@ -73,12 +92,13 @@ class RecommenderModule(pl.LightningModule):
                                                                                                   dtype=torch.bool)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        logits = self.model(batch["inputs"], self.table)
+        targets = batch["targets"]
+        logits = self.model(batch["inputs"], self.table, where=targets != PAD)  # [P, N], padding skipped
         # Only albums someone played in training compete in the softmax: the others have
         # no evidence either way, and as eternal negatives the model would learn to bury
         # them (by memorising their content), which is exactly the cold start we need.
         logits = logits.masked_fill(~self.candidates, torch.finfo(logits.dtype).min)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten(), ignore_index=PAD)
+        loss = F.cross_entropy(logits, targets[targets != PAD])
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["inputs"]))
         return loss
 

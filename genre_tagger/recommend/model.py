@@ -137,19 +137,24 @@ class NextAlbumModel(nn.Module):
     def max_len(self) -> int:
         return self.history.max_len
 
-    def forward(self, sequences: torch.Tensor, table: AlbumTable) -> torch.Tensor:
-        """``sequences [B, T]`` (right-aligned, ``PAD`` = -1) -> logits ``[B, T, N]``."""
+    def forward(self, sequences: torch.Tensor, table: AlbumTable, where: torch.Tensor | None = None) -> torch.Tensor:
+        """``sequences [B, T]`` (right-aligned, ``PAD`` = -1) -> logits ``[B, T, N]``, or ``[P, N]``
+        for only the ``P`` positions where the bool mask ``where [B, T]`` is set (cheaper)."""
         vectors, bias = self.albums(table)
         padding = sequences == PAD
         items = vectors[sequences.clamp(min=0)] * (~padding).unsqueeze(-1)
         hidden = self.history(items, padding)
+        if where is not None:
+            hidden = hidden[where]
         return hidden @ vectors.T + bias
 
     @torch.no_grad()
     def score(self, histories: list[list[int]], table: AlbumTable) -> torch.Tensor:
         """Next-album logits ``[B, N]`` after each history (the last ``max_len`` plays are read)."""
-        sequences = pad_right_aligned([h[-self.max_len:] for h in histories])
-        return self(sequences.to(table.id_index.device), table)[:, -1]
+        sequences = pad_right_aligned([h[-self.max_len:] for h in histories]).to(table.id_index.device)
+        last = torch.zeros_like(sequences, dtype=torch.bool)
+        last[:, -1] = True
+        return self(sequences, table, where=last)
 
 
 def pad_right_aligned(sequences: list[list[int]], length: int | None = None) -> torch.Tensor:

@@ -27,7 +27,7 @@ from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.recommend.catalog import album_table, content_features, parse_modalities, tagger_modalities
 from genre_tagger.recommend.lit_module import (
-    HeldOut, NextAlbumWindows, RecommenderModule, collate_held_out, collate_windows,
+    HeldOut, LengthBuckets, NextAlbumWindows, RecommenderModule, collate_held_out, collate_windows,
 )
 from genre_tagger.recommend.splits import LeaveLastOut, leave_last_out
 from genre_tagger.recommend.store import RecommenderBundle, build_model, save_recommender
@@ -104,8 +104,9 @@ def fit_model(model, table, split: LeaveLastOut, config: dict, loggers: list, pr
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     settings = config["trainer"]
     module = RecommenderModule(model, table, **config["optim"])
-    train_data = DataLoader(NextAlbumWindows(split.training_sequences(), model.max_len),
-                            batch_size=config["data"]["batch_size"], shuffle=True, collate_fn=collate_windows)
+    windows = NextAlbumWindows(split.training_sequences(), model.max_len)
+    buckets = LengthBuckets([len(w) for w in windows.windows], config["data"]["batch_size"], config["seed"])
+    train_data = DataLoader(windows, batch_sampler=buckets, collate_fn=collate_windows)
     val_data = DataLoader(HeldOut(split.train, split.val_target), batch_size=512, collate_fn=collate_held_out)
     best = BestState(MONITOR)
     trainer = pl.Trainer(

@@ -140,7 +140,11 @@ class NextAlbumModel(nn.Module):
     def forward(self, sequences: torch.Tensor, table: AlbumTable, where: torch.Tensor | None = None) -> torch.Tensor:
         """``sequences [B, T]`` (right-aligned, ``PAD`` = -1) -> logits ``[B, T, N]``, or ``[P, N]``
         for only the ``P`` positions where the bool mask ``where [B, T]`` is set (cheaper)."""
-        vectors, bias = self.albums(table)
+        return self.logits(sequences, *self.albums(table), where=where)
+
+    def logits(self, sequences: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor,
+               where: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward`` with the album vectors ``[N, width]`` and biases ``[N]`` already computed."""
         padding = sequences == PAD
         items = vectors[sequences.clamp(min=0)] * (~padding).unsqueeze(-1)
         hidden = self.history(items, padding)
@@ -149,12 +153,15 @@ class NextAlbumModel(nn.Module):
         return hidden @ vectors.T + bias
 
     @torch.no_grad()
-    def score(self, histories: list[list[int]], table: AlbumTable) -> torch.Tensor:
-        """Next-album logits ``[B, N]`` after each history (the last ``max_len`` plays are read)."""
-        sequences = pad_right_aligned([h[-self.max_len:] for h in histories]).to(table.id_index.device)
+    def score(self, histories: list[list[int]], table: AlbumTable,
+              albums: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Next-album logits ``[B, N]`` after each history (the last ``max_len`` plays are read).
+        ``albums``: ``self.albums(table)`` computed once, for serving many histories."""
+        vectors, bias = albums if albums is not None else self.albums(table)
+        sequences = pad_right_aligned([h[-self.max_len:] for h in histories]).to(vectors.device)
         last = torch.zeros_like(sequences, dtype=torch.bool)
         last[:, -1] = True
-        return self(sequences, table, where=last)
+        return self.logits(sequences, vectors, bias, where=last)
 
 
 def pad_right_aligned(sequences: list[list[int]], length: int | None = None) -> torch.Tensor:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 
 from genre_tagger.data.events import read_events
 from genre_tagger.data.manifest import read_manifest
@@ -30,6 +31,8 @@ class Recommender:
                                             cache_dir_for(self.bundle.config, manifest), 0, progress)
         self.table = album_table(self.ids, content, present, self.bundle.id_vocabulary)
         self.bundle.model.eval()
+        with torch.no_grad():  # album vectors do not depend on the history: once per catalog
+            self.albums = self.bundle.model.albums(self.table)
 
     def indices(self, history: list[str], who: str = "--history") -> list[int]:
         unknown = [album for album in history if album not in self.index]
@@ -38,7 +41,7 @@ class Recommender:
         return [self.index[album] for album in history]
 
     def top_k(self, histories: list[list[int]], k: int) -> list[list[dict]]:
-        scores = self.bundle.model.score(histories, self.table).float().numpy()
+        scores = self.bundle.model.score(histories, self.table, self.albums).float().numpy()
         out = []
         for row, history in zip(scores, histories):
             row = row.copy()

@@ -108,7 +108,8 @@ def latency(model: Path, manifest: Path, events: Path, users: int = 200) -> dict
     batched = (time.perf_counter() - clock) / len(histories)
     return {"load_s": load, "median_ms_per_user": 1000 * statistics.median(singles),
             "p90_ms_per_user": 1000 * float(np.percentile(singles, 90)), "batched_ms_per_user": 1000 * batched,
-            "users": len(histories)}
+            "users": len(histories),
+            "peak_rss_mb_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def child_peak_rss_mb() -> float:

@@ -51,7 +51,7 @@ class AlbumEncoder(nn.Module):
     """``AlbumTable`` -> ``(vectors [N, width], bias [N])``."""
 
     def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 64, heads: int = 2,
-                 id_dropout: float = 0.3, modality_dropout: float = 0.1, use_ids: bool = True):
+                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1):
         super().__init__()
         self.modalities = list(input_dims)
         self.projections = nn.ModuleDict({
@@ -65,12 +65,15 @@ class AlbumEncoder(nn.Module):
         self.use_ids = use_ids
         self.ids = nn.Embedding(n_ids + 1, width, padding_idx=0)
         self.bias = nn.Embedding(n_ids + 1, 1, padding_idx=0)
-        nn.init.normal_(self.ids.weight, std=0.02)
+        nn.init.normal_(self.ids.weight, std=id_init)  # small: content leads, ids refine
         nn.init.zeros_(self.bias.weight)
         with torch.no_grad():
             self.ids.weight[0].zero_()
         self.norm = nn.LayerNorm(width)
         self.id_dropout, self.modality_dropout = id_dropout, modality_dropout
+        # Added (outside training) to the score of albums without an id: set on validation
+        # events after training (``calibrate_cold_offset``), since no training target is cold.
+        self.register_buffer("cold_offset", torch.zeros(()))
 
     def content_vectors(self, table: AlbumTable) -> torch.Tensor:
         """Attention pooling over [no-content token, modality tokens]: ``[N, width]``."""
@@ -91,10 +94,14 @@ class AlbumEncoder(nn.Module):
         id_index = table.id_index if self.use_ids else torch.zeros_like(table.id_index)
         if self.training and self.id_dropout > 0:
             id_index = id_index.masked_fill(torch.rand(id_index.shape, device=id_index.device) < self.id_dropout, 0)
-        vectors = self.norm(self.content_vectors(table) + self.ids(id_index))
+        # The id is added after the norm: an album without one (cold) keeps the same content
+        # part as it would have with one, so content-only vectors live where warm ones do.
+        vectors = self.norm(self.content_vectors(table)) + self.ids(id_index)
         # Albums without an id get the mean bias of those with one, not an arbitrary 0.
         bias = self.bias(id_index).squeeze(-1)
         default = self.bias.weight[1:, 0].mean() if self.bias.weight.shape[0] > 1 else bias.new_zeros(())
+        if not self.training:
+            default = default + self.cold_offset
         return vectors, torch.where(id_index > 0, bias, default)
 
 
@@ -132,6 +139,7 @@ class NextAlbumModel(nn.Module):
     def __init__(self, albums: AlbumEncoder, history: HistoryEncoder):
         super().__init__()
         self.albums, self.history = albums, history
+        self.temperature = nn.Parameter(torch.tensor(1.0 / albums.norm.normalized_shape[0] ** 0.5))
 
     @property
     def max_len(self) -> int:
@@ -150,7 +158,9 @@ class NextAlbumModel(nn.Module):
         hidden = self.history(items, padding)
         if where is not None:
             hidden = hidden[where]
-        return hidden @ vectors.T + bias
+        # Both sides are layer-normed (norm ~ sqrt(width)): unscaled dot products start as
+        # logits of +-width and the softmax saturates; a learned temperature from 1/sqrt(width).
+        return (hidden @ vectors.T) * self.temperature + bias
 
     @torch.no_grad()
     def score(self, histories: list[list[int]], table: AlbumTable,

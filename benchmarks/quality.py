@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from genre_tagger.ablation import run_ablation
+from genre_tagger.training.ablation import run_ablation
 from genre_tagger.data.synthetic import write_catalog
 
 WORK = Path(__file__).resolve().parent / "_work"

@@ -286,7 +286,7 @@ def stage_breakdown(checkpoint: Path, manifest: Path, n_albums: int, threads: in
     from genre_tagger.data.dataset import AlbumCollator
     from genre_tagger.data.manifest import iter_manifest
     from genre_tagger.tagging import RecordBuilder
-    from genre_tagger.tagging_io import dumps
+    from genre_tagger.tagging.journal import dumps
 
     cost: dict[str, float] = {}  # CPU seconds (all threads of this process): robust to other tenants
     wall: dict[str, float] = {}

@@ -23,7 +23,7 @@ import pytest
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.errors import UserInputError
 from genre_tagger.tagging import Progress, tag_catalog
-from genre_tagger.tagging_io import JournalWriter
+from genre_tagger.tagging.journal import JournalWriter
 from genre_tagger.testing import write_image, write_text_file, write_tone
 
 LABELS = ["rock", "jazz", "pop"]
@@ -274,7 +274,7 @@ def test_format_from_flag_overrides_extension(checkpoint, catalog, tmp_path):
 
 
 def test_resume_skips_albums_already_written(checkpoint, catalog, tmp_path, monkeypatch):
-    import genre_tagger.tagging as tagging
+    import genre_tagger.tagging.stream as tagging
 
     albums = [_album(i) for i in range(10)]
     out = tmp_path / "out.jsonl"
@@ -450,8 +450,8 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(checkpoint, catalog, tmp_pa
 
 @pytest.mark.slow
 def test_distributed_ddp_spawn_two_cpu_processes(checkpoint, catalog, tmp_path):
-    from genre_tagger.tagging import tag_catalog_distributed
-    from genre_tagger.tagging_io import rank_journal_path
+    from genre_tagger.tagging.distributed import tag_catalog_distributed
+    from genre_tagger.tagging.shards import rank_journal_path
 
     albums = [_album(i, n=i) for i in range(20)]
     manifest = write_manifest(catalog / "ddp.jsonl", albums)
@@ -471,7 +471,7 @@ def test_distributed_ddp_spawn_two_cpu_processes(checkpoint, catalog, tmp_path):
 def test_a_hung_decoder_is_timed_out_and_the_run_goes_on(checkpoint, catalog, tmp_path, monkeypatch):
     """A decoder stuck inside C code never returns: the batch times out, the workers are
     replaced, the album is retried alone, times out again and gets an error record."""
-    import genre_tagger.tagging as tagging
+    import genre_tagger.tagging.runner as tagging
     from genre_tagger.data.image import ImageLoader
 
     real = ImageLoader.load
@@ -489,3 +489,19 @@ def test_a_hung_decoder_is_timed_out_and_the_run_goes_on(checkpoint, catalog, tm
     assert sorted(records) == [f"al{i:04d}" for i in range(6)]
     assert records["al0003"]["status"] == "error" and "timed out" in records["al0003"]["error"]
     assert summary["ok"] + summary["warning"] == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+def test_quiet_distributed_tag_says_only_its_final_line(checkpoint, catalog, tmp_path, strategy):
+    """`tag --devices 2 --quiet`: none of Lightning's banners or warnings (14 lines of them before)."""
+    manifest = write_manifest(catalog / f"quiet_{strategy}.jsonl", [_album(i) for i in range(8)])
+    out = tmp_path / "out.jsonl"
+    args = _cli("--checkpoint", str(checkpoint), "--manifest", str(manifest), "--output", str(out),
+                "--devices", "2", "--strategy", strategy, "--num-workers", "0")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ""
+    assert done.stdout.startswith("tagged 8 albums: 8 ok")
+    assert len(read_jsonl(out)) == 8

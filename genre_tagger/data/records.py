@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genre_tagger.data.modalities import get_modality
+
 SPLITS = ("train", "val", "test")
 
 
@@ -30,14 +32,8 @@ class AlbumRecord:
     line: int = 0
 
     def has_modality(self, modality: str) -> bool:
-        """Whether the manifest names any input for ``modality`` ('audio', 'image', 'text')."""
-        if modality == "audio":
-            return bool(self.audio)
-        if modality == "image":
-            return self.cover is not None
-        if modality == "text":
-            return bool(self.texts) or bool(self.text_files)
-        raise ValueError(f"unknown modality {modality!r}")
+        """Whether the manifest names any input for ``modality`` (a registered name)."""
+        return get_modality(modality).present(self)
 
 
 @dataclass

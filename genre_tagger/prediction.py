@@ -1,0 +1,139 @@
+"""The one prediction path: a trained ``GenreTagger`` and inputs -> sigmoid scores.
+
+Every job that scores albums goes through ``predict_scores``: evaluate and end-to-end
+training (``predict_all`` over decoded albums), tag (``predict_batch``, single-process and
+under DDP), staged training and the ablation (``predict_embeddings`` over cached
+embeddings), and the demo (through those commands). ``pick_device`` is the one device
+chooser; ``lightning_accelerator`` maps the same preference onto a Lightning ``Trainer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from genre_tagger.checkpoint import TaggerBundle
+from genre_tagger.data.dataset import AlbumCollator, AlbumDataset
+from genre_tagger.data.records import AlbumRecord
+from genre_tagger.models.tagger import GenreTagger
+
+EMBEDDING_CHUNK = 1024  # albums scored at once from cached embeddings
+
+
+def pick_device(preference: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: the GPU when there is one, else the CPU; anything else as given."""
+    if str(preference) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def lightning_accelerator(preference: str = "auto") -> str:
+    """The same preference as a Lightning ``accelerator``: cpu, gpu or auto."""
+    preference = str(preference)
+    return "cpu" if preference == "cpu" else "gpu" if preference.startswith("cuda") else "auto"
+
+
+def predict_scores(model: GenreTagger, batch: dict[str, Any], device: torch.device | None = None) -> torch.Tensor:
+    """Sigmoid scores ``[B, L]`` (float32, on the model's device) for one batch.
+
+    ``batch`` is either a raw collated batch (``{m: loader.collate(...)}`` with
+    ``"present": [B]`` per modality, see ``AlbumCollator``) or an embedding batch
+    (``{"embeddings": {m: [B, D_m]}, "present": {m: [B]}}``); modalities missing from it
+    count as absent. The model is put in eval mode (no modality dropout).
+    """
+    if model.training:
+        model.eval()
+    with torch.inference_mode():
+        if "embeddings" in batch:
+            embeddings = {m: v.to(device) if device is not None else v for m, v in batch["embeddings"].items()}
+            present = {m: v.to(device) if device is not None else v for m, v in batch["present"].items()}
+            logits = model.logits_from_embeddings(embeddings, present)
+        else:
+            inputs = {m: {k: v.to(device) if device is not None else v for k, v in batch[m].items()}
+                      for m in model.modalities}
+            logits = model(inputs)
+        return torch.sigmoid(logits).float()
+
+
+@dataclass
+class PredictionBatch:
+    """``scores [B, L]`` sigmoid probabilities, ``present {m: [B]}`` what was used."""
+
+    indices: list[int]
+    ids: list[str]
+    scores: np.ndarray
+    present: dict[str, np.ndarray]
+    warnings: list[list[str]]
+
+
+def predict_batch(bundle: TaggerBundle, batch: dict, device: torch.device) -> PredictionBatch:
+    """One collated raw batch -> scores. Albums with no usable modality still get a row."""
+    scores = predict_scores(bundle.model, batch, device)
+    return PredictionBatch(
+        indices=batch["index"].tolist(), ids=batch["ids"], scores=scores.cpu().numpy(),
+        present={m: batch[m]["present"].numpy() for m in bundle.modalities}, warnings=batch["warnings"],
+    )
+
+
+def iter_predictions(
+    bundle: TaggerBundle,
+    records: list[AlbumRecord],
+    batch_size: int = 32,
+    num_workers: int = 2,
+    device: str = "auto",
+    progress: bool = True,
+) -> Iterator[PredictionBatch]:
+    """Predictions for ``records`` in order, batch by batch."""
+    torch_device = pick_device(device)
+    bundle.model.to(torch_device).eval()
+    dataset = AlbumDataset(records, bundle.loaders)
+    data = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=AlbumCollator(bundle.loaders))
+    with tqdm(total=len(records), desc="predicting", unit="album", disable=not progress) as bar:
+        for batch in data:
+            yield predict_batch(bundle, batch, torch_device)
+            bar.update(len(batch["ids"]))
+
+
+def predict_all(bundle: TaggerBundle, records: list[AlbumRecord], **options) -> tuple[np.ndarray, dict, list]:
+    """All scores ``[N, L]``, presence ``{m: [N]}`` and warnings, in record order."""
+    scores, present, warnings = [], {m: [] for m in bundle.modalities}, []
+    for batch in iter_predictions(bundle, records, **options):
+        scores.append(batch.scores)
+        for m in bundle.modalities:
+            present[m].append(batch.present[m])
+        warnings.extend(batch.warnings)
+    n_labels = len(bundle.labels)
+    stacked = np.concatenate(scores) if scores else np.zeros((0, n_labels), dtype=np.float32)
+    return stacked, {m: np.concatenate(v) if v else np.zeros(0, bool) for m, v in present.items()}, warnings
+
+
+def predict_embeddings(
+    model: GenreTagger,
+    embeddings: dict[str, np.ndarray],
+    present: dict[str, np.ndarray],
+    rows: np.ndarray,
+    modalities: list[str] | None = None,
+) -> np.ndarray:
+    """Scores ``[len(rows), L]`` from cached embeddings (``{m: [N, D_m]}``, ``{m: [N]}``).
+
+    Modalities left out of ``modalities`` count as absent (the ablation's "full model
+    without X"). Runs on the CPU, ``EMBEDDING_CHUNK`` albums at a time.
+    """
+    use = [m for m in model.modalities if modalities is None or m in modalities]
+    n_labels = model.head[-1].out_features
+    scores = []
+    for start in range(0, len(rows), EMBEDDING_CHUNK):
+        part = rows[start:start + EMBEDDING_CHUNK]
+        batch = {"embeddings": {m: torch.from_numpy(embeddings[m][part]) for m in use},
+                 "present": {m: torch.from_numpy(present[m][part]) for m in use}}
+        if not use:  # nothing left: every album has no modality, the head sees only zeros
+            first = model.modalities[0]
+            batch = {"embeddings": {first: torch.zeros(len(part), model.encoders[first].out_dim)},
+                     "present": {first: torch.zeros(len(part), dtype=torch.bool)}}
+        scores.append(predict_scores(model, batch).cpu().numpy())
+    return np.concatenate(scores) if scores else np.zeros((0, n_labels), dtype=np.float32)

@@ -123,14 +123,18 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=5000)
     parser.add_argument("--track-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="an existing catalog folder (manifest.jsonl + events.jsonl) made with these settings")
     parser.add_argument("--tagger", type=Path, default=None, help="an existing tagger checkpoint for this catalog")
     parser.add_argument("--tagger-config", action="append", default=None)
     parser.add_argument("--recommender-config", action="append", default=[])
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--ablation-events", type=Path, default=None, help="events for the ablation (default: --listeners')")
+    parser.add_argument("--ablation-config", action="append", default=[])
     args = parser.parse_args()
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
-    catalog = make_catalog(work, args.albums, args.listeners, args.track_seconds, args.seed)
+    catalog = args.catalog or make_catalog(work, args.albums, args.listeners, args.track_seconds, args.seed)
     manifest, events = catalog / "manifest.jsonl", catalog / "events.jsonl"
     tagger = args.tagger or work / "tagger" / "model.ckpt"
     if not tagger.exists():
@@ -148,9 +152,10 @@ def main() -> None:
     report["metrics"] = json.loads((run / "metrics.json").read_text())
     report["latency"] = latency(run / "recommender.ckpt", manifest, events)
     if args.ablation and not (work / "ablation" / "ablation.md").exists():
-        extra = [a for c in args.recommender_config for a in ("--config", c)]
+        extra = [a for c in args.ablation_config for a in ("--config", c)]
         report["ablation_wall_s"] = cli("ablate-recommender", "--checkpoint", str(tagger), "--manifest", str(manifest),
-                                        "--events", str(events), "--output", str(work / "ablation"), *extra)
+                                        "--events", str(args.ablation_events or events), "--output",
+                                        str(work / "ablation"), *extra)
     (work / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     print(json.dumps(report, indent=2))
 

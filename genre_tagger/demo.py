@@ -33,7 +33,7 @@ from typing import Any
 from genre_tagger.errors import UserInputError
 
 MARKER = ".genre_tagger_demo"
-OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "summary.md")
+OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "recommend", "summary.md")
 
 
 def _default_catalog_options() -> dict[str, Any]:
@@ -131,7 +131,7 @@ def _metrics_line(metrics: dict[str, Any]) -> str:
 
 
 def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dict, damage: dict[str, str],
-                 seconds: float) -> str:
+                 seconds: float, recommendation: list[str] | None = None) -> str:
     """The demo's final printout (markdown, pasteable into a README)."""
     tags = workdir / "tags.jsonl"
     table = (workdir / "ablation" / "ablation.md").read_text(encoding="utf-8").split("\n", 2)[2].strip()
@@ -149,6 +149,7 @@ def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dic
     titles = {"warning": "tagged despite a damaged file", "error": "nothing usable"}
     for kind, record in example_records(tags).items():
         lines += [f"Example ({titles[kind]}):", "", "```json", json.dumps(record, ensure_ascii=False), "```", ""]
+    lines += recommendation or []
     lines += ["## Outputs", ""] + [f"- {what}: `{path}`" for what, path in (
         ("catalog (manifest)", workdir / "catalog" / "manifest.jsonl"),
         ("trained model", workdir / "run" / "model.ckpt"),
@@ -184,7 +185,7 @@ def run_demo(
     n_albums = n_albums or settings.n_albums
     workdir = Path(workdir)
     prepare_workdir(workdir)
-    stages = Stages(total=6)
+    stages = Stages(total=7)
     stages.announce(f"synthesising a catalog of {n_albums} albums (seed {seed})")
     manifest = write_catalog(workdir / "catalog", n_albums=n_albums, seed=seed, progress=progress,
                              **settings.catalog_options)
@@ -201,9 +202,14 @@ def run_demo(
                             progress=False, **settings.catalog_options)
     damage = break_holdout(Path(holdout))
     tagging = tag_catalog(checkpoint, holdout, workdir / "tags.jsonl", num_workers=0, progress=progress)
+    from genre_tagger.recommend.demo import demo_section
+
+    stages.announce("next-album recommendation for synthetic listeners (the run's encoders, cached embeddings)")
+    recommendation = demo_section(workdir, manifest, checkpoint, n_albums, seed,
+                                  settings.catalog_options.get("n_labels", 250), progress=progress)
     stages.announce("done")
     seconds = time.monotonic() - stages.started
-    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds)
+    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds, recommendation)
     (workdir / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     return {"seconds": seconds, "eval": eval_metrics, "ablation": ablation, "tagging": tagging, "damage": damage,

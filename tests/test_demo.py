@@ -43,6 +43,8 @@ def test_demo_runs_every_stage(demo, capsys):
     assert len(result["ablation"]["rows"]) == 14
     summary = (workdir / "summary.md").read_text()
     assert "| audio+image+text (all) |" in summary and "tags.jsonl" in summary
+    assert "## Next-album recommendation" in summary and "Recommended next:" in summary
+    assert (workdir / "recommend" / "run" / "recommender.ckpt").is_file()
 
 
 def test_demo_clears_its_own_outputs_but_refuses_a_foreign_folder(demo, tmp_path):

@@ -27,7 +27,7 @@ def _describe(album: str, genres: dict[str, list[str]]) -> str:
 
 
 def demo_section(workdir: str | Path, manifest: str | Path, tagger_checkpoint: str | Path, n_albums: int,
-                 seed: int = 0, n_labels: int = 250, listeners: int = 600, max_epochs: int = 20,
+                 seed: int = 0, n_labels: int = 250, listeners: int | None = None, max_epochs: int = 20,
                  progress: bool = False) -> list[str]:
     """Markdown lines: metrics with baselines and one listener's recommendations.
 
@@ -39,6 +39,7 @@ def demo_section(workdir: str | Path, manifest: str | Path, tagger_checkpoint: s
     from genre_tagger.recommend.serving import recommend
     from genre_tagger.recommend.training import train_recommender
 
+    listeners = listeners or min(600, max(100, 2 * n_albums))
     out = Path(workdir) / "recommend"
     out.mkdir(parents=True, exist_ok=True)
     manifest = Path(manifest)

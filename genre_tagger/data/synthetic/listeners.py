@@ -17,9 +17,11 @@ How a listener plays
   ``new_release_rate``), so under leave-last-out they are in no training event: the
   cold-start albums that only content can recommend.
 
-Deterministic by seed. Calibration (``benchmarks/recommend.py`` writes the current
-numbers to ``benchmarks/RESULTS.md``): a popularity ranking is clearly above random, a
-ranking by the history's genres clearly above popularity, and nothing near saturation.
+Deterministic by seed. Calibration (``benchmarks/recommend.py``; 1,000 albums, 5,000
+listeners, leave-last-out, hit rate@10): chance 0.010, popularity 0.046, a ranking by the
+cosine of the true genres with the history's 0.108 (0.080 on cold-start targets), item-kNN
+0.118: popularity clearly above random, genre content clearly above popularity, nothing
+saturated. Re-measure whenever the settings below change.
 """
 
 from __future__ import annotations

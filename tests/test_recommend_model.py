@@ -66,7 +66,6 @@ def world():
 def test_the_model_learns_histories_and_not_shuffled_ones(world, one_torch_thread):
     albums, content, histories = world
     model, popularity = fit_and_score(histories, albums, content)
-    print(model, popularity)
     assert model["hit_rate_at_10"] > popularity["hit_rate_at_10"] + 0.05, (model, popularity)
     # cold-start targets (no training play): found from content, far above chance (~10/150)
     assert model["n_cold_start"] >= 20 and model["cold_start_hit_rate_at_10"] > 0.15, model
@@ -76,7 +75,6 @@ def test_the_model_learns_histories_and_not_shuffled_ones(world, one_torch_threa
     pool = [album for history in histories.values() for album in history]
     shuffled = {user: rng.sample(pool, len(history)) for user, history in histories.items()}
     shuffled_model, _ = fit_and_score(histories, albums, content, train_histories=shuffled)
-    print(shuffled_model)
     assert shuffled_model["hit_rate_at_10"] < model["hit_rate_at_10"] - 0.05, (shuffled_model, model)
     assert shuffled_model["hit_rate_at_10"] < popularity["hit_rate_at_10"] + 0.04
 

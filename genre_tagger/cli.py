@@ -14,6 +14,8 @@ from pathlib import Path
 
 from genre_tagger.errors import UserInputError
 from genre_tagger.interrupts import sigterm_as_interrupt
+from genre_tagger.recommend import commands as recommend_commands
+from genre_tagger.search import commands as search_commands
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -52,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--labels", type=int, default=250, help="vocabulary size (default 250)")
     synth.add_argument("--workers", type=int, default=None,
                        help="rendering processes (default: one per usable CPU core; 0 = in this process)")
+    synth.add_argument("--listeners", type=int, default=0, help="also write events.jsonl with N synthetic listeners")
 
     validate = commands.add_parser("validate", help="list every problem of a manifest with line and field")
     validate.add_argument("manifest")
@@ -93,9 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="reuse this train run's encoders, preprocessing and config instead of training them again")
     ablate.add_argument("--labels", default=None, help="label list file, one per line (default: from the manifest)")
     _add_common_run_options(ablate)
-    from genre_tagger.search.commands import add_parsers as add_search_parsers
-
-    add_search_parsers(commands)  # index, search, evaluate-search (issue 12)
+    search_commands.add_parsers(commands)  # index, search, evaluate-search
+    recommend_commands.add_parsers(commands)  # train-recommender, evaluate-recommender, recommend
     for subparser in commands.choices.values():  # `genre-tagger tag ... --quiet` works too
         subparser.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     return parser
@@ -109,7 +111,13 @@ def run_command(args: argparse.Namespace) -> int:
         path = write_catalog(args.output, n_albums=args.albums, seed=args.seed, n_labels=args.labels,
                              workers=args.workers, progress=progress)
         print(f"wrote {path}")
+        if args.listeners:
+            from genre_tagger.data.synthetic.listeners import write_listeners
+
+            print(f"wrote {write_listeners(args.output, args.albums, args.listeners, args.seed, args.labels)}")
         return 0
+    if args.command in recommend_commands.COMMANDS:
+        return recommend_commands.run(args, progress)
     if args.command == "validate":
         return _validate(args.manifest, args.deep)
     if args.command == "train":
@@ -147,10 +155,8 @@ def run_command(args: argparse.Namespace) -> int:
         if is_global_zero():
             print(Path(report["output"]) / "ablation.md")
         return 0
-    if args.command in ("index", "search", "evaluate-search"):
-        from genre_tagger.search.commands import run as run_search
-
-        return run_search(args, progress)
+    if args.command in search_commands.COMMANDS:
+        return search_commands.run(args, progress)
     if args.command == "demo":
         from genre_tagger.demo import run_demo
 

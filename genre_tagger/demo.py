@@ -14,8 +14,11 @@ Stages (each announced on stderr with the elapsed time), all under WORKDIR:
 6. ``search_index/``, ``search_eval/``: `index` the catalog with the run's joint space (from
    the embedding cache), one text query, one "more like this", `evaluate-search` on test
    (``genre_tagger.search.demo.demo_section``);
-7. a summary on stdout: the ablation table, the tagging counts with one example record, the search section,
-   and where every output went.
+7. ``recommend/``: synthetic listeners for the catalog, `train-recommender` and
+   `evaluate-recommender` on the run's cached embeddings, one listener's next albums
+   (``genre_tagger.recommend.demo.demo_section``);
+8. a summary on stdout: the ablation table, the tagging counts with one example record, the
+   search and recommendation sections, and where every output went.
 
 Workdir reuse: the demo marks WORKDIR as its own (``.genre_tagger_demo``). Re-running on a
 marked WORKDIR clears only the demo's own outputs (the names above) and starts afresh;
@@ -36,7 +39,8 @@ from typing import Any
 from genre_tagger.errors import UserInputError
 
 MARKER = ".genre_tagger_demo"
-OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "summary.md", "search_index", "search_eval")
+OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "search_index", "search_eval", "recommend",
+           "summary.md")
 
 
 def _default_catalog_options() -> dict[str, Any]:
@@ -134,7 +138,7 @@ def _metrics_line(metrics: dict[str, Any]) -> str:
 
 
 def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dict, damage: dict[str, str],
-                 seconds: float, search: list[str] | None = None) -> str:
+                 seconds: float, search: list[str] | None = None, recommendation: list[str] | None = None) -> str:
     """The demo's final printout (markdown, pasteable into a README)."""
     tags = workdir / "tags.jsonl"
     table = (workdir / "ablation" / "ablation.md").read_text(encoding="utf-8").split("\n", 2)[2].strip()
@@ -152,7 +156,7 @@ def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dic
     titles = {"warning": "tagged despite a damaged file", "error": "nothing usable"}
     for kind, record in example_records(tags).items():
         lines += [f"Example ({titles[kind]}):", "", "```json", json.dumps(record, ensure_ascii=False), "```", ""]
-    lines += [*(search or []), "## Outputs", ""] + [f"- {what}: `{path}`" for what, path in (
+    lines += [*(search or []), *(recommendation or []), "## Outputs", ""] + [f"- {what}: `{path}`" for what, path in (
         ("catalog (manifest)", workdir / "catalog" / "manifest.jsonl"),
         ("trained model", workdir / "run" / "model.ckpt"),
         ("run config, metrics, thresholds, logs", workdir / "run"),
@@ -183,12 +187,14 @@ def run_demo(
     from genre_tagger.training.evaluation import evaluate
     from genre_tagger.tagging import tag_catalog
     from genre_tagger.training import train
+    from genre_tagger.recommend.demo import demo_section as recommend_demo_section
+    from genre_tagger.search.demo import demo_section as search_demo_section
 
     settings = settings or DemoSettings()
     n_albums = n_albums or settings.n_albums
     workdir = Path(workdir)
     prepare_workdir(workdir)
-    stages = Stages(total=7)
+    stages = Stages(total=8)
     stages.announce(f"synthesising a catalog of {n_albums} albums (seed {seed})")
     manifest = write_catalog(workdir / "catalog", n_albums=n_albums, seed=seed, progress=progress,
                              **settings.catalog_options)
@@ -206,13 +212,14 @@ def run_demo(
     damage = break_holdout(Path(holdout))
     tagging = tag_catalog(checkpoint, holdout, workdir / "tags.jsonl", num_workers=0, progress=progress)
     stages.announce("search: indexing the catalog, a text query, \"more like this\", evaluate-search")
-    from genre_tagger.search.demo import demo_section
-
-    search = demo_section(checkpoint, manifest, workdir, num_workers=0, progress=progress)
+    search = search_demo_section(checkpoint, manifest, workdir, num_workers=0, progress=progress)
+    stages.announce("next-album recommendation for synthetic listeners (the run's encoders, cached embeddings)")
+    recommendation = recommend_demo_section(workdir, manifest, checkpoint, n_albums, seed,
+                                            settings.catalog_options.get("n_labels", 250), progress=progress)
     stages.announce("done")
     seconds = time.monotonic() - stages.started
-    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds, search)
+    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds, search, recommendation)
     (workdir / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     return {"seconds": seconds, "eval": eval_metrics, "ablation": ablation, "tagging": tagging, "damage": damage,
-            "search": search, "workdir": str(workdir)}
+            "search": search, "recommendation": recommendation, "workdir": str(workdir)}

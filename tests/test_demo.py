@@ -44,6 +44,8 @@ def test_demo_runs_every_stage(demo, capsys):
     summary = (workdir / "summary.md").read_text()
     assert "| audio+image+text (all) |" in summary and "tags.jsonl" in summary
     assert "## Search" in summary and '"like":' in summary  # issue 12: search in the demo
+    assert "## Next-album recommendation" in summary and "Recommended next:" in summary
+    assert (workdir / "recommend" / "run" / "recommender.ckpt").is_file()
 
 
 def test_demo_clears_its_own_outputs_but_refuses_a_foreign_folder(demo, tmp_path):

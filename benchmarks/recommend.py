@@ -1,0 +1,164 @@
+"""Next-album recommendation benchmark (issue 13): quality with baselines, training time,
+`recommend` latency, memory; plus the synthetic listeners' calibration.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/recommend.py --workdir /tmp/rec_bench \
+        --albums 1000 --listeners 5000 [--tagger-config experiment/tiny] [--ablation]
+
+Steps (each skipped when its output exists in --workdir): a synthetic catalog and its
+listeners; a tagger (`train`, its encoders give album content); calibration of the
+listeners (popularity, item-kNN and a ranking by the history's true genres, no model);
+`train-recommender` in a child process (wall time, peak RSS); `recommend` latency per user;
+optionally `ablate-recommender`. Prints a markdown section for benchmarks/RESULTS.md and
+writes it to WORKDIR/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PYTHON = sys.executable
+
+
+def cli(*args: str) -> float:
+    """Run `genre-tagger ARGS` in a child process; returns its wall time."""
+    clock = time.monotonic()
+    subprocess.run([PYTHON, "-m", "genre_tagger.cli", "--quiet", *args], check=True)
+    return time.monotonic() - clock
+
+
+def make_catalog(workdir: Path, albums: int, listeners: int, track_seconds: float, seed: int) -> Path:
+    from genre_tagger.data.synthetic import write_catalog
+    from genre_tagger.data.synthetic.listeners import write_listeners
+
+    catalog = workdir / "catalog"
+    if not (catalog / "manifest.jsonl").exists():
+        write_catalog(catalog, n_albums=albums, seed=seed, track_seconds=track_seconds, progress=False)
+    if not (catalog / "events.jsonl").exists():
+        write_listeners(catalog, albums, listeners, seed=seed)
+    return catalog
+
+
+def genre_ranking(plans, vocab):
+    """A no-model reference: albums by the cosine of their true genres with the history's
+    (recent plays weighted more). Says how much content *can* tell, not what the model learns."""
+    index = {label: i for i, label in enumerate(vocab.labels)}
+    genres = np.zeros((len(plans), len(vocab.labels)))
+    for i, plan in enumerate(plans):
+        genres[i, [index[g] for g in plan.true_genres]] = 1.0
+    genres /= np.linalg.norm(genres, axis=1, keepdims=True)
+
+    def score(histories):
+        out = np.zeros((len(histories), len(plans)))
+        for row, history in enumerate(histories):
+            profile = ((0.7 ** np.arange(len(history))[::-1])[:, None] * genres[history]).sum(axis=0)
+            out[row] = genres @ profile
+        return out
+
+    return score
+
+
+def calibration(catalog: Path, albums: int, seed: int) -> dict:
+    from genre_tagger.data.events import read_events
+    from genre_tagger.data.synthetic import build_vocabulary, plan_catalog
+    from genre_tagger.recommend.baselines import ItemKNN, Popularity
+    from genre_tagger.recommend.metrics import evaluate_scorer
+    from genre_tagger.recommend.splits import leave_last_out
+
+    plans = plan_catalog(albums, seed)
+    ids = [p.id for p in plans]
+    split = leave_last_out(read_events(catalog / "events.jsonl", ids).histories, {a: i for i, a in enumerate(ids)})
+    histories, targets = split.test_inputs(), split.test_target
+    cold = ~split.seen_in_training(len(ids))[targets]
+    training = split.training_sequences()
+    out = {name: evaluate_scorer(scorer, histories, targets, cold) for name, scorer in (
+        ("popularity", Popularity(len(ids)).fit(training)), ("item_knn", ItemKNN(len(ids)).fit(training)),
+        ("true_genres", genre_ranking(plans, build_vocabulary(250))))}
+    out["chance_hit_rate_at_10"] = 10.0 / len(ids)
+    out["events"] = sum(len(s) for s in training) + 2 * len(targets)
+    return out
+
+
+def latency(model: Path, manifest: Path, events: Path, users: int = 200) -> dict:
+    from genre_tagger.data.events import read_events
+    from genre_tagger.recommend.serving import Recommender
+
+    clock = time.monotonic()
+    engine = Recommender(model, manifest)
+    load = time.monotonic() - clock
+    log = read_events(events, engine.ids)
+    names = sorted(log.histories)[:users]
+    histories = [engine.indices(log.histories[u]) for u in names]
+    singles = []
+    for history in histories:
+        clock = time.perf_counter()
+        engine.top_k([history], 10)
+        singles.append(time.perf_counter() - clock)
+    clock = time.perf_counter()
+    engine.top_k(histories, 10)
+    batched = (time.perf_counter() - clock) / len(histories)
+    return {"load_s": load, "median_ms_per_user": 1000 * statistics.median(singles),
+            "p90_ms_per_user": 1000 * float(np.percentile(singles, 90)), "batched_ms_per_user": 1000 * batched,
+            "users": len(histories),
+            "peak_rss_mb_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def child_peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--albums", type=int, default=1000)
+    parser.add_argument("--listeners", type=int, default=5000)
+    parser.add_argument("--track-seconds", type=float, default=4.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="an existing catalog folder (manifest.jsonl + events.jsonl) made with these settings")
+    parser.add_argument("--tagger", type=Path, default=None, help="an existing tagger checkpoint for this catalog")
+    parser.add_argument("--tagger-config", action="append", default=None)
+    parser.add_argument("--recommender-config", action="append", default=[])
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--ablation-events", type=Path, default=None, help="events for the ablation (default: --listeners')")
+    parser.add_argument("--ablation-config", action="append", default=[])
+    args = parser.parse_args()
+    work = args.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    catalog = args.catalog or make_catalog(work, args.albums, args.listeners, args.track_seconds, args.seed)
+    manifest, events = catalog / "manifest.jsonl", catalog / "events.jsonl"
+    tagger = args.tagger or work / "tagger" / "model.ckpt"
+    if not tagger.exists():
+        extra = [a for c in (args.tagger_config or []) for a in ("--config", c)]
+        cli("train", "--manifest", str(manifest), "--output", str(tagger.parent), "--wandb", "disabled", *extra)
+    report: dict = {"albums": args.albums, "listeners": args.listeners, "torch_threads": os.cpu_count()}
+    report["calibration"] = calibration(catalog, args.albums, args.seed)
+    run = work / "recommender"
+    if not (run / "metrics.json").exists():
+        extra = [a for c in args.recommender_config for a in ("--config", c)]
+        report["train_recommender_wall_s"] = cli(
+            "train-recommender", "--checkpoint", str(tagger), "--manifest", str(manifest), "--events", str(events),
+            "--output", str(run), "--wandb", "disabled", *extra)
+        report["train_recommender_peak_rss_mb"] = child_peak_rss_mb()
+    report["metrics"] = json.loads((run / "metrics.json").read_text())
+    report["latency"] = latency(run / "recommender.ckpt", manifest, events)
+    if args.ablation and not (work / "ablation" / "ablation.md").exists():
+        extra = [a for c in args.ablation_config for a in ("--config", c)]
+        report["ablation_wall_s"] = cli("ablate-recommender", "--checkpoint", str(tagger), "--manifest", str(manifest),
+                                        "--events", str(args.ablation_events or events), "--output",
+                                        str(work / "ablation"), *extra)
+    (work / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

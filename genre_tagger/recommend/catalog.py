@@ -1,0 +1,65 @@
+"""The catalog's album content: frozen modality embeddings from a tagger checkpoint's
+encoders, through the shared embedding cache (``genre_tagger.features``), so that they
+are computed once per album and encoder (and reused from `train` when it cached them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genre_tagger.checkpoint import load_checkpoint
+from genre_tagger.data.records import AlbumRecord
+from genre_tagger.errors import UserInputError
+from genre_tagger.features import encoder_fingerprint, extract_features
+from genre_tagger.recommend.model import AlbumTable
+
+MODALITY_ORDER = ("audio", "image", "text")
+
+
+def parse_modalities(text: str | list[str] | None, available: list[str]) -> list[str]:
+    """``"audio,text"`` -> canonical order; ``none`` -> [] (id only); must be the tagger's."""
+    if text is None:
+        return [m for m in MODALITY_ORDER if m in available]
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
+    if names in (["none"], ["id"], []):
+        return []
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise UserInputError(f"--modalities: {', '.join(unknown)} not in the tagger checkpoint "
+                             f"(it has {', '.join(available) or 'none'}); use a subset, or 'none' for id only")
+    return [m for m in MODALITY_ORDER if m in names]
+
+
+def tagger_modalities(tagger_checkpoint: str | Path) -> list[str]:
+    return load_checkpoint(tagger_checkpoint).modalities
+
+
+def content_features(tagger_checkpoint: str | Path, records: list[AlbumRecord], modalities: list[str],
+                     cache_dir: Path, num_workers: int = 0, progress: bool = True) -> tuple[dict, dict]:
+    """``({m: [N, D_m] float32}, {m: [N] bool})`` for ``records`` in order."""
+    if not modalities:
+        return {}, {}
+    bundle = load_checkpoint(tagger_checkpoint)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    content, present = {}, {}
+    for m in modalities:
+        encoder, loader = bundle.model.encoders[m], bundle.loaders[m]
+        fingerprint = encoder_fingerprint(loader, bundle.config["model"]["encoders"][m], encoder)
+        features = extract_features(records, loader, encoder, fingerprint, cache_dir, num_workers=num_workers,
+                                    device=device, progress=progress)
+        encoder.cpu()
+        content[m], present[m] = features.embeddings, features.present
+    return content, present
+
+
+def album_table(ids: list[str], content: dict[str, np.ndarray], present: dict[str, np.ndarray],
+                id_vocabulary: list[str]) -> AlbumTable:
+    """The model's view of a catalog: ids with a trained embedding get rows 1..n, others 0."""
+    rows = {album: k + 1 for k, album in enumerate(id_vocabulary)}
+    return AlbumTable(
+        list(ids), {m: torch.from_numpy(np.asarray(v, dtype=np.float32)) for m, v in content.items()},
+        {m: torch.from_numpy(np.asarray(v, dtype=bool)) for m, v in present.items()},
+        torch.tensor([rows.get(album, 0) for album in ids], dtype=torch.long),
+    )

@@ -1,0 +1,184 @@
+"""The next-album model as plain nn.Modules.
+
+``AlbumEncoder``: every album of the catalog -> one vector. Its frozen modality
+embeddings (the tagger's cached encoder outputs) are projected to a shared width and
+pooled by attention over the modality tokens, absent modalities masked out (a learned
+"no content" token is always there, so an album with nothing still gets a vector); a
+learned id embedding and bias are added for albums seen in training. Cold albums (no id)
+are scored from content alone; during training ids are dropped at random (``id_dropout``)
+so that the content path alone must rank well too.
+
+``HistoryEncoder``: SASRec-style causal self-attention over the played albums' vectors
+plus learned position embeddings counted from the most recent play.
+
+``NextAlbumModel``: the two together; the next album is scored against every album of
+the catalog by a dot product with the same album vectors (+ the id bias): a full softmax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+PAD = -1  # padding in item-index sequences
+
+
+@dataclass
+class AlbumTable:
+    """The catalog as the model sees it (N albums, in manifest order).
+
+    ``content[m] [N, D_m]`` float and ``present[m] [N]`` bool per modality;
+    ``id_index [N]`` long: the album's row in the id embedding (1..n_ids), 0 for albums
+    without one (cold, or unseen when the model was trained).
+    """
+
+    ids: list[str]
+    content: dict[str, torch.Tensor]
+    present: dict[str, torch.Tensor]
+    id_index: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def to(self, device: torch.device | str) -> "AlbumTable":
+        return AlbumTable(self.ids, {m: v.to(device) for m, v in self.content.items()},
+                          {m: v.to(device) for m, v in self.present.items()}, self.id_index.to(device))
+
+
+class AlbumEncoder(nn.Module):
+    """``AlbumTable`` -> ``(vectors [N, width], bias [N])``."""
+
+    def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 64, heads: int = 2,
+                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1):
+        super().__init__()
+        self.modalities = list(input_dims)
+        self.projections = nn.ModuleDict({
+            m: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, width), nn.GELU(), nn.Linear(width, width))
+            for m, dim in input_dims.items()
+        })
+        self.type_embedding = nn.Parameter(torch.randn(max(1, len(self.modalities)), width) * 0.02)
+        self.no_content = nn.Parameter(torch.randn(width) * 0.02)
+        self.query = nn.Parameter(torch.randn(1, 1, width) * 0.02)
+        self.attention = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.use_ids = use_ids
+        self.ids = nn.Embedding(n_ids + 1, width, padding_idx=0)
+        self.bias = nn.Embedding(n_ids + 1, 1, padding_idx=0)
+        nn.init.normal_(self.ids.weight, std=id_init)  # small: content leads, ids refine
+        nn.init.zeros_(self.bias.weight)
+        with torch.no_grad():
+            self.ids.weight[0].zero_()
+        self.norm = nn.LayerNorm(width)
+        self.id_dropout, self.modality_dropout = id_dropout, modality_dropout
+        # Added (outside training) to the score of albums without an id: set on validation
+        # events after training (``calibrate_cold_offset``), since no training target is cold.
+        self.register_buffer("cold_offset", torch.zeros(()))
+
+    def content_vectors(self, table: AlbumTable) -> torch.Tensor:
+        """Attention pooling over [no-content token, modality tokens]: ``[N, width]``."""
+        n = len(table)
+        tokens = [self.no_content.expand(n, 1, -1)]
+        padding = [torch.zeros(n, 1, dtype=torch.bool, device=self.no_content.device)]
+        for k, m in enumerate(self.modalities):
+            present = table.present[m].bool()
+            if self.training and self.modality_dropout > 0:
+                present = present & (torch.rand_like(present, dtype=torch.float) >= self.modality_dropout)
+            tokens.append((self.projections[m](table.content[m].float()) + self.type_embedding[k]).unsqueeze(1))
+            padding.append(~present.unsqueeze(1))
+        keys = torch.cat(tokens, dim=1)
+        pooled, _ = self.attention(self.query.expand(n, -1, -1), keys, keys, key_padding_mask=torch.cat(padding, 1))
+        return pooled[:, 0]
+
+    def forward(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor]:
+        id_index = table.id_index if self.use_ids else torch.zeros_like(table.id_index)
+        if self.training and self.id_dropout > 0:
+            id_index = id_index.masked_fill(torch.rand(id_index.shape, device=id_index.device) < self.id_dropout, 0)
+        # The id is added after the norm: an album without one (cold) keeps the same content
+        # part as it would have with one, so content-only vectors live where warm ones do.
+        vectors = self.norm(self.content_vectors(table)) + self.ids(id_index)
+        # Albums without an id get the mean bias of those with one, not an arbitrary 0.
+        bias = self.bias(id_index).squeeze(-1)
+        default = self.bias.weight[1:, 0].mean() if self.bias.weight.shape[0] > 1 else bias.new_zeros(())
+        if not self.training:
+            default = default + self.cold_offset
+        return vectors, torch.where(id_index > 0, bias, default)
+
+
+class HistoryEncoder(nn.Module):
+    """Causal self-attention over a right-aligned history ``[B, T, width]`` -> ``[B, T, width]``.
+
+    Position embeddings count from the end of the window (index 0 = the most recent play):
+    that is the recency information. Padding (left) is masked; each slot sees itself.
+    """
+
+    def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2):
+        super().__init__()
+        self.max_len, self.heads = max_len, heads
+        self.positions = nn.Embedding(max_len, width)
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        batch, length, _ = items.shape
+        recency = torch.arange(length - 1, -1, -1, device=items.device).clamp(max=self.max_len - 1)
+        x = self.dropout(items + self.positions(recency))
+        causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
+        allowed = causal & ~padding[:, None, :]
+        allowed |= torch.eye(length, dtype=torch.bool, device=items.device)
+        mask = (~allowed).repeat_interleave(self.heads, dim=0)  # [B*heads, T, T], True = blocked
+        return self.norm(self.encoder(x, mask=mask))
+
+
+class NextAlbumModel(nn.Module):
+    """Histories of album indices -> logits over every album of the table."""
+
+    def __init__(self, albums: AlbumEncoder, history: HistoryEncoder):
+        super().__init__()
+        self.albums, self.history = albums, history
+        self.temperature = nn.Parameter(torch.tensor(1.0 / albums.norm.normalized_shape[0] ** 0.5))
+
+    @property
+    def max_len(self) -> int:
+        return self.history.max_len
+
+    def forward(self, sequences: torch.Tensor, table: AlbumTable, where: torch.Tensor | None = None) -> torch.Tensor:
+        """``sequences [B, T]`` (right-aligned, ``PAD`` = -1) -> logits ``[B, T, N]``, or ``[P, N]``
+        for only the ``P`` positions where the bool mask ``where [B, T]`` is set (cheaper)."""
+        return self.logits(sequences, *self.albums(table), where=where)
+
+    def logits(self, sequences: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor,
+               where: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward`` with the album vectors ``[N, width]`` and biases ``[N]`` already computed."""
+        padding = sequences == PAD
+        items = vectors[sequences.clamp(min=0)] * (~padding).unsqueeze(-1)
+        hidden = self.history(items, padding)
+        if where is not None:
+            hidden = hidden[where]
+        # Both sides are layer-normed (norm ~ sqrt(width)): unscaled dot products start as
+        # logits of +-width and the softmax saturates; a learned temperature from 1/sqrt(width).
+        return (hidden @ vectors.T) * self.temperature + bias
+
+    @torch.no_grad()
+    def score(self, histories: list[list[int]], table: AlbumTable,
+              albums: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Next-album logits ``[B, N]`` after each history (the last ``max_len`` plays are read).
+        ``albums``: ``self.albums(table)`` computed once, for serving many histories."""
+        vectors, bias = albums if albums is not None else self.albums(table)
+        sequences = pad_right_aligned([h[-self.max_len:] for h in histories]).to(vectors.device)
+        last = torch.zeros_like(sequences, dtype=torch.bool)
+        last[:, -1] = True
+        return self.logits(sequences, vectors, bias, where=last)
+
+
+def pad_right_aligned(sequences: list[list[int]], length: int | None = None) -> torch.Tensor:
+    """Lists of indices -> ``[B, T]`` long, right-aligned, left-padded with ``PAD``."""
+    length = length or max((len(s) for s in sequences), default=1)
+    out = torch.full((len(sequences), max(1, length)), PAD, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            out[row, -len(seq):] = torch.as_tensor(seq[-length:], dtype=torch.long)
+    return out

@@ -22,9 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from genre_tagger.data.manifest.readers import MANIFEST_SUFFIXES, table_format
 from genre_tagger.errors import UserInputError
 
-EVENT_SUFFIXES = {"jsonl": (".jsonl", ".json", ".ndjson"), "csv": (".csv",), "parquet": (".parquet",)}
+EVENT_SUFFIXES = MANIFEST_SUFFIXES  # the same table formats as manifests
 FIELDS = ("user", "album", "timestamp")
 
 
@@ -105,15 +106,6 @@ def _identifier(value: Any, name: str) -> str:
     return value.strip()
 
 
-def _format_of(path: Path) -> str:
-    suffix = path.suffix.lower()
-    for fmt, suffixes in EVENT_SUFFIXES.items():
-        if suffix in suffixes:
-            return fmt
-    known = ", ".join(s for group in EVENT_SUFFIXES.values() for s in group)
-    raise UserInputError(f"unknown events format {suffix or '(no extension)'!r} for {path}: use one of {known}")
-
-
 Row = tuple[int, Any]  # (line, object or an error message string)
 
 
@@ -174,7 +166,7 @@ def _parquet_rows(path: Path) -> Iterator[Row]:
 
 
 def _rows(path: Path) -> Iterator[Row]:
-    fmt = _format_of(path)
+    fmt = table_format(path, EVENT_SUFFIXES, "events")
     if not path.is_file():
         raise UserInputError(f"events file not found: {path}" if not path.exists() else f"not a file: {path}")
     return {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}[fmt](path)

@@ -162,13 +162,18 @@ def _parquet_rows(parquet: Any) -> Iterator[Row]:
             yield row, obj, []
 
 
-def manifest_format(path: Path) -> str:
+def table_format(path: Path, formats: dict[str, tuple[str, ...]], what: str) -> str:
+    """The key of ``formats`` whose suffixes include ``path``'s (``"jsonl"``, ``"csv"``, ...)."""
     suffix = path.suffix.lower()
-    for fmt, suffixes in MANIFEST_SUFFIXES.items():
+    for fmt, suffixes in formats.items():
         if suffix in suffixes:
             return fmt
-    known = ", ".join(s for suffixes in MANIFEST_SUFFIXES.values() for s in suffixes)
-    raise UserInputError(f"unknown manifest format {suffix or '(no extension)'!r} for {path}: use one of {known}")
+    known = ", ".join(s for group in formats.values() for s in group)
+    raise UserInputError(f"unknown {what} format {suffix or '(no extension)'!r} for {path}: use one of {known}")
+
+
+def manifest_format(path: Path) -> str:
+    return table_format(path, MANIFEST_SUFFIXES, "manifest")
 
 
 def _check_manifest_file(path: Path, fmt: str) -> None:

@@ -35,6 +35,7 @@ from genre_tagger.features import ModalityFeatures, encoder_fingerprint, extract
 from genre_tagger.labels import LabelVocabulary, describe_unknown
 from genre_tagger.lit_module import TaggerModule
 from genre_tagger.metrics import calibrate_thresholds, compute_metrics, per_label_rows
+from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.tracking import RunTracker
 
@@ -336,6 +337,7 @@ def _train_stages(data: TrainingData, config: dict, tracker: RunTracker, cache_d
     modalities = config["modalities"]
     loaders = build_loaders(config["data"]["loaders"], modalities)
     tagger = build_tagger(config["model"], modalities, len(data.vocabulary))
+    fit_views(tagger.encoders, loaders, [data.records[i] for i in data.splits["train"]], progress=progress)
     mode = config.get("training", {}).get("mode", "staged")
     stage1, presence = {}, {}
     if mode == "end_to_end":

@@ -27,6 +27,7 @@ class MultiView(Encoder):
 
     def __init__(self, views: dict[str, dict], frozen: bool | None = None):
         built = {name: instantiate(spec) for name, spec in views.items()}
+        self.view_specs = dict(views)
         super().__init__(frozen=all(v.frozen for v in built.values()) if frozen is None else frozen)
         self.views = nn.ModuleDict(built)
         self.modality = next(iter(built.values())).modality
@@ -42,6 +43,13 @@ class MultiView(Encoder):
     def package_views(self) -> list[str]:
         """Views whose weights any machine rebuilds from an installed package."""
         return [n for n, v in self.views.items() if v.frozen and v.weights_from_package and list(v.state_dict())]
+
+    def cache_parts(self) -> list[tuple[Encoder, dict]]:
+        """``(view, its spec)`` in order, when every view is frozen: the embedding cache then
+        stores each view under its own fingerprint (features/extract.py)."""
+        if not all(v.frozen for v in self.views.values()):
+            raise RuntimeError("MultiView: only frozen views are cached")
+        return [(self.views[name], self.view_specs[name]) for name in self.views]
 
     def fit(self, batches: list[dict[str, torch.Tensor]]) -> None:
         for view in self.views.values():

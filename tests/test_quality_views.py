@@ -153,3 +153,41 @@ def test_reference_learns_and_not_from_shuffled_labels(catalog2):
     assert set(real.metrics) == {"audio", "image", "text", "fused"}
     assert real.metrics["fused"]["macro_roc_auc"] > 0.7
     assert real.metrics["text"]["macro_roc_auc"] - shuffled.metrics["text"]["macro_roc_auc"] > 0.12
+
+
+TINY_VIEWS = """
+model:
+  encoders:
+    audio:
+      class_path: genre_tagger.models.encoders.views.MultiView
+      init_args:
+        views:
+          learned: {class_path: genre_tagger.models.encoders.audio.MelCNN, init_args: {n_mels: 32, channels: [8, 8], out_dim: 16, frozen: false}}
+          descriptors: {class_path: genre_tagger.models.encoders.descriptors.AudioDescriptors, init_args: {n_mels: 32, max_lag: 8}}
+    text:
+      class_path: genre_tagger.models.encoders.views.MultiView
+      init_args:
+        views:
+          learned: {class_path: genre_tagger.models.encoders.text.HashedBagEncoder, init_args: {vocab_size: 4096, out_dim: 16, frozen: true}}
+          sparse: {class_path: genre_tagger.models.encoders.sparse_text.SparseTextView, init_args: {vocab_size: 4096, bigram_buckets: 1024, max_features: 256}}
+  tagger: {late_fusion: true}
+"""
+
+
+def test_train_with_views_saves_a_checkpoint_that_predicts_the_same(tiny_catalog, fast_config, tmp_path):
+    """Plumbing: fit (tf-idf), stage 1 (MelCNN inside MultiView), per-view cache, late fusion,
+    checkpoint round trip with the fitted vocabulary."""
+    from genre_tagger.checkpoint import load_checkpoint
+    from genre_tagger.training import embed_catalog, load_training_data, scores_from_features, train
+
+    overlay = tmp_path / "views.yaml"
+    overlay.write_text(TINY_VIEWS)
+    train(tiny_catalog, tmp_path / "run", modalities="audio,text", config_files=[*fast_config, str(overlay)],
+          wandb_mode="disabled", progress=False)
+    bundle = load_checkpoint(tmp_path / "run" / "model.ckpt")
+    assert bool((bundle.model.encoders["text"].views["sparse"].column >= 0).any())
+    data = load_training_data(tiny_catalog, None, 0)
+    features = embed_catalog(bundle.model, bundle.loaders, data.records, bundle.config, tmp_path / "cache", False)
+    scores = scores_from_features(bundle.model, features, data.splits["test"])
+    assert scores.shape == (len(data.splits["test"]), len(bundle.labels)) and np.isfinite(scores).all()
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["audio", "audio", "text", "text"]

@@ -44,6 +44,12 @@ class MultiView(Encoder):
         """Views whose weights any machine rebuilds from an installed package."""
         return [n for n, v in self.views.items() if v.frozen and v.weights_from_package and list(v.state_dict())]
 
+    def freeze(self) -> None:
+        """Freeze every view (after stage 1 trained the learned ones): all become cacheable."""
+        for view in self.views.values():
+            view.freeze()
+        super().freeze()
+
     def cache_parts(self) -> list[tuple[Encoder, dict]]:
         """``(view, its spec)`` in order, when every view is frozen: the embedding cache then
         stores each view under its own fingerprint (features/extract.py)."""

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from genre_tagger.ablation import run_ablation
 from genre_tagger.baselines import comparison_table, model_rows_from_ablation
 from genre_tagger.baselines.bench import reference_for_manifest
+from genre_tagger.training.ablation import run_ablation
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.data.synthetic2 import write_catalog2
 

@@ -125,7 +125,7 @@ def evaluate(split: Split, val_scores: np.ndarray, test_scores: np.ndarray) -> d
 
 
 def macro_auc(targets: np.ndarray, scores: np.ndarray) -> float:
-    from genre_tagger.lit_module import macro_roc_auc
+    from genre_tagger.metrics import macro_roc_auc
 
     return macro_roc_auc(targets, scores)
 

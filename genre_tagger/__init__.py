@@ -7,5 +7,3 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 __version__ = "0.1.0"
-
-MODALITIES = ("audio", "image", "text")

@@ -111,13 +111,15 @@ def run_command(args: argparse.Namespace) -> int:
         return _validate(args.manifest, args.deep)
     if args.command == "train":
         from genre_tagger.training import train
+        from genre_tagger.training.runs import is_global_zero
 
         metrics = train(args.manifest, args.output, modalities=args.modalities, config_files=args.config,
                         labels_file=args.labels, wandb_mode=args.wandb, progress=progress)
-        _print_metrics(metrics.get("test") or metrics["val"], f"wrote {args.output}")
+        if is_global_zero():  # the other ranks of a DDP run trained alongside; rank 0 reports
+            _print_metrics(metrics.get("test") or metrics["val"], f"wrote {args.output}")
         return 0
     if args.command == "evaluate":
-        from genre_tagger.evaluation import evaluate
+        from genre_tagger.training.evaluation import evaluate
 
         metrics = evaluate(args.checkpoint, args.manifest, args.output, split=None if args.split == "all" else args.split,
                            batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
@@ -134,11 +136,13 @@ def run_command(args: argparse.Namespace) -> int:
                               num_nodes=args.num_nodes)
         return 0 if summary.get("error", 0) < summary.get("total", 0) or summary.get("total", 0) == 0 else 1
     if args.command == "ablate":
-        from genre_tagger.ablation import run_ablation
+        from genre_tagger.training.ablation import run_ablation
+        from genre_tagger.training.runs import is_global_zero
 
         report = run_ablation(args.manifest, args.output, config_files=args.config, wandb_mode=args.wandb,
                               progress=progress, encoders_from=args.checkpoint, labels_file=args.labels)
-        print(Path(report["output"]) / "ablation.md")
+        if is_global_zero():
+            print(Path(report["output"]) / "ablation.md")
         return 0
     if args.command == "demo":
         from genre_tagger.demo import run_demo

@@ -3,13 +3,19 @@
 A run's config is ``genre_tagger/configs/default.yaml`` (shipped with the package;
 ``configs/`` at the repository root links there) overlaid by every ``--config`` file in order.
 A swappable part is a mapping ``{"class_path": "pkg.mod.Class", "init_args": {...}}``;
-``instantiate`` builds it. No string if/elif chains choose models.
+``instantiate`` builds it, nested parts first (the same shape as LightningCLI's
+class_path/init_args, built from the merged dict so plain settings can sit beside parts).
+A setting that two parts must share is written once and referenced as ``${dotted.path}``
+(e.g. the audio encoder's ``n_mels: ${data.loaders.audio.init_args.n_mels}``);
+``load_config`` resolves references after merging, so overlays change the one place.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +25,7 @@ from genre_tagger.errors import UserInputError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # shipped in the package; ./configs links here
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+_REFERENCE = re.compile(r"^\$\{([A-Za-z0-9_.]+)\}$")
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -62,12 +69,39 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+def _lookup(config: dict, dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise UserInputError(f"config reference ${{{dotted}}} names no setting")
+        node = node[part]
+    return node
+
+
+def resolve_references(config: dict) -> dict:
+    """Replace every ``"${a.b.c}"`` string by the value at that path (references may chain)."""
+    def resolve(node: Any, depth: int = 0) -> Any:
+        if isinstance(node, dict):
+            return {k: resolve(v, depth) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v, depth) for v in node]
+        match = _REFERENCE.match(node) if isinstance(node, str) else None
+        if match is None:
+            return node
+        if depth > 10:
+            raise UserInputError(f"config reference ${{{match.group(1)}}} refers to itself")
+        return resolve(copy.deepcopy(_lookup(config, match.group(1))), depth + 1)
+
+    return resolve(config)
+
+
 def load_config(overlays: list[str | Path] | None = None, base: dict | None = None) -> dict:
-    """The default config, or ``base``, overlaid by each file of ``overlays`` in order."""
+    """The default config, or ``base``, overlaid by each file of ``overlays`` in order,
+    with ``${...}`` references resolved."""
     config = copy.deepcopy(base) if base is not None else read_yaml(DEFAULT_CONFIG)
     for overlay in overlays or []:
         config = deep_merge(config, read_yaml(overlay))
-    return config
+    return resolve_references(config)
 
 
 def import_object(class_path: str) -> Any:
@@ -80,17 +114,44 @@ def import_object(class_path: str) -> Any:
         raise UserInputError(f"cannot import {class_path!r}: {err}") from err
 
 
-def instantiate(spec: dict, **extra_kwargs: Any) -> Any:
-    """Build ``spec['class_path'](**spec['init_args'], **extra_kwargs)``."""
-    if not isinstance(spec, dict) or "class_path" not in spec:
+def is_spec(value: Any) -> bool:
+    return isinstance(value, dict) and "class_path" in value
+
+
+def _build_nested(value: Any) -> Any:
+    if is_spec(value):
+        return instantiate(value)
+    if isinstance(value, list):
+        return [_build_nested(v) for v in value]
+    return value
+
+
+def instantiate(spec: dict, partial: bool = False, **extra_kwargs: Any) -> Any:
+    """Build ``spec['class_path'](**spec['init_args'], **extra_kwargs)``, nested specs first.
+
+    ``partial=True`` returns ``functools.partial`` of it instead (for parts that need
+    run-time arguments, e.g. an optimizer needs the parameters). An object that is already
+    built is returned as it is.
+    """
+    if not isinstance(spec, dict):
+        return spec
+    if "class_path" not in spec:
         raise UserInputError(f"expected a mapping with 'class_path', got {spec!r}")
-    cls = import_object(spec["class_path"])
-    kwargs = dict(spec.get("init_args") or {})
+    target = import_object(spec["class_path"])
+    kwargs = {k: _build_nested(v) for k, v in (spec.get("init_args") or {}).items()}
     kwargs.update(extra_kwargs)
+    if partial:
+        return functools.partial(target, **kwargs)
     try:
-        return cls(**kwargs)
+        return target(**kwargs)
     except TypeError as err:
         raise UserInputError(f"bad arguments for {spec['class_path']}: {err}") from err
+
+
+def spec_of(obj: Any) -> dict:
+    """``{"class_path", "init_args"}`` that rebuilds ``obj`` (it must have ``settings()``)."""
+    cls = type(obj)
+    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": obj.settings()}
 
 
 def dump_yaml(config: dict, path: str | Path) -> None:

@@ -174,9 +174,9 @@ def run_demo(
     ``config_files`` overlay the default config (the CLI passes none; tests pass
     ``["experiment/tiny"]``); ``settings`` sizes the catalogs (``n_albums`` wins over it).
     """
-    from genre_tagger.ablation import run_ablation
+    from genre_tagger.training.ablation import run_ablation
     from genre_tagger.data.synthetic import write_catalog
-    from genre_tagger.evaluation import evaluate
+    from genre_tagger.training.evaluation import evaluate
     from genre_tagger.tagging import tag_catalog
     from genre_tagger.training import train
 

@@ -22,6 +22,18 @@ def evaluable_labels(targets: np.ndarray) -> np.ndarray:
     return np.flatnonzero((positives > 0) & (positives < targets.shape[0]))
 
 
+def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Macro ROC-AUC ``targets [N, L]``, ``scores [N, L]`` over the evaluable labels; NaN if none.
+
+    The one implementation: training's model selection, evaluation, the ablation and its
+    bootstrap all call it.
+    """
+    labels = evaluable_labels(np.asarray(targets))
+    if len(labels) == 0:
+        return float("nan")
+    return float(roc_auc_score(np.asarray(targets)[:, labels], np.asarray(scores)[:, labels], average="macro"))
+
+
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     denom = 2 * tp + fp + fn
     return np.divide(2 * tp, denom, out=np.zeros_like(denom, dtype=float), where=denom > 0)
@@ -60,7 +72,7 @@ def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndar
     if len(labels) == 0:
         return result
     sub_t, sub_s = targets[:, labels], scores[:, labels]
-    result["macro_roc_auc"] = float(roc_auc_score(sub_t, sub_s, average="macro"))
+    result["macro_roc_auc"] = macro_roc_auc(targets, scores)
     result["micro_roc_auc"] = float(roc_auc_score(sub_t, sub_s, average="micro"))
     result["macro_pr_auc"] = float(average_precision_score(sub_t, sub_s, average="macro"))
     result["micro_pr_auc"] = float(average_precision_score(sub_t, sub_s, average="micro"))

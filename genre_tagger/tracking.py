@@ -7,6 +7,7 @@ turns it off. Nothing here needs the network unless the user asks for online.
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,25 @@ def resolve_wandb_mode(mode: str | None) -> str:
     return mode
 
 
+def _adopt_existing_rows(logger: CSVLogger) -> None:
+    """Keep the epochs another process logged when this process first writes to the CSV log.
+
+    Under ``ddp_spawn`` a worker logs the epochs; this process's writer has not seen them,
+    and Lightning's writer, when created here, deletes the metrics file it finds. Read it
+    first and hand its rows and columns to the writer.
+    """
+    path = Path(logger.log_dir) / "metrics.csv"
+    rows, header = [], []
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows, header = list(reader), list(reader.fieldnames or [])
+    writer = logger.experiment
+    if rows and not path.is_file():
+        writer.metrics = [*rows, *writer.metrics]
+    writer.metrics_keys = list(dict.fromkeys([*header, *writer.metrics_keys]))
+
+
 class RunTracker:
     """The loggers of one training run, plus helpers to log tables and summaries to W&B."""
 
@@ -38,13 +58,18 @@ class RunTracker:
         config: dict,
         group: str | None = None,
         tags: list[str] | None = None,
+        enabled: bool = True,
     ):
+        """``enabled`` False (ranks other than 0 of a multi-process run): no loggers at all."""
         self.loggers: list[Logger] = []
+        self.wandb_logger = None
+        self.wandb_mode = "disabled"
+        if not enabled:
+            return
         if logger_config.get("csv", True):
             self.loggers.append(CSVLogger(save_dir=str(run_dir), name="logs", version=run_name))
         wandb_config = dict(logger_config.get("wandb") or {})
         self.wandb_mode = resolve_wandb_mode(wandb_config.pop("mode", "auto"))
-        self.wandb_logger = None
         if self.wandb_mode != "disabled":
             os.environ.setdefault("WANDB_SILENT", "true")
             from pytorch_lightning.loggers import WandbLogger
@@ -62,6 +87,7 @@ class RunTracker:
             self.wandb_logger.experiment.summary.update(numeric)
         for logger in self.loggers:
             if isinstance(logger, CSVLogger):
+                _adopt_existing_rows(logger)
                 logger.log_metrics(numeric)
                 logger.save()
 

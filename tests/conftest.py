@@ -24,8 +24,9 @@ def tiny_catalog(tmp_path_factory) -> Path:
 
 def only_modality(manifest: Path, keep: str, out: Path) -> Path:
     """A copy of ``manifest`` (same folder, so relative paths hold) with one modality only."""
-    fields = {"audio": ["audio"], "image": ["cover"], "text": ["texts", "text_files"]}
-    drop = [f for m, names in fields.items() if m != keep for f in names]
+    from genre_tagger.data.modalities import get_modality, modality_names
+
+    drop = [f for m in modality_names() if m != keep for f in get_modality(m).fields]
     lines = []
     for line in manifest.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from genre_tagger.ablation import AT_INFERENCE, TRAINED, modality_subsets, run_ablation
+from genre_tagger.training.ablation import AT_INFERENCE, TRAINED, modality_subsets, run_ablation
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.errors import UserInputError
 

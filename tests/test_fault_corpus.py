@@ -1,4 +1,4 @@
-"""Every command over the fault corpus (``genre_tagger.testing.faults``), album by album.
+"""Every command over the fault corpus (``tests/fault_expectations.py``), album by album.
 
 One corpus and one tiny checkpoint per module: the checkpoint is trained on the tiny
 catalog with every fault album appended as split=train (which is the `train` test), then
@@ -28,16 +28,9 @@ import torch
 
 from genre_tagger.cli import main
 from genre_tagger.data.manifest import read_manifest
-from genre_tagger.testing.faults import (
-    CRASH_MARKER,
-    MANIFEST_LINE,
-    FaultCorpus,
-    build_fault_corpus,
-    fault_specs,
-    render_markdown,
-)
 
 from conftest import TINY
+from fault_expectations import CRASH_MARKER, MANIFEST_LINE, FaultCorpus, build_corpus, fault_specs, render_table
 
 KEYS = [spec.key for spec in fault_specs()]
 ISSUE = re.compile(r"^:(?P<line>\d+): (?P<severity>error|warning): field '(?P<field>[^']*)'"
@@ -58,7 +51,7 @@ def _album_dict(record) -> dict:
 def corpus(tiny_catalog, tmp_path_factory) -> FaultCorpus:
     records, _ = read_manifest(tiny_catalog)
     labels = sorted({g for r in records if r.split == "train" for g in r.genres or []})
-    return build_fault_corpus(tmp_path_factory.mktemp("faults"), labels=labels, split="test",
+    return build_corpus(tmp_path_factory.mktemp("faults"), labels=labels, split="test",
                               extra_albums=[_album_dict(r) for r in records])
 
 
@@ -271,7 +264,7 @@ def test_train_on_a_corpus_laced_manifest(corpus, trained):
 
 
 def test_evaluate_on_the_corpus(corpus, trained, tmp_path):
-    from genre_tagger.evaluation import evaluate
+    from genre_tagger.training.evaluation import evaluate
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
@@ -373,5 +366,5 @@ def test_ctrl_c_mid_run_then_resume_tags_every_album_once(corpus, trained, tmp_p
 
 def test_docs_table_is_the_corpus():
     docs = Path(__file__).resolve().parents[1] / "docs" / "faults.md"
-    assert render_markdown() in docs.read_text(encoding="utf-8"), \
-        "docs/faults.md is out of date: paste `python -m genre_tagger.testing.faults` into it"
+    assert render_table() in docs.read_text(encoding="utf-8"), \
+        "docs/faults.md is out of date: paste `python tests/fault_expectations.py` into it"

@@ -11,7 +11,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-from genre_tagger.ablation import run_ablation  # noqa: E402
+from genre_tagger.training.ablation import run_ablation  # noqa: E402
 from genre_tagger.data.synthetic import write_catalog  # noqa: E402
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "ablations.ipynb"

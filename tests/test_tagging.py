@@ -489,3 +489,19 @@ def test_a_hung_decoder_is_timed_out_and_the_run_goes_on(checkpoint, catalog, tm
     assert sorted(records) == [f"al{i:04d}" for i in range(6)]
     assert records["al0003"]["status"] == "error" and "timed out" in records["al0003"]["error"]
     assert summary["ok"] + summary["warning"] == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+def test_quiet_distributed_tag_says_only_its_final_line(checkpoint, catalog, tmp_path, strategy):
+    """`tag --devices 2 --quiet`: none of Lightning's banners or warnings (14 lines of them before)."""
+    manifest = write_manifest(catalog / f"quiet_{strategy}.jsonl", [_album(i) for i in range(8)])
+    out = tmp_path / "out.jsonl"
+    args = _cli("--checkpoint", str(checkpoint), "--manifest", str(manifest), "--output", str(out),
+                "--devices", "2", "--strategy", strategy, "--num-workers", "0")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == ""
+    assert done.stdout.startswith("tagged 8 albums: 8 ok")
+    assert len(read_jsonl(out)) == 8

@@ -13,7 +13,7 @@ import torch
 
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.cli import main
-from genre_tagger.evaluation import evaluate
+from genre_tagger.training.evaluation import evaluate
 from genre_tagger.metrics import METRIC_KEYS
 from genre_tagger.training import train
 

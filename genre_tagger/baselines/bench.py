@@ -13,7 +13,7 @@ def reference_for_manifest(manifest: str | Path, config_files: list[str] | None 
                            modalities: tuple[str, ...] = ("audio", "image", "text"), eval_split: str = "test",
                            progress: bool = False) -> ReferenceResult:
     """Same records, label vocabulary (train genres), splits and seed as ``train`` uses."""
-    from genre_tagger.training import load_training_data
+    from genre_tagger.training.data import load_training_data
 
     config = load_config(config_files)
     data = load_training_data(manifest, None, config["seed"])

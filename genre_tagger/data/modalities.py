@@ -18,11 +18,11 @@ import os
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 
-if TYPE_CHECKING:  # records.py imports this module: no runtime import back
-    from genre_tagger.data.records import AlbumRecord
-
+# An ``AlbumRecord``: records.py imports this module (``has_modality``), so this one does not
+# import it back.
+AlbumRecord = Any
 FileCheck = Callable[[Path], "str | None"]
 
 
@@ -49,9 +49,9 @@ class Modality:
     name: str
     word: str
     fields: tuple[str, ...]
-    present: Callable[["AlbumRecord"], bool]
-    key_inputs: Callable[["AlbumRecord"], Any]
-    files: Callable[["AlbumRecord"], Iterable[tuple[str, Path]]] = lambda record: ()
+    present: Callable[[AlbumRecord], bool]
+    key_inputs: Callable[[AlbumRecord], Any]
+    files: Callable[[AlbumRecord], Iterable[tuple[str, Path]]] = lambda record: ()
     deep_check: str | None = None
 
     def check_file(self) -> FileCheck | None:
@@ -95,7 +95,7 @@ def canonical_order(names: Iterable[str]) -> list[str]:
     return [name for name in _REGISTRY if name in wanted]
 
 
-def declared_modalities(record: "AlbumRecord") -> list[str]:
+def declared_modalities(record: AlbumRecord) -> list[str]:
     """The modalities the manifest names for ``record``, in canonical order."""
     return [m.name for m in _REGISTRY.values() if m.present(record)]
 
@@ -110,7 +110,7 @@ def or_list(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def media_files(record: "AlbumRecord") -> Iterable[tuple[str, Path, str]]:
+def media_files(record: AlbumRecord) -> Iterable[tuple[str, Path, str]]:
     """``(field, path, modality)`` for every file an album names, modality by modality."""
     for modality in _REGISTRY.values():
         for field_name, path in modality.files(record):

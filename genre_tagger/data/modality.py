@@ -9,6 +9,7 @@ preprocesses exactly as training did.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import torch
@@ -41,5 +42,16 @@ class ModalityLoader:
 
     def spec(self) -> dict[str, Any]:
         """class_path + init_args of this loader, for configs and checkpoints."""
-        cls = type(self)
-        return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": self.settings()}
+        return {"class_path": public_path(type(self)), "init_args": self.settings()}
+
+
+def public_path(cls: type) -> str:
+    """The shortest import path of ``cls``: ``genre_tagger.data.audio.AudioLoader`` rather than
+    ``genre_tagger.data.audio.loader.AudioLoader`` when the package exports it. Checkpoints
+    written before a module became a package keep naming what is still importable."""
+    parts = cls.__module__.split(".")
+    for end in range(1, len(parts) + 1):
+        module = sys.modules.get(".".join(parts[:end]))
+        if module is not None and getattr(module, cls.__qualname__, None) is cls:
+            return f"{module.__name__}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"

@@ -38,7 +38,7 @@ from typing import Any, Iterator
 
 import torch
 
-from genre_tagger.config import instantiate
+from genre_tagger.config import instantiate, spec_of
 from genre_tagger.data.audio import file_problem, spread_indices, training_generator
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
@@ -153,6 +153,9 @@ class HFTokenizer:
         self.path = path
         self._tokenizer: Any = None
 
+    def settings(self) -> dict[str, Any]:
+        return {"path": self.path}
+
     def __getstate__(self) -> dict[str, Any]:
         return {"path": self.path, "_tokenizer": None}
 
@@ -218,6 +221,9 @@ class HashingTokenizer:
             raise ValueError("HashingTokenizer: vocab_size must be >= 3")
         self.vocab_size = int(vocab_size)
         self.lowercase = bool(lowercase)
+
+    def settings(self) -> dict[str, Any]:
+        return {"vocab_size": self.vocab_size, "lowercase": self.lowercase}
 
     def tokens(self, text: str) -> list[str]:
         out: list[str] = []
@@ -297,15 +303,17 @@ class TextLoader(ModalityLoader):
 
     def __init__(
         self,
-        tokenizer: dict[str, Any] | None = None,
+        tokenizer: Any = None,
         max_tokens: int = 128,
         stride: int = 16,
         max_chunks: int = 8,
     ):
         if max_tokens < 4 or max_chunks < 1 or not 0 <= stride < max_tokens - 2:
             raise ValueError("TextLoader: need max_tokens >= 4, max_chunks >= 1, 0 <= stride < max_tokens - 2")
-        self.tokenizer_spec = copy.deepcopy(tokenizer or _DEFAULT_TOKENIZER)
-        self.tokenizer = instantiate(self.tokenizer_spec)
+        # ``tokenizer``: a built tokenizer (with ``settings()``), or a class_path spec of one.
+        self.tokenizer = instantiate(copy.deepcopy(tokenizer or _DEFAULT_TOKENIZER))
+        self.tokenizer_spec = spec_of(self.tokenizer) if hasattr(self.tokenizer, "settings") \
+            else copy.deepcopy(tokenizer)
         self.max_tokens = int(max_tokens)
         self.stride = int(stride)
         self.max_chunks = int(max_chunks)

@@ -7,6 +7,7 @@ from torch import nn
 
 from genre_tagger.config import instantiate
 from genre_tagger.models.encoders.base import Encoder
+from genre_tagger.models.fusion import MaskedMeanFusion
 from genre_tagger.models.late_fusion import LateFusion
 
 Batch = dict[str, dict[str, torch.Tensor]]
@@ -42,10 +43,10 @@ class GenreTagger(nn.Module):
         self,
         encoders: dict[str, Encoder],
         n_labels: int,
-        fusion: dict,
+        fusion: nn.Module | None = None,
         width: int = 256,
         head_hidden: int = 512,
-        dropout: float = 0.2,
+        dropout: float = 0.3,
         modality_dropout: float = 0.25,
         late_fusion: bool = False,
         late_dropout: float = 0.2,
@@ -57,7 +58,9 @@ class GenreTagger(nn.Module):
             name: nn.Sequential(nn.LayerNorm(encoder.out_dim), nn.Linear(encoder.out_dim, width), nn.GELU())
             for name, encoder in encoders.items()
         })
-        self.fusion = instantiate(fusion, width=width, n_modalities=len(self.modalities))
+        # ``fusion`` maps ``tokens [B, M, width]`` + ``present [B, M]`` to ``[B, width]``;
+        # default: the masked mean (no parameters).
+        self.fusion = fusion if fusion is not None else MaskedMeanFusion(width, len(self.modalities))
         self.head = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(width, head_hidden), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(head_hidden, n_labels),
@@ -100,7 +103,17 @@ class GenreTagger(nn.Module):
         return self.logits_from_embeddings(*self.embed(batch))
 
 
-def build_tagger(model_config: dict, modalities: list[str], n_labels: int) -> GenreTagger:
-    """A tagger from the ``model`` section of a config, for the given modalities."""
-    encoders = {name: instantiate(model_config["encoders"][name]) for name in modalities}
-    return GenreTagger(encoders, n_labels, fusion=model_config["fusion"], **model_config.get("tagger", {}))
+def build_tagger(model_config: dict, modalities: list[str], n_labels: int,
+                 encoders: dict[str, Encoder] | None = None) -> GenreTagger:
+    """The edge where a ``model`` config section becomes a tagger for ``modalities``.
+
+    ``encoders``: already built encoders to reuse (others are built from the config).
+    The fusion spec gets ``width`` and ``n_modalities`` from the tagger settings.
+    """
+    encoders = dict(encoders or {})
+    for name in modalities:
+        if name not in encoders:
+            encoders[name] = instantiate(model_config["encoders"][name])
+    settings = dict(model_config.get("tagger", {}))
+    fusion = instantiate(model_config["fusion"], width=settings.get("width", 256), n_modalities=len(modalities))
+    return GenreTagger({m: encoders[m] for m in modalities}, n_labels, fusion=fusion, **settings)

@@ -74,7 +74,15 @@ def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM, 
                 signal.raise_signal(signum)
 
 
+# What a DataLoader raises in the main process when a worker dies or hangs: torch's own
+# RuntimeError, or, when the worker dies while handing a batch's tensors over by file
+# descriptor, a broken connection to it (ConnectionResetError, EOFError).
+WORKER_FAILURES = (RuntimeError, ConnectionError, EOFError)
+
+
 def is_worker_failure(err: BaseException) -> bool:
+    if isinstance(err, (ConnectionError, EOFError)):
+        return True
     text = str(err)
     return isinstance(err, RuntimeError) and ("DataLoader worker" in text or "DataLoader timed out" in text)
 

@@ -27,7 +27,7 @@ from genre_tagger.tagging.formats import output_format as resolve_format
 from genre_tagger.tagging.formats import summarize
 from genre_tagger.tagging.journal import JournalWriter, repair_journal
 from genre_tagger.tagging.progress import final_line, say, summary
-from genre_tagger.tagging.records import RecordBuilder, check_options
+from genre_tagger.tagging.records import RecordBuilder, TagOptions
 from genre_tagger.tagging.shards import finished_ids, merge_shards, rank_journal_path
 from genre_tagger.tagging.stream import ManifestStream, TaggingCollator
 
@@ -40,8 +40,8 @@ LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric
 def quiet_lightning() -> None:
     """Keep Lightning's banners and predict-time warnings off the terminal (``--quiet``).
 
-    Called in the launching process and again on every rank (``ShardWriter.setup``): ranks
-    that ``ddp_spawn`` starts do not inherit the launcher's warning filters.
+    Called in the launching process and again on every rank (``ShardWriter`` when unpickled
+    and in ``setup``): ranks that ``ddp_spawn`` starts do not inherit the launcher's filters.
     """
     for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -91,6 +91,13 @@ class ShardWriter(BasePredictionWriter):
         self.output, self.fmt, self.quiet = output, fmt, quiet
         self.writer: JournalWriter | None = None
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A rank that ddp_spawn starts unpickles the trainer (and this callback) before
+        # Lightning says a word there: the moment to quiet it.
+        self.__dict__.update(state)
+        if self.quiet:
+            quiet_lightning()
+
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self.quiet:
             quiet_lightning()
@@ -115,17 +122,10 @@ def tag_catalog_distributed(
     checkpoint: str | Path,
     manifest: str | Path,
     output: str | Path,
-    output_format: str | None = None,
-    top_k: int = 10,
-    all_scores: bool = False,
-    threshold: float | None = None,
-    batch_size: int = 32,
-    num_workers: int = 2,
-    device: str = "auto",
     devices: int | str = "auto",
     strategy: str = "ddp",
     num_nodes: int = 1,
-    progress: bool = True,
+    **options: Any,
 ) -> dict[str, Any]:
     """Tag through ``trainer.predict`` on several devices / nodes (Lightning DDP).
 
@@ -134,21 +134,22 @@ def tag_catalog_distributed(
     rank ends the run (re-run to resume). ``progress=False`` (``--quiet``) also keeps
     Lightning's banners and warnings off the terminal. Returns the summary on rank 0 (and in
     the launching process of ``ddp_spawn``); other ranks return zero counts with their ``rank``.
+    ``options``: those of ``tag_catalog`` (``TagOptions``: top_k, threshold, batch_size, ...).
     """
-    check_options(top_k, threshold, batch_size, num_workers)
+    opts = TagOptions(**options)
     started = time.monotonic()
-    fmt = resolve_format(output, output_format)
+    fmt = resolve_format(output, opts.output_format)
     output, manifest = Path(output), Path(manifest)
     iter_manifest(manifest)
     bundle = load_checkpoint(checkpoint)
-    if not progress:
+    if not opts.progress:
         quiet_lightning()
-    trainer = pl.Trainer(accelerator=lightning_accelerator(device), devices=devices, strategy=strategy,
+    trainer = pl.Trainer(accelerator=lightning_accelerator(opts.device), devices=devices, strategy=strategy,
                          num_nodes=num_nodes, logger=False, enable_checkpointing=False,
-                         enable_model_summary=False, enable_progress_bar=progress, use_distributed_sampler=False,
-                         callbacks=[ShardWriter(output, fmt, quiet=not progress)])
-    module = TaggingModule(bundle, RecordBuilder.from_bundle(bundle, top_k, all_scores, threshold))
-    data = CatalogData(manifest, output, fmt, bundle.loaders, batch_size, num_workers)
+                         enable_model_summary=False, enable_progress_bar=opts.progress,
+                         use_distributed_sampler=False, callbacks=[ShardWriter(output, fmt, quiet=not opts.progress)])
+    module = TaggingModule(bundle, opts.builder(bundle))
+    data = CatalogData(manifest, output, fmt, bundle.loaders, opts.batch_size, opts.num_workers)
     trainer.predict(module, datamodule=data, return_predictions=False)
     if trainer.global_rank != 0:  # rank 0 merges and reports; the others only say who they were
         return {"total": 0, "ok": 0, "warning": 0, "error": 0, "rank": trainer.global_rank}

@@ -96,12 +96,32 @@ def crash_record(album_id: str, record: AlbumRecord | None, reason: str) -> dict
     return out
 
 
-def check_options(top_k: int, threshold: float | None, batch_size: int, num_workers: int) -> None:
-    if top_k < 0:
-        raise UserInputError(f"--top-k must be >= 0, got {top_k}")
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise UserInputError(f"--threshold must be between 0 and 1, got {threshold}")
-    if batch_size < 1:
-        raise UserInputError(f"--batch-size must be >= 1, got {batch_size}")
-    if num_workers < 0:
-        raise UserInputError(f"--num-workers must be >= 0, got {num_workers}")
+@dataclass(frozen=True)
+class TagOptions:
+    """What a ``tag`` run is asked for besides its files (the CLI's flags); checked when made.
+
+    ``output_format``: jsonl / csv / parquet (None: from the extension, else jsonl).
+    ``threshold``: one threshold for every label instead of the calibrated ones.
+    """
+
+    output_format: str | None = None
+    top_k: int = 10
+    all_scores: bool = False
+    threshold: float | None = None
+    batch_size: int = 32
+    num_workers: int = 2
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.top_k < 0:
+            raise UserInputError(f"--top-k must be >= 0, got {self.top_k}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise UserInputError(f"--threshold must be between 0 and 1, got {self.threshold}")
+        if self.batch_size < 1:
+            raise UserInputError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.num_workers < 0:
+            raise UserInputError(f"--num-workers must be >= 0, got {self.num_workers}")
+
+    def builder(self, bundle: TaggerBundle) -> RecordBuilder:
+        return RecordBuilder.from_bundle(bundle, self.top_k, self.all_scores, self.threshold)

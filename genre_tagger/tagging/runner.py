@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from genre_tagger.interrupts import sigterm_as_interrupt
 from genre_tagger.prediction import pick_device, predict_batch
 from genre_tagger.tagging.crashes import (
     MAX_CRASHES_WITHOUT_PROGRESS,
+    WORKER_FAILURES,
     InFlight,
     is_worker_failure,
     short_reason,
@@ -27,7 +28,7 @@ from genre_tagger.tagging.formats import finalize, seed_journal
 from genre_tagger.tagging.formats import output_format as resolve_format
 from genre_tagger.tagging.journal import JournalState, JournalWriter, OutputLock, journal_path, repair_journal
 from genre_tagger.tagging.progress import Progress, count_manifest_rows, final_line, say, summary
-from genre_tagger.tagging.records import RecordBuilder, check_options, crash_record, status_kind
+from genre_tagger.tagging.records import RecordBuilder, TagOptions, crash_record, status_kind
 from genre_tagger.tagging.stream import ManifestStream, TaggingCollator, record_at
 
 # A batch that takes this long means a decoder hangs inside C code (the loaders' own
@@ -64,7 +65,7 @@ class TaggingRun:
             try:
                 self._consume_all(self._data_loader(stream, self.num_workers))
                 return
-            except RuntimeError as err:
+            except WORKER_FAILURES as err:
                 if in_flight is None or not is_worker_failure(err):
                     raise
                 self._recover(err, in_flight)
@@ -109,7 +110,7 @@ class TaggingRun:
                 self.state.add(record)
                 self.new[status_kind(record)] += 1
 
-    def _recover(self, err: RuntimeError, in_flight: InFlight) -> None:
+    def _recover(self, err: Exception, in_flight: InFlight) -> None:
         """Retry each album that was being decoded alone; one that crashes again is an error."""
         self.worker_crashes += 1
         suspects = [(index, album_id) for index, album_id in in_flight.albums() if album_id not in self.state.ids]
@@ -119,7 +120,7 @@ class TaggingRun:
             stream = ManifestStream(self.manifest, self.bundle.loaders, only={album_id}, stop_after=index)
             try:
                 self._consume_all(self._data_loader(stream, num_workers=1, batch_size=1))
-            except RuntimeError as again:
+            except WORKER_FAILURES as again:
                 if not is_worker_failure(again):
                     raise
                 self.worker_crashes += 1
@@ -159,15 +160,12 @@ def tag_catalog(
     ``skipped_lines`` (manifest lines without a usable id), ``worker_crashes``,
     ``output``, ``format``, ``seconds``. Prints the final line on stdout.
     """
+    opts = TagOptions(output_format, top_k, all_scores, threshold, batch_size, num_workers, device, progress)
     if devices is not None or num_nodes > 1:
         from genre_tagger.tagging.distributed import tag_catalog_distributed  # Lightning: seconds to import
 
-        return tag_catalog_distributed(
-            checkpoint, manifest, output, output_format=output_format, top_k=top_k, all_scores=all_scores,
-            threshold=threshold, batch_size=batch_size, num_workers=num_workers, device=device,
-            devices=devices if devices is not None else "auto", strategy=strategy, num_nodes=num_nodes,
-            progress=progress)
-    check_options(top_k, threshold, batch_size, num_workers)
+        return tag_catalog_distributed(checkpoint, manifest, output, devices=devices if devices is not None else "auto",
+                                       strategy=strategy, num_nodes=num_nodes, **asdict(opts))
     started = time.monotonic()
     fmt = resolve_format(output, output_format)
     output, manifest = Path(output), Path(manifest)
@@ -177,35 +175,43 @@ def tag_catalog(
     bundle = load_checkpoint(checkpoint)
     torch_device = pick_device(device)
     bundle.model.to(torch_device).eval()
-    journal = journal_path(output, fmt)
+    builder = opts.builder(bundle)
     with OutputLock(output), sigterm_as_interrupt():
-        seed_journal(output, fmt, journal)
-        state = repair_journal(journal)
-        resumed = state.total
-        if resumed:
-            say(f"resuming {output}: {resumed} albums already tagged are skipped")
-        writer = JournalWriter(journal)
-        run = TaggingRun(bundle, manifest, writer, state, RecordBuilder.from_bundle(bundle, top_k, all_scores, threshold),
-                         torch_device, batch_size, num_workers,
-                         Progress(count_manifest_rows(manifest), resumed, progress))
-        try:
-            run.run()
-        except KeyboardInterrupt:
-            _close_quietly(run)
-            say(f"interrupted: {journal} holds {state.total} albums so far; run the same command again "
-                "to tag the rest (it resumes where it stopped)")
-            raise
-        except BaseException:
-            _close_quietly(run)
-            raise
-        _close_quietly(run)
-        finalize(journal, output, fmt)
+        state, run, resumed = _run_journaled(bundle, manifest, output, fmt, builder, torch_device, batch_size,
+                                             num_workers, progress)
     if run.skipped_lines:
         say(f"{run.skipped_lines} manifest line(s) had no usable id and were skipped (listed above)")
     result = summary(state, output, fmt, time.monotonic() - started, new=dict(run.new), resumed=resumed,
                      skipped_lines=run.skipped_lines, worker_crashes=run.worker_crashes)
     print(final_line(result), flush=True)
     return result
+
+
+def _run_journaled(bundle: TaggerBundle, manifest: Path, output: Path, fmt: str, builder: RecordBuilder,
+                   device: torch.device, batch_size: int, num_workers: int,
+                   progress: bool) -> tuple[JournalState, TaggingRun, int]:
+    """Under the output lock: repair and resume the journal, run, close it, finish the output."""
+    journal = journal_path(output, fmt)
+    seed_journal(output, fmt, journal)
+    state = repair_journal(journal)
+    resumed = state.total
+    if resumed:
+        say(f"resuming {output}: {resumed} albums already tagged are skipped")
+    run = TaggingRun(bundle, manifest, JournalWriter(journal), state, builder, device, batch_size, num_workers,
+                     Progress(count_manifest_rows(manifest), resumed, progress))
+    try:
+        run.run()
+    except KeyboardInterrupt:
+        _close_quietly(run)
+        say(f"interrupted: {journal} holds {state.total} albums so far; run the same command again "
+            "to tag the rest (it resumes where it stopped)")
+        raise
+    except BaseException:
+        _close_quietly(run)
+        raise
+    _close_quietly(run)
+    finalize(journal, output, fmt)
+    return state, run, resumed
 
 
 def _close_quietly(run: TaggingRun) -> None:

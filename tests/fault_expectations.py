@@ -1,241 +1,50 @@
-"""The fault corpus: hostile and real-world inputs, each with what every command should make of it.
+"""The fault expectations: every hostile input of the fault corpus and what each command makes of it.
 
-``build_fault_corpus(root)`` writes, on the fly (no stored binaries), a catalog folder of
-broken, odd and merely unusual media files and a manifest that names them, one album per
-fault, and returns a ``FaultCorpus`` whose ``albums`` say, album by album:
-
-- the manifest line it is on, and its id (None for a line with no usable id);
-- what ``genre-tagger validate`` reports on that line (``validate``) and what
-  ``validate --deep`` adds (``deep``): severity, field and message;
-- what ``genre-tagger tag`` writes for it: ``status`` ("ok", "error", or "skipped" for a
-  line that gets no output record), the ``modalities`` it was tagged from, and ``tag``, a
-  message that must appear among its warnings (status ok), in its error (status error) or
-  in a "skipped:" line on stderr (status skipped).
-
-The tests (``tests/test_fault_corpus.py``) run every command over the corpus and check
-each album against these expectations; the table in ``docs/faults.md`` is rendered from
-the same list (``render_markdown()``), and a test keeps the two equal. One source of truth.
-
-Message patterns: ``{file}`` stands for the album's faulty file, written as ``validate``
-shows it (relative to the manifest's folder) in ``validate``/``deep`` patterns and as the
-loaders name it (the resolved absolute path) in ``tag`` patterns; ``{line}`` for the
-album's manifest line; ``…`` for any text (numbers that depend on the encoder, long
-details). ``pattern_regex`` turns a pattern into a regular expression.
-
-Layout written under ``root``::
-
-    root/catalog/manifest.jsonl    the corpus (UTF-8 BOM, CRLF line ends, a blank line)
-    root/catalog/train.jsonl       the same lines with split=train, plus ``extra_albums``
-    root/catalog/empty.jsonl       an empty manifest (0 bytes)
-    root/catalog/{audio,covers,texts,media with spaces …}/   the files
-    root/outside/                  files reached with ``../outside/...`` from the manifest
+The corpus writers live in the package (``genre_tagger.testing.corpus``: file writers,
+``build_fault_corpus``, ``render_markdown``); the expectations are test data and live here.
+``python tests/fault_expectations.py`` prints the table of ``docs/faults.md``
+(``tests/test_fault_corpus.py`` keeps the two equal).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from dataclasses import dataclass, field, replace
+import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
-import numpy as np
-
-from genre_tagger.testing.dummies import (
-    can_write_m4a,
-    truncate_file,
-    write_garbage,
-    write_image,
-    write_m4a,
-    write_png_bomb,
-    write_text_file,
-    write_tone,
+from genre_tagger.testing.corpus import (
+    CRASH_MARKER,
+    MANIFEST_LINE,
+    Expect,
+    FaultAlbum,
+    FaultCorpus,
+    build_fault_corpus,
+    make_fifo,
+    make_folder,
+    render_markdown,
+    renamed,
+    truncated_tone,
+    write_big_text,
+    write_non_finite,
+    write_silence,
+    write_svg,
+    write_truncated_jpeg,
+    write_unreadable,
 )
+from genre_tagger.testing.dummies import can_write_m4a, write_garbage, write_image, write_m4a, \
+    write_png_bomb, write_text_file, write_tone
 
-__all__ = [
-    "CRASH_MARKER",
-    "Expect",
-    "FaultAlbum",
-    "FaultCorpus",
-    "build_fault_corpus",
-    "fault_specs",
-    "pattern_regex",
-    "render_markdown",
-]
+__all__ = ["CRASH_MARKER", "MANIFEST_LINE", "FaultCorpus", "build_corpus", "fault_specs", "render_table"]
+
+A, C, T = "audio", "image", "text"  # modality names as tag reports them in "modalities"
+
 
 GOOD_TEXT = "A loud record: distorted guitars, pounding drums and shouted choruses."
-CRASH_MARKER = "crash-me"  # tests make a decoder die (SIGSEGV) on files whose name holds this
-MANIFEST_LINE = "manifest line {line}, field "  # how tag words a manifest issue in a warning
-
-# --------------------------------------------------------------------------- expectations
-
-
-@dataclass(frozen=True)
-class Expect:
-    """One issue ``validate`` must print for the album's line."""
-
-    severity: str  # "error" | "warning"
-    field: str  # a schema field or a pseudo-field: <line>, <album>, <manifest>
-    message: str  # a pattern (module docstring)
-
-
-@dataclass
-class FaultAlbum:
-    """One fault: the manifest line that carries it and what each command makes of it."""
-
-    key: str  # stable short name, e.g. "audio-zero-byte"
-    group: str  # "manifest" | "audio" | "cover" | "text" | "process"
-    fault: str  # what is wrong, for people
-    album_id: str | None  # None: the line has no usable id
-    status: str  # "ok" | "error" | "skipped"
-    modalities: list[str] = field(default_factory=list)  # what tag uses (status ok)
-    tag: str | None = None  # pattern in a warning / the error / a "skipped:" stderr line
-    validate: list[Expect] = field(default_factory=list)
-    deep: list[Expect] = field(default_factory=list)  # what --deep adds
-    file: str | None = None  # the faulty file, relative to the manifest's folder (or absolute)
-    line: int = 0  # 1-based physical line in the manifest (set when written)
-    note: str = ""  # why, or what differs on this machine
-    crash: tuple[str, str] | None = None  # (status, tag pattern) when decoding crashes its worker
-    # how the line is written: a dict (JSON-encoded), or raw bytes (broken lines)
-    entry: dict[str, Any] | bytes | None = None
-    make: Callable[[Path], None] | None = field(default=None, repr=False)  # writes the file(s)
-
-
-@dataclass
-class FaultCorpus:
-    """What ``build_fault_corpus`` wrote; see the module docstring."""
-
-    root: Path
-    folder: Path  # root/catalog: the manifests' folder
-    manifest: Path
-    train_manifest: Path
-    empty_manifest: Path
-    albums: list[FaultAlbum]
-    not_built: list[tuple[str, str]]  # (key, reason) of faults this machine cannot produce
-
-    def __getitem__(self, key: str) -> FaultAlbum:
-        for album in self.albums:
-            if album.key == key:
-                return album
-        raise KeyError(key)
-
-    def at_line(self, line: int) -> FaultAlbum | None:
-        return next((a for a in self.albums if a.line == line), None)
-
-    def shown_path(self, album: FaultAlbum) -> str:
-        """The faulty file as ``validate`` shows it (relative to the manifest's folder when inside)."""
-        path = self.resolved_path(album)
-        try:
-            return path.relative_to(self.folder).as_posix()
-        except ValueError:
-            return str(path)
-
-    def resolved_path(self, album: FaultAlbum) -> Path:
-        """The faulty file as the loaders name it in warnings (absolute, normalised)."""
-        return Path(os.path.normpath(self.folder / album.file))
-
-    def regex(self, album: FaultAlbum, pattern: str, for_tag: bool) -> re.Pattern[str]:
-        file = (str(self.resolved_path(album)) if for_tag else self.shown_path(album)) if album.file else None
-        return pattern_regex(pattern, file=file, line=album.line)
-
-
-def pattern_regex(pattern: str, file: str | None = None, line: int | None = None) -> re.Pattern[str]:
-    """A message pattern -> regex: ``{file}``, ``{line}`` filled in, ``…`` = any text."""
-    out = []
-    for token in re.split(r"(\{file\}|\{line\}|…)", pattern):
-        if token == "{file}":
-            out.append(re.escape(file) if file is not None else ".*?")
-        elif token == "{line}":
-            out.append(str(line) if line is not None else r"\d+")
-        elif token == "…":
-            out.append(".*?")
-        else:
-            out.append(re.escape(token))
-    return re.compile("".join(out), re.DOTALL)
-
-
-# --------------------------------------------------------------------------- file writers
-
-
-def _silence(path: Path, seconds: float = 2.0, rate: int = 16000) -> None:
-    import soundfile as sf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.zeros(int(seconds * rate), np.float32), rate, subtype="PCM_16")
-
-
-def _non_finite(path: Path, every: bool = False) -> None:
-    """A float wav with NaN and +-inf among its samples (or every sample NaN)."""
-    import soundfile as sf
-
-    rate = 16000
-    t = np.arange(2 * rate) / rate
-    data = (0.5 * np.sin(2 * np.pi * 330.0 * t)).astype(np.float32)
-    if every:
-        data[:] = np.nan
-    else:
-        data[::97] = np.nan
-        data[50::101] = np.inf
-        data[75::103] = -np.inf
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, data, rate, subtype="FLOAT")
-
-
-def _truncated_tone(seconds: float, keep: float = 0.5) -> Callable[[Path], None]:
-    def make(path: Path) -> None:
-        write_tone(path, seconds=seconds, sample_rate=22050, freq=330.0)
-        truncate_file(path, keep)
-
-    return make
-
-
-def _renamed(real_ext: str, **tone: Any) -> Callable[[Path], None]:
-    """Valid audio written as ``real_ext``, then given the album's (wrong) name."""
-
-    def make(path: Path) -> None:
-        real = path.with_name(path.name + ".tmp" + real_ext)
-        write_tone(real, **tone)
-        os.replace(real, path)
-
-    return make
-
-
-def _folder(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-
-
-def _unreadable(path: Path) -> None:
-    write_tone(path, seconds=1.0)
-    os.chmod(path, 0)
-
-
-def _fifo(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.mkfifo(path)
-
-
-def _svg(path: Path) -> None:
-    write_text_file(path, '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="300" '
-                          'height="300"><rect width="300" height="300" fill="#c33"/></svg>\n')
-
-
-def _big_text(path: Path, n_bytes: int = 5_000_000) -> None:
-    sentence = "A loud guitar record with heavy drums, shouted vocals and a slow, sad closing ballad. "
-    text = (sentence * (n_bytes // len(sentence) + 1))[:n_bytes]
-    write_text_file(path, text)
-
-
-def _truncated_jpeg(path: Path) -> None:
-    write_image(path, size=(256, 256), quality=90)
-    truncate_file(path, 0.5)
-
-
 RTL_TEXT = "موسيقى روك صاخبة مع طبول قوية وغيتار كهربائي. מוזיקת רוק רועשת עם תופים."
 CJK_TEXT = "激しいロック音楽、重いドラムと叫ぶボーカル。响亮的摇滚乐。시끄러운 록 음악."
 EMOJI_TEXT = "🎸🤘🔥 loud guitars, 🥁 big drums, 😭 sad ballad at the end 🎶"
-
-# --------------------------------------------------------------------------- the faults
 
 
 def _good_text() -> dict[str, Any]:
@@ -246,20 +55,8 @@ def _cannot(field_name: str, reason: str) -> list[Expect]:
     return [Expect("error", field_name, "cannot decode '{file}': " + reason)]
 
 
-def fault_specs() -> list[FaultAlbum]:
-    """Every fault, in manifest order, before anything is written (``line`` still 0).
-
-    Expectations are those of a machine that can encode AAC and runs as a normal user;
-    ``build_fault_corpus`` adjusts the few that differ (and says why in ``note``).
-    """
-    A, C, T = "audio", "image", "text"
-    specs: list[FaultAlbum] = []
-
-    def add(key: str, group: str, fault: str, **kw: Any) -> None:
-        kw.setdefault("album_id", key)
-        specs.append(FaultAlbum(key=key, group=group, fault=fault, **kw))
-
-    # ---- manifest
+def _manifest_faults(add: Callable[..., None]) -> None:
+    """Manifest."""
     add("manifest-bom-crlf", "manifest", "UTF-8 BOM before line 1; CRLF line ends (the whole file)",
         status="ok", modalities=[A, T], entry={"audio": "audio/good.wav", **_good_text()},
         note="line 1 is read as an album: the BOM is dropped, \\r\\n ends are stripped")
@@ -313,22 +110,25 @@ def fault_specs() -> list[FaultAlbum]:
         entry={}, validate=[Expect("warning", "<album>", "no audio, cover or text: nothing to tag from")],
         tag="no usable modality: album has no audio, cover or text")
 
-    # ---- audio: broken files (the album keeps a good inline text)
+
+
+def _audio_broken_faults(add: Callable[..., None]) -> None:
+    """Audio: broken files (the album keeps a good inline text)."""
     add("audio-zero-byte", "audio", "zero-byte file", status="ok", modalities=[T],
         file="audio/zero-byte.mp3", make=lambda p: write_text_file(p, b""), entry=_good_text(),
         validate=[Expect("error", "audio", "empty file (0 bytes): '{file}'")],
         tag="audio: cannot decode '{file}': empty file (0 bytes)")
     add("audio-truncated-mp3", "audio", "truncated mp3 (cut at half its bytes)", status="ok", modalities=[A],
-        file="audio/truncated.mp3", make=_truncated_tone(6.0),
+        file="audio/truncated.mp3", make=truncated_tone(6.0),
         deep=_cannot("audio", "truncated: decoded … of … frames"),
         tag="audio: '{file}': truncated or damaged: only … of the 6.0 s its header announces decode; using those")
     add("audio-truncated-ogg", "audio", "truncated ogg vorbis (cut at half its bytes)", status="ok",
-        modalities=[A], file="audio/truncated.ogg", make=_truncated_tone(30.0),
+        modalities=[A], file="audio/truncated.ogg", make=truncated_tone(30.0),
         deep=_cannot("audio", "truncated: the Ogg stream ends without its last page (file cut short)"),
         tag="audio: '{file}': truncated: the Ogg stream ends without its last page (file cut short); "
             "using what decodes")
     add("audio-truncated-flac", "audio", "truncated flac (cut at half its bytes)", status="ok",
-        modalities=[A], file="audio/truncated.flac", make=_truncated_tone(6.0),
+        modalities=[A], file="audio/truncated.flac", make=truncated_tone(6.0),
         deep=_cannot("audio", "truncated or damaged: decoding fails … of 132300 frames (…)"),
         tag="audio: '{file}': truncated or damaged: only … of the 6.0 s its header announces decode; using those")
     add("audio-text-as-mp3", "audio", "a text file named .mp3", status="ok", modalities=[T],
@@ -340,19 +140,19 @@ def fault_specs() -> list[FaultAlbum]:
         deep=_cannot("audio", "unrecognised or corrupt audio (…)"),
         tag="audio: cannot decode '{file}': unrecognised or corrupt audio (…)")
     add("audio-all-nan", "audio", "a float wav whose every sample is NaN", status="ok", modalities=[T],
-        file="audio/all-nan.wav", make=lambda p: _non_finite(p, every=True), entry=_good_text(),
+        file="audio/all-nan.wav", make=lambda p: write_non_finite(p, every=True), entry=_good_text(),
         deep=_cannot("audio", "32000 NaN or infinite sample values (the loader replaces them with 0)"),
         tag="audio: cannot decode '{file}': every sample read is NaN or infinite")
     add("audio-folder", "audio", "a path that is a folder", status="ok", modalities=[T],
-        file="audio/folder.wav", make=_folder, entry=_good_text(),
+        file="audio/folder.wav", make=make_folder, entry=_good_text(),
         validate=[Expect("error", "audio", "is a folder, not a file: '{file}'")],
         tag="audio: cannot decode '{file}': is a folder, not a file")
     add("audio-unreadable", "audio", "an unreadable file (chmod 000)", status="ok", modalities=[T],
-        file="audio/unreadable.wav", make=_unreadable, entry=_good_text(),
+        file="audio/unreadable.wav", make=write_unreadable, entry=_good_text(),
         validate=[Expect("error", "audio", "cannot read '{file}': permission denied")],
         tag="audio: cannot decode '{file}': permission denied")
     add("audio-named-pipe", "audio", "a named pipe (FIFO): opening it would block forever", status="ok",
-        modalities=[T], file="audio/pipe.wav", make=_fifo, entry=_good_text(),
+        modalities=[T], file="audio/pipe.wav", make=make_fifo, entry=_good_text(),
         validate=[Expect("error", "audio", "not a regular file (a pipe, socket or device): '{file}'")],
         tag="audio: cannot decode '{file}': not a regular file (a pipe, socket or device)")
     add("audio-one-bad-track-of-two", "audio", "two tracks, the first one broken", status="ok",
@@ -369,13 +169,16 @@ def fault_specs() -> list[FaultAlbum]:
         tag="no usable modality: audio: cannot decode '{file}': empty file (0 bytes); audio: cannot decode "
             "…notes.mp3': not audio: the file holds text; album has no cover or text")
 
-    # ---- audio: unusual but valid (audio only: it must be what the album is tagged from)
+
+
+def _audio_unusual_faults(add: Callable[..., None]) -> None:
+    """Audio: unusual but valid (audio only: it must be what the album is tagged from)."""
     add("audio-wrong-extension", "audio", "valid FLAC behind a .mp3 name", status="ok", modalities=[A],
-        file="audio/really-flac.mp3", make=_renamed(".flac", seconds=1.0, freq=440.0))
+        file="audio/really-flac.mp3", make=renamed(".flac", seconds=1.0, freq=440.0))
     add("audio-mp3-named-wav", "audio", "valid MP3 behind a .wav name", status="ok", modalities=[A],
-        file="audio/really-mp3.wav", make=_renamed(".mp3", seconds=1.0, sample_rate=22050, freq=440.0))
+        file="audio/really-mp3.wav", make=renamed(".mp3", seconds=1.0, sample_rate=22050, freq=440.0))
     add("audio-silence", "audio", "digital silence", status="ok", modalities=[A],
-        file="audio/silence.wav", make=_silence)
+        file="audio/silence.wav", make=write_silence)
     add("audio-one-second", "audio", "a 1-second clip (shorter than a crop is zero-padded)", status="ok",
         modalities=[A], file="audio/one-second.mp3",
         make=lambda p: write_tone(p, seconds=1.0, sample_rate=44100, freq=440.0))
@@ -389,7 +192,7 @@ def fault_specs() -> list[FaultAlbum]:
     add("audio-6-channels", "audio", "6 channels (5.1)", status="ok", modalities=[A],
         file="audio/six-channels.wav", make=lambda p: write_tone(p, seconds=2.0, sample_rate=48000, channels=6))
     add("audio-nan-inf", "audio", "NaN and ±inf samples in a float wav", status="ok", modalities=[A],
-        file="audio/nan-inf.wav", make=_non_finite,
+        file="audio/nan-inf.wav", make=write_non_finite,
         deep=_cannot("audio", "… NaN or infinite sample values (the loader replaces them with 0)"),
         tag="audio: '{file}': replaced … non-finite samples with 0")
     add("audio-m4a", "audio", "m4a (AAC in MP4)", status="ok", modalities=[A], file="audio/aac.m4a",
@@ -397,9 +200,12 @@ def fault_specs() -> list[FaultAlbum]:
         note="decoded through PyAV (FFmpeg); without PyAV the warning reads: cannot decode '…': no decoder "
              "for this format: … PyAV (FFmpeg) is not installed (pip install av)")
 
-    # ---- covers (the album keeps a good inline text when the cover is broken)
+
+
+def _cover_faults(add: Callable[..., None]) -> None:
+    """Covers (the album keeps a good inline text when the cover is broken)."""
     add("cover-truncated-jpeg", "cover", "truncated JPEG", status="ok", modalities=[T],
-        file="covers/truncated.jpg", make=_truncated_jpeg, entry=_good_text(),
+        file="covers/truncated.jpg", make=write_truncated_jpeg, entry=_good_text(),
         deep=_cannot("cover", "truncated file"), tag="cover: cannot decode '{file}': truncated file")
     add("cover-bomb", "cover", "decompression bomb: a 20000×20000 PNG of 48 KB", status="ok", modalities=[T],
         file="covers/bomb.png", make=write_png_bomb, entry=_good_text(),
@@ -407,7 +213,7 @@ def fault_specs() -> list[FaultAlbum]:
         tag="cover: refusing '{file}': 20000x20000 pixels exceeds max_pixels (40000000)",
         note="refused from the header: no pixel is decoded")
     add("cover-svg", "cover", "SVG (unsupported)", status="ok", modalities=[T], file="covers/cover.svg",
-        make=_svg, entry=_good_text(),
+        make=write_svg, entry=_good_text(),
         deep=_cannot("cover", "SVG (vector) covers are not supported: convert it to PNG or JPEG"),
         tag="cover: cannot decode '{file}': SVG (vector) covers are not supported: convert it to PNG or JPEG")
     add("cover-1x1", "cover", "a 1×1 image", status="ok", modalities=[C], file="covers/one-pixel.png",
@@ -422,7 +228,10 @@ def fault_specs() -> list[FaultAlbum]:
     add("cover-animated-gif", "cover", "animated GIF (the first frame is used)", status="ok", modalities=[C],
         file="covers/animated.gif", make=lambda p: write_image(p, mode="P", frames=3, size=(64, 64)))
 
-    # ---- texts (the album keeps a good cover when the text file is broken)
+
+
+def _text_faults(add: Callable[..., None]) -> None:
+    """Texts (the album keeps a good cover when the text file is broken)."""
     add("text-empty-file", "text", "empty text file", status="ok", modalities=[C], file="texts/empty.txt",
         make=lambda p: write_text_file(p, b""), entry={"cover": "covers/good.png"},
         validate=[Expect("error", "text_files", "empty file (0 bytes): '{file}'")],
@@ -440,7 +249,7 @@ def fault_specs() -> list[FaultAlbum]:
         deep=_cannot("text_files", "looks binary (… NUL bytes)"),
         tag="text_files: cannot read '{file}': looks binary (… NUL bytes)")
     add("text-5mb", "text", "5 MB of text (read as evenly spaced excerpts)", status="ok", modalities=[T],
-        file="texts/five-megabytes.txt", make=_big_text)
+        file="texts/five-megabytes.txt", make=write_big_text)
     add("text-rtl", "text", "right-to-left scripts (Arabic, Hebrew)", status="ok", modalities=[T],
         file="texts/rtl.txt", make=lambda p: write_text_file(p, RTL_TEXT))
     add("text-cjk", "text", "CJK scripts (Japanese, Chinese, Korean)", status="ok", modalities=[T],
@@ -455,7 +264,10 @@ def fault_specs() -> list[FaultAlbum]:
         tag="no usable modality: album has no audio, cover or text",
         note="blank inline texts count as absent (no warning of their own)")
 
-    # ---- process faults
+
+
+def _process_faults(add: Callable[..., None]) -> None:
+    """Process faults."""
     add("process-decoder-crash", "process", "a file that kills its decoder at C level (simulated: SIGSEGV)",
         status="ok", modalities=[A, T], file=f"audio/{CRASH_MARKER}.wav",
         make=lambda p: write_tone(p, seconds=1.0), entry=_good_text(),
@@ -463,40 +275,28 @@ def fault_specs() -> list[FaultAlbum]:
                         "album skipped"),
         note="a valid file; the tests make its decoder die. The worker is replaced, the album is retried "
              "alone, then written as an error record; the run goes on")
+
+
+
+def fault_specs() -> list[FaultAlbum]:
+    """Every fault, in manifest order, before anything is written (``line`` still 0).
+
+    Expectations are those of a machine that can encode AAC and runs as a normal user;
+    ``adjust_for_this_machine`` adjusts the few that differ (and says why in ``note``).
+    """
+    specs: list[FaultAlbum] = []
+
+    def add(key: str, group: str, fault: str, **kw: Any) -> None:
+        kw.setdefault("album_id", key)
+        specs.append(FaultAlbum(key=key, group=group, fault=fault, **kw))
+
+    for group in (_manifest_faults, _audio_broken_faults, _audio_unusual_faults, _cover_faults, _text_faults,
+                  _process_faults):
+        group(add)
     return specs
 
 
-# --------------------------------------------------------------------------- building
-
-
-def _entry(spec: FaultAlbum, folder: Path, split: str | None, genres: list[str] | None) -> dict[str, Any] | bytes:
-    if isinstance(spec.entry, bytes):
-        return spec.entry
-    obj: dict[str, Any] = {}
-    if spec.album_id is not None:
-        obj["id"] = spec.album_id
-    base = dict(spec.entry or {})
-    name = _field_of(spec.file) if spec.file else None
-    if name and name not in base:
-        path = str(folder / spec.file) if spec.key == "manifest-absolute-path" else spec.file
-        base[name] = path if name == "cover" else [path]
-    obj.update(base)
-    obj.setdefault("genres", genres)
-    obj.setdefault("split", split)
-    obj["fault"] = spec.key  # an extra field: copied to the tagging output
-    return obj
-
-
-def _field_of(file: str) -> str:
-    """The manifest field a corpus file goes in, by its folder."""
-    return {"covers": "cover", "texts": "text_files"}.get(file.split("/")[0], "audio")
-
-
-def _line_bytes(entry: dict[str, Any] | bytes) -> bytes:
-    return entry if isinstance(entry, bytes) else json.dumps(entry, ensure_ascii=False).encode("utf-8")
-
-
-def _adjust_for_this_machine(spec: FaultAlbum, path: Path | None) -> FaultAlbum | str:
+def adjust_for_this_machine(spec: FaultAlbum, path: Path | None) -> FaultAlbum | str:
     """The spec as this machine will see it, or a reason it cannot be built here."""
     if spec.key == "audio-m4a" and not can_write_m4a():
         return "this PyAV build cannot encode AAC"
@@ -509,106 +309,15 @@ def _adjust_for_this_machine(spec: FaultAlbum, path: Path | None) -> FaultAlbum 
     return spec
 
 
-def build_fault_corpus(
-    root: str | Path,
-    labels: list[str] | None = None,
-    split: str | None = "test",
-    extra_albums: Iterable[dict[str, Any]] = (),
-) -> FaultCorpus:
-    """Write the corpus under ``root`` (see the module docstring) and return its expectations.
-
-    ``labels``: when given, every album gets one of them as ``genres`` (cycling), so the
-    manifests can be trained and evaluated on. ``split``: the split of the corpus albums in
-    ``manifest.jsonl`` (``train.jsonl`` always says "train"); albums whose fault is their
-    split or labels keep their own. ``extra_albums`` (dicts, paths absolute) are appended
-    to ``train.jsonl`` only, after the corpus lines, so line numbers agree between the two.
-    A few seconds at most; the largest files are the 20-minute wav (19 MB) and 5 MB of text.
-    """
-    root = Path(root)
-    folder = root / "catalog"
-    folder.mkdir(parents=True, exist_ok=True)
-    write_tone(folder / "audio/good.wav", seconds=1.0, freq=440.0)
-    write_image(folder / "covers/good.png", size=(64, 64))
-    albums, not_built = [], []
-    for spec in fault_specs():
-        path = Path(os.path.normpath(folder / spec.file)) if spec.file else None
-        if spec.make is not None and path is not None:
-            ready = _adjust_for_this_machine(spec, None)
-            if isinstance(ready, str):
-                not_built.append((spec.key, ready))
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            spec.make(path)
-        ready = _adjust_for_this_machine(spec, path)
-        if isinstance(ready, str):
-            not_built.append((spec.key, ready))
-            continue
-        albums.append(ready)
-
-    def write(path: Path, album_split: str | None, extras: Iterable[dict[str, Any]]) -> None:
-        lines: list[bytes] = []
-        for i, album in enumerate(albums):
-            if i == 3:
-                lines.append(b"")  # a blank line: it counts in line numbers, and is no album
-            genres = [labels[i % len(labels)]] if labels else None
-            lines.append(_line_bytes(_entry(album, folder, album_split, genres)))
-            album.line = len(lines)
-        lines.extend(json.dumps(extra, ensure_ascii=False).encode("utf-8") for extra in extras)
-        path.write_bytes(b"\xef\xbb\xbf" + b"".join(line + b"\r\n" for line in lines))
-
-    manifest, train_manifest = folder / "manifest.jsonl", folder / "train.jsonl"
-    write(train_manifest, "train", extra_albums)
-    write(manifest, split, ())
-    empty = folder / "empty.jsonl"
-    empty.write_bytes(b"")
-    return FaultCorpus(root, folder, manifest, train_manifest, empty, albums, not_built)
+def build_corpus(root: str | Path, **options: Any) -> FaultCorpus:
+    """``build_fault_corpus`` over these specs (options: ``labels``, ``split``, ``extra_albums``)."""
+    return build_fault_corpus(root, fault_specs(), adjust_for_this_machine, **options)
 
 
-# --------------------------------------------------------------------------- the docs table
+def render_table() -> str:
+    """The table of ``docs/faults.md``."""
+    return render_markdown(fault_specs())
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _shown(pattern: str, spec: FaultAlbum, for_tag: bool) -> str:
-    file = spec.file or ""
-    if for_tag and spec.file:
-        file = f"…/{Path(spec.file).name}" if not spec.file.startswith("/") else spec.file
-    return pattern.replace("{file}", file)
-
-
-def _issues_cell(expects: list[Expect], spec: FaultAlbum) -> str:
-    if not expects:
-        return "—"
-    return "<br>".join(_cell(f"`{e.severity}: field '{e.field}': {_shown(e.message, spec, False)}`")
-                       for e in expects)
-
-
-def _tag_cell(spec: FaultAlbum) -> str:
-    if spec.status == "skipped":
-        return _cell(f"no record; stderr: `skipped: MANIFEST{_shown(spec.tag or '', spec, True)}`")
-    if spec.status == "error":
-        return _cell(f'`"error": "{_shown(spec.tag or "", spec, True)}"`')
-    used = ", ".join(spec.modalities)
-    warning = f'; warning `{_shown(spec.tag, spec, True)}`' if spec.tag else ""
-    return _cell(f"tagged from {used}{warning}")
-
-
-def render_markdown(specs: list[FaultAlbum] | None = None) -> str:
-    """The table of ``docs/faults.md``: one row per fault, what ``validate`` and ``tag`` show."""
-    specs = fault_specs() if specs is None else specs
-    rows = ["| group | fault | `validate` | `validate --deep` adds | `tag` status | what `tag` writes |",
-            "|---|---|---|---|---|---|"]
-    for spec in specs:
-        status = spec.status if spec.crash is None else f"{spec.status} / {spec.crash[0]} when it crashes"
-        tag = _tag_cell(spec)
-        if spec.crash is not None:
-            tag += _cell(f"; when the decoder crashes: `\"error\": \"{spec.crash[1].replace('{line}', 'N')}\"`")
-        rows.append(f"| {spec.group} | {_cell(spec.fault)} | {_issues_cell(spec.validate, spec)} | "
-                    f"{_issues_cell(spec.deep, spec)} | {status} | {tag} |")
-    return "\n".join(rows).replace("{line}", "N") + "\n"
-
-
-if __name__ == "__main__":  # python -m genre_tagger.testing.faults > table.md
-    print(render_markdown(), end="")
+if __name__ == "__main__":  # python tests/fault_expectations.py > table.md
+    sys.stdout.write(render_table())

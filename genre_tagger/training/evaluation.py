@@ -11,7 +11,7 @@ from typing import Any
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
-from genre_tagger.inference import predict_all
+from genre_tagger.prediction import predict_all
 from genre_tagger.labels import LabelVocabulary, describe_unknown
 from genre_tagger.metrics import compute_metrics, per_label_rows
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from genre_tagger.metrics import evaluable_labels
+from genre_tagger.metrics import macro_roc_auc
 from genre_tagger.models.tagger import GenreTagger
-from sklearn.metrics import roc_auc_score
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]  # (parameters, **overrides) -> optimizer
+SchedulerFactory = Callable[..., Any]  # (optimizer, max_epochs=...) -> epoch-wise LR scheduler
 
 
 def _float32(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -19,28 +21,26 @@ def _float32(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in inputs.items()}
 
 
-def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
-    """Macro ROC-AUC over the labels with both classes present; NaN when there are none."""
-    labels = evaluable_labels(targets)
-    if len(labels) == 0:
-        return float("nan")
-    return float(roc_auc_score(targets[:, labels], scores[:, labels], average="macro"))
-
-
 class TaggerModule(pl.LightningModule):
     """Trains a ``GenreTagger`` on raw batches (end to end) or on cached-embedding batches.
 
     A batch holding ``"embeddings"`` goes through ``logits_from_embeddings``; any other
-    batch goes through the encoders. Validation logs ``val_macro_roc_auc`` for model
-    selection and early stopping.
+    batch goes through the encoders. Validation logs ``val_macro_roc_auc`` (over every
+    rank's albums under DDP) for model selection and early stopping.
+
+    ``optimizer(parameters)`` and ``scheduler(optimizer, max_epochs=...)`` are factories built
+    from the config (``functools.partial`` of a class_path); ``lr`` overrides the
+    optimizer's rate for one stage.
     """
 
-    def __init__(self, model: GenreTagger, loss: nn.Module, lr: float = 1e-3, weight_decay: float = 1e-4):
+    def __init__(self, model: GenreTagger, loss: nn.Module, optimizer: OptimizerFactory,
+                 scheduler: SchedulerFactory | None = None, lr: float | None = None):
         super().__init__()
         self.model = model
         self.loss = loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
         self.lr = lr
-        self.weight_decay = weight_decay
         self._val_scores: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
 
@@ -52,7 +52,8 @@ class TaggerModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.loss(self.logits(batch), batch["labels"])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["labels"]),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -72,11 +73,14 @@ class TaggerModule(pl.LightningModule):
             scores = self.all_gather(scores).flatten(0, 1)
             targets = self.all_gather(targets).flatten(0, 1)
         auc = macro_roc_auc(targets.cpu().numpy(), scores.float().cpu().numpy())
-        self.log("val_macro_roc_auc", torch.tensor(0.0 if np.isnan(auc) else auc), prog_bar=True)
+        # Equal on every rank already (gathered); sync_dist keeps Lightning's reduction explicit.
+        self.log("val_macro_roc_auc", torch.tensor(0.0 if np.isnan(auc) else auc), prog_bar=True, sync_dist=True)
 
     def configure_optimizers(self):
         parameters = [p for p in self.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
-        epochs = max(1, int(self.trainer.max_epochs or 1))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=self.lr * 0.05)
+        overrides = {"lr": self.lr} if self.lr is not None else {}
+        optimizer = self.optimizer_factory(parameters, **overrides)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer, max_epochs=max(1, int(self.trainer.max_epochs or 1)))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}

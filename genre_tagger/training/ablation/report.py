@@ -1,5 +1,5 @@
 """The ablation's outputs: ``ablation.csv``, ``ablation.md``, ``ablation.png``, ``per_label.csv``
-and ``ablation.json``, from the scored (setting, subset) results of ``genre_tagger.ablation``.
+and ``ablation.json``, from the scored (setting, subset) results of ``genre_tagger.training.ablation.runner``.
 
 Rows (one per setting and subset) hold the CONTRACT §3 metrics of the evaluated split plus
 ``setting``, ``modalities``, ``albums_with_input`` (albums with at least one of the row's
@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy.stats import rankdata
+
+from genre_tagger.metrics import macro_roc_auc
 
 TRAINED = "trained_on_subset"
 AT_INFERENCE = "full_model_subset_at_inference"
@@ -66,21 +67,6 @@ def per_label_table(results: dict, subsets: list[tuple[str, ...]], labels: list[
     return table
 
 
-def macro_roc_auc_ranked(targets: np.ndarray, scores: np.ndarray) -> float:
-    """Macro ROC-AUC over labels with both classes, from tie-averaged ranks (fast enough to bootstrap).
-
-    ``targets [N, L]`` in {0, 1}, ``scores [N, L]``. Equals sklearn's macro ``roc_auc_score``.
-    """
-    positives = targets.sum(axis=0)
-    ok = (positives > 0) & (positives < len(targets))
-    if not ok.any():
-        return float("nan")
-    ranks = rankdata(scores[:, ok], axis=0)
-    pos, neg = positives[ok], len(targets) - positives[ok]
-    per_label = ((ranks * targets[:, ok]).sum(axis=0) - pos * (pos + 1) / 2) / (pos * neg)  # Mann-Whitney U
-    return float(per_label.mean())
-
-
 def bootstrap_gain(
     targets: np.ndarray, better: np.ndarray, worse: np.ndarray, rounds: int = 300, level: float = 0.9, seed: int = 0,
 ) -> tuple[float, float]:
@@ -94,7 +80,7 @@ def bootstrap_gain(
     for _ in range(rounds):
         rows = rng.integers(0, len(targets), len(targets))
         picked = targets[rows]
-        gains.append(macro_roc_auc_ranked(picked, better[rows]) - macro_roc_auc_ranked(picked, worse[rows]))
+        gains.append(macro_roc_auc(picked, better[rows]) - macro_roc_auc(picked, worse[rows]))
     gains = np.array(gains)[np.isfinite(gains)]
     if not len(gains):
         return float("nan"), float("nan")

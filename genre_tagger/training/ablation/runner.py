@@ -12,12 +12,14 @@ embeddings, so the runs differ only in which modalities the fusion head sees:
 Non-frozen encoders (the audio CNN) train once, alone (stage 1 of `train`), or come from
 an earlier run's checkpoint (``encoders_from``; the demo does this so that the embeddings
 come straight from `train`'s cache). Metrics are on split=test (val when there is none).
-Outputs are written by ``genre_tagger.ablation_report``.
+Outputs are written by ``genre_tagger.training.ablation.report``. Under DDP every rank
+trains (each head over all ranks' albums); rank 0 alone writes and logs.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -27,7 +29,6 @@ from typing import Any, Callable
 import numpy as np
 import pytorch_lightning as pl
 
-from genre_tagger.ablation_report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, write_outputs
 from genre_tagger.checkpoint import TaggerBundle, load_checkpoint
 from genre_tagger.config import load_config
 from genre_tagger.data.dataset import build_loaders
@@ -38,10 +39,13 @@ from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.tracking import RunTracker
-from genre_tagger.training import (
-    MODALITY_ORDER, TrainingData, default_cache_dir, embed_catalog, fit_fusion, load_training_data,
-    prepare_run_dir, pretrain_encoder, say, scores_from_features,
-)
+from genre_tagger.training.ablation.report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, write_outputs
+from genre_tagger.training.build import build_parts, default_cache_dir, upgrade_config
+from genre_tagger.data.modalities import canonical_order, modality_names
+from genre_tagger.training.data import TrainingData, load_training_data
+from genre_tagger.training.embedding import embed_catalog, scores_from_features
+from genre_tagger.training.runs import is_global_zero, prepare_run_dir, release_run_dir, say
+from genre_tagger.training.strategies import TrainingParts, fit_fusion, pretrain_encoder
 
 SETTINGS = SETTINGS_ORDER  # (TRAINED, AT_INFERENCE)
 
@@ -53,7 +57,11 @@ class Shared:
     data: TrainingData
     features: dict[str, ModalityFeatures]
     encoders: dict[str, Encoder]
-    config: dict
+    config: dict  # the snapshot each run logs
+    parts: TrainingParts
+    make_head: Callable[[list[str]], GenreTagger]  # a fresh head over the shared encoders of a subset
+    seed: int
+    min_positives: int  # calibration
     eval_split: str
     group: str
     output: Path
@@ -75,7 +83,7 @@ def subset_name(subset: tuple[str, ...]) -> str:
 
 def modality_subsets(modalities: list[str]) -> list[tuple[str, ...]]:
     """Every non-empty subset, singles first, in canonical order: 3 modalities -> 7 subsets."""
-    ordered = [m for m in MODALITY_ORDER if m in modalities]
+    ordered = canonical_order(modalities)
     return [c for size in range(1, len(ordered) + 1) for c in itertools.combinations(ordered, size)]
 
 
@@ -101,7 +109,7 @@ def pick_eval_split(data: TrainingData) -> str:
 
 def shared_encoders(
     config: dict, data: TrainingData, modalities: list[str], bundle: TaggerBundle | None,
-    tracker_for_stage1: Callable[[list[str]], RunTracker], progress: bool,
+    tracker_for_stage1: Callable[[list[str]], RunTracker], parts: TrainingParts,
 ) -> tuple[dict[str, Encoder], dict, dict[str, Any]]:
     """Frozen encoders ``{m: Encoder}`` and loaders for ``modalities``, plus stage-1 results.
 
@@ -122,12 +130,13 @@ def shared_encoders(
     if missing:
         built = build_tagger(config["model"], missing, len(data.vocabulary))
         loaders.update(build_loaders(config["data"]["loaders"], missing))
-        fit_views(built.encoders, loaders, [data.records[i] for i in data.splits["train"]], progress=progress)
+        fit_views(built.encoders, loaders, [data.records[i] for i in data.splits["train"]],
+                  progress=parts.embedding.progress)
         to_train = [m for m in missing if not built.encoders[m].frozen]
         tracker = tracker_for_stage1(to_train) if to_train else None
         try:
             for modality in to_train:
-                stage1[modality] = pretrain_encoder(modality, built, loaders[modality], data, config, tracker, progress)
+                stage1[modality] = pretrain_encoder(modality, built, loaders[modality], data, parts, tracker)
         finally:
             if tracker is not None:
                 tracker.finish()
@@ -137,9 +146,7 @@ def shared_encoders(
 
 def tagger_for(shared: Shared, subset: tuple[str, ...]) -> GenreTagger:
     """A fresh fusion head over the shared (frozen) encoder objects of ``subset``."""
-    model_config = shared.config["model"]
-    return GenreTagger({m: shared.encoders[m] for m in subset}, len(shared.data.vocabulary),
-                       fusion=model_config["fusion"], **model_config.get("tagger", {}))
+    return shared.make_head(list(subset))
 
 
 def score(
@@ -152,8 +159,7 @@ def score(
     data, rows = shared.data, shared.data.splits
     val_scores = scores_from_features(tagger, shared.features, rows["val"], modalities=list(subset))
     if thresholds is None:
-        thresholds = calibrate_thresholds(data.targets[rows["val"]], val_scores,
-                                          shared.config["calibration"]["min_positives"])
+        thresholds = calibrate_thresholds(data.targets[rows["val"]], val_scores, shared.min_positives)
     eval_rows = rows[shared.eval_split]
     eval_scores = scores_from_features(tagger, shared.features, eval_rows, modalities=list(subset))
     eval_targets = data.targets[eval_rows]
@@ -176,16 +182,16 @@ def score(
 def train_subset(shared: Shared, subset: tuple[str, ...]) -> tuple[GenreTagger, np.ndarray, SubsetResult]:
     """Stage 2 on ``subset`` alone, as its own tracked run. Returns the head, thresholds, result."""
     name = subset_name(subset)
-    pl.seed_everything(shared.config["seed"], workers=True, verbose=False)  # same start for every subset
+    pl.seed_everything(shared.seed, workers=True, verbose=False)  # same start for every subset
     tagger = tagger_for(shared, subset)
     config = copy.deepcopy(shared.config)
     config["modalities"] = list(subset)
     config["ablation"] = {"setting": TRAINED, "modalities": name}
     tracker = RunTracker(shared.output, config["logger"], run_name=f"trained-{name}", config=config,
-                         group=shared.group, tags=["ablation", TRAINED, *subset])
+                         group=shared.group, tags=["ablation", TRAINED, *subset], enabled=is_global_zero())
     try:
         clock = time.monotonic()
-        fit_fusion(tagger, shared.features, shared.data, config, tracker.loggers, shared.progress)
+        fit_fusion(tagger, shared.features, shared.data, shared.parts, tracker.loggers)
         seconds = time.monotonic() - clock
         result, thresholds = score(shared, tagger, TRAINED, subset, None)
         result.row["head_training_s"] = round(seconds, 1)
@@ -200,7 +206,7 @@ def log_summary_run(shared: Shared, rows: list[dict[str, Any]], chart: Path) -> 
     config = copy.deepcopy(shared.config)
     config["ablation"] = {"setting": "summary"}
     tracker = RunTracker(shared.output, config["logger"], run_name="summary", config=config, group=shared.group,
-                         tags=["ablation", "summary", AT_INFERENCE])
+                         tags=["ablation", "summary", AT_INFERENCE], enabled=is_global_zero())
     try:
         tracker.log_table("ablation", rows)
         for row in rows:
@@ -241,7 +247,7 @@ def prepare(
     a fresh output folder, and the loaded checkpoint (or None)."""
     out = prepare_run_dir(output)  # refuse an earlier ablation before any slow loading
     bundle = load_checkpoint(encoders_from) if encoders_from is not None else None
-    config = load_config(config_files, base=bundle.config if bundle else None)
+    config = upgrade_config(load_config(config_files, base=upgrade_config(bundle.config) if bundle else None))
     if wandb_mode:
         config["logger"]["wandb"]["mode"] = wandb_mode
     return config, out, bundle
@@ -265,51 +271,69 @@ def run_ablation(
     """
     started = time.monotonic()
     config, out, bundle = prepare(output, config_files, wandb_mode, encoders_from)
-    pl.seed_everything(config["seed"], workers=True, verbose=False)
-    data = load_training_data(manifest, labels_file, config["seed"])
-    requested = [m for m in MODALITY_ORDER if m in config.get("modalities", MODALITY_ORDER)]
+    try:
+        pl.seed_everything(config["seed"], workers=True, verbose=False)
+        data = load_training_data(manifest, labels_file, config["seed"])
+        available, absent = usable_modalities(data, config, manifest)
+        shared, stage1, timing = _prepare_shared(config, data, available, bundle, out, manifest, progress)
+        subsets = modality_subsets(available)
+        clock = time.monotonic()
+        results = run_all(shared, subsets)
+    finally:
+        release_run_dir(out)
+    # Scoring is milliseconds: this is the fusion-head training of every subset.
+    timing["head_training_s_all_runs"] = round(time.monotonic() - clock, 1)
+    timing["head_training_s_per_run"] = round(timing["head_training_s_all_runs"] / len(subsets), 1)
+    eval_split = shared.eval_split
+    summary = {
+        "manifest": str(manifest), "output": str(out), "group": shared.group, "split": eval_split,
+        "modalities_available": available, "modalities_absent": absent, "encoders_from":
+            str(encoders_from) if encoders_from else None, "encoder_pretraining": stage1,
+        "presence_rates": {m: float(f.present[data.splits[eval_split]].mean()) for m, f in shared.features.items()},
+        "labels": len(data.vocabulary), "albums": {k: int(len(v)) for k, v in data.splits.items()},
+        "seconds": round(time.monotonic() - started, 1), "timing": timing,
+    }
+    if not is_global_zero():  # the other ranks of a DDP run trained with rank 0; it alone writes
+        return summary
+    report = write_outputs(out, results, subsets, data.vocabulary.names, summary, data.targets[data.splits[eval_split]])
+    log_summary_run(shared, report["rows"], out / "ablation.png")
+    say(f"ablation done in {report['seconds']:.0f} s: {out}/ablation.md, ablation.csv, ablation.png")
+    return report
+
+
+def usable_modalities(data: TrainingData, config: dict, manifest: str | Path) -> tuple[list[str], dict[str, str]]:
+    """The requested modalities some training album has, and why the others are skipped."""
+    requested = canonical_order(config.get("modalities", modality_names()))
     absent = absent_modalities(data, requested)
     for modality, reason in absent.items():
         say(f"warning: {reason}: skipping every subset that needs {modality}")
     available = [m for m in requested if m not in absent]
     if not available:
         raise UserInputError(f"{manifest}: no modality to ablate ({'; '.join(absent.values())})")
+    return available, absent
+
+
+def _prepare_shared(config: dict, data: TrainingData, available: list[str], bundle: TaggerBundle | None, out: Path,
+                    manifest: str | Path, progress: bool) -> tuple[Shared, dict[str, Any], dict[str, float]]:
+    """Encoders (from the checkpoint or stage 1) and the catalog's embeddings, shared by every run."""
     eval_split = pick_eval_split(data)
     group = f"ablation-{out.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    parts = build_parts(config, data.targets[data.splits["train"]], default_cache_dir(config, manifest), progress)
 
     def stage1_tracker(modalities: list[str]) -> RunTracker:
         return RunTracker(out, config["logger"], run_name="encoders", config=config, group=group,
-                          tags=["ablation", "encoder_pretraining", *modalities])
+                          tags=["ablation", "encoder_pretraining", *modalities], enabled=is_global_zero())
 
     clock = time.monotonic()
-    encoders, loaders, stage1 = shared_encoders(config, data, available, bundle, stage1_tracker, progress)
+    encoders, loaders, stage1 = shared_encoders(config, data, available, bundle, stage1_tracker, parts)
     timing = {"encoder_training_s": round(time.monotonic() - clock, 1)}
     clock = time.monotonic()
     say("embedding the catalog with the frozen encoders (cached)")
-    # embed_catalog reads only a tagger's encoders; this head is never trained.
-    holder = GenreTagger(encoders, 1, fusion={"class_path": "genre_tagger.models.fusion.MaskedMeanFusion"})
     embedding_s: dict[str, float] = {}
-    features = embed_catalog(holder, loaders, data.records, config, default_cache_dir(config, manifest), progress,
-                             seconds=embedding_s)
+    features = embed_catalog(encoders, loaders, parts.encoder_specs, data.records, parts.embedding, embedding_s)
     timing["embedding_s"] = round(time.monotonic() - clock, 1)
     timing.update({f"embedding_{m}_s": round(v, 1) for m, v in embedding_s.items()})
-    shared = Shared(data, features, encoders, config, eval_split, group, out, progress)
-
-    subsets = modality_subsets(available)
-    clock = time.monotonic()
-    results = run_all(shared, subsets)
-    # Scoring is milliseconds: this is the fusion-head training of every subset.
-    timing["head_training_s_all_runs"] = round(time.monotonic() - clock, 1)
-    timing["head_training_s_per_run"] = round(timing["head_training_s_all_runs"] / len(subsets), 1)
-    summary = {
-        "manifest": str(manifest), "output": str(out), "group": group, "split": eval_split,
-        "modalities_available": available, "modalities_absent": absent, "encoders_from":
-            str(encoders_from) if encoders_from else None, "encoder_pretraining": stage1,
-        "presence_rates": {m: float(f.present[data.splits[eval_split]].mean()) for m, f in features.items()},
-        "labels": len(data.vocabulary), "albums": {k: int(len(v)) for k, v in data.splits.items()},
-        "seconds": round(time.monotonic() - started, 1), "timing": timing,
-    }
-    report = write_outputs(out, results, subsets, data.vocabulary.names, summary, data.targets[data.splits[eval_split]])
-    log_summary_run(shared, report["rows"], out / "ablation.png")
-    say(f"ablation done in {report['seconds']:.0f} s: {out}/ablation.md, ablation.csv, ablation.png")
-    return report
+    make_head = functools.partial(build_tagger, config["model"], n_labels=len(data.vocabulary), encoders=encoders)
+    shared = Shared(data, features, encoders, config, parts, make_head, config["seed"],
+                    config["calibration"]["min_positives"], eval_split, group, out, progress)
+    return shared, stage1, timing

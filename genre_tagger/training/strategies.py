@@ -1,0 +1,134 @@
+"""How a tagger trains, chosen by class_path in the config's ``training`` section.
+
+- ``StagedTraining`` (the default): each non-frozen encoder first trains alone on its own
+  modality (stage 1), then every encoder is frozen, the catalog is embedded once (cached),
+  and projections, fusion and head train on the cached embeddings (stage 2). Cheap on a CPU.
+- ``EndToEndTraining``: everything trainable trains jointly on albums decoded every epoch
+  (random crops and windows); for fine-tuning pretrained encoders on a GPU.
+
+A strategy's ``fit`` returns a ``Fitted``: the best val macro ROC-AUC and a scorer for any
+rows of the training data, used for calibration and the run's metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from torch import nn
+
+from genre_tagger.data.modality import ModalityLoader
+from genre_tagger.features import preload_items
+from genre_tagger.checkpoint import TaggerBundle
+from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.prediction import predict_all
+from genre_tagger.training.data import TrainingData
+from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModule, PreloadedDataModule
+from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
+from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
+from genre_tagger.training.runs import say
+from genre_tagger.training.trainer import TrainerFactory, epochs_trained, fit
+
+
+@dataclass
+class PretrainSettings:
+    """Stage 1 (an encoder trained alone): the config's ``encoder_pretraining`` section."""
+
+    max_epochs: int = 20
+    lr: float = 0.002
+    batch_size: int = 32
+    patience: int = 5
+    dropout: float = 0.2  # of the throw-away head that trains with the encoder
+
+
+@dataclass
+class TrainingParts:
+    """What every strategy uses, built once from the config (``training.build``)."""
+
+    loss: nn.Module
+    optimizer: OptimizerFactory
+    scheduler: SchedulerFactory | None
+    trainers: TrainerFactory
+    embedding: EmbeddingSettings
+    encoder_specs: dict[str, dict]
+    pretraining: PretrainSettings = field(default_factory=PretrainSettings)
+    loggers: list = field(default_factory=list)
+
+    def module(self, model: GenreTagger, lr: float | None = None) -> TaggerModule:
+        return TaggerModule(model, self.loss, self.optimizer, self.scheduler, lr=lr)
+
+
+@dataclass
+class Fitted:
+    """A strategy's result: ``score(rows) -> [len(rows), L]`` sigmoid scores."""
+
+    best_val: float
+    score: Callable[[np.ndarray], np.ndarray]
+    presence: dict[str, float] = field(default_factory=dict)
+    stage1: dict[str, Any] = field(default_factory=dict)
+
+
+def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader, data: TrainingData,
+                     parts: TrainingParts, tracker=None) -> dict[str, Any]:
+    """Stage 1: train one non-frozen encoder alone (its modality only), then freeze it."""
+    settings = parts.pretraining
+    encoder = tagger.encoders[modality]
+    alone = GenreTagger({modality: encoder}, len(data.vocabulary), width=tagger.projections[modality][1].out_features,
+                        head_hidden=tagger.head[1].out_features, dropout=settings.dropout, modality_dropout=0.0)
+    rows = np.concatenate([data.splits["train"], data.splits["val"]])
+    items, _ = preload_items([data.records[i] for i in rows], loader, parts.embedding.num_workers,
+                             parts.embedding.progress)
+    datamodule = PreloadedDataModule(items, data.targets[rows], len(data.splits["train"]), loader,
+                                     settings.batch_size)
+    trainer = parts.trainers(settings.max_epochs, settings.patience)
+    say(f"stage 1: training the {modality} encoder alone ({len(data.splits['train'])} train albums)")
+    best = fit(parts.module(alone, lr=settings.lr), trainer, datamodule)
+    encoder.freeze()
+    if tracker is not None:
+        tracker.log_summary({"val_macro_roc_auc": best}, prefix=f"pretrain_{modality}/")
+    return {"val_macro_roc_auc": best, "epochs": epochs_trained(trainer)}
+
+
+def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,
+               loggers: list | None = None) -> float:
+    """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept."""
+    datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
+    return fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
+
+
+class StagedTraining:
+    """Stage 1 for non-frozen encoders, then the head on cached embeddings (module docstring)."""
+
+    name = "staged"
+
+    def fit(self, tagger: GenreTagger, loaders: dict[str, ModalityLoader], data: TrainingData,
+            parts: TrainingParts, tracker=None) -> Fitted:
+        stage1 = {m: pretrain_encoder(m, tagger, loaders[m], data, parts, tracker)
+                  for m in tagger.modalities if not tagger.encoders[m].frozen}
+        say("embedding the catalog with the frozen encoders")
+        features = embed_catalog(dict(tagger.encoders), loaders, parts.encoder_specs, data.records, parts.embedding)
+        say("stage 2: training the fusion head on cached embeddings")
+        best = fit_fusion(tagger, features, data, parts, parts.loggers)
+        return Fitted(best, lambda rows: scores_from_features(tagger, features, rows),
+                      presence_rates(features, data.splits["train"]), stage1)
+
+
+class EndToEndTraining:
+    """Every trainable part jointly on decoded albums (module docstring)."""
+
+    name = "end_to_end"
+
+    def fit(self, tagger: GenreTagger, loaders: dict[str, ModalityLoader], data: TrainingData,
+            parts: TrainingParts, tracker=None) -> Fitted:
+        say("training end to end on decoded albums")
+        datamodule = AlbumDataModule(data, loaders, parts.embedding.batch_size, parts.embedding.num_workers)
+        best = fit(parts.module(tagger), parts.trainers(loggers=parts.loggers), datamodule)
+
+        def score(rows: np.ndarray) -> np.ndarray:
+            bundle = TaggerBundle(tagger, loaders, data.vocabulary.names, np.full(len(data.vocabulary), 0.5), {})
+            scores, _, _ = predict_all(bundle, [data.records[i] for i in rows], batch_size=parts.embedding.batch_size,
+                                       num_workers=parts.embedding.num_workers, progress=parts.embedding.progress)
+            return scores
+
+        return Fitted(best, score)

@@ -18,6 +18,7 @@ captions and the same label list (the genres of the train split, as ``train`` bu
                (frozen MiniLM + projection + fusion + head on cached embeddings)
     ours_views the same with ``--config model/views.yaml`` (issue 11: a sparse tf-idf view of
                the word pieces, fitted on the train captions, beside MiniLM; late fusion head)
+    ours_views_text  the same plus ``model/views_text.yaml`` (no late fusion, dropout 0.5)
     ours_finetune  the same with ``--config model/text_finetune.yaml`` (stage 1 fine-tunes
                MiniLM on the captions, then the head trains on its embeddings)
 
@@ -55,8 +56,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEFAULT_CAPTIONS = Path("/work/shared/realworld/text/musiccaps_captions.jsonl")
-DEFAULT_METHODS = "tfidf,minilm_lr,ours,ours_views"
-PIPELINE_VARIANTS = {"ours": [], "ours_views": ["model/views.yaml"], "ours_finetune": ["model/text_finetune.yaml"]}
+DEFAULT_METHODS = "tfidf,minilm_lr,ours,ours_views,ours_views_text"
+PIPELINE_VARIANTS = {"ours": [], "ours_views": ["model/views.yaml"],
+                     "ours_views_text": ["model/views.yaml", "model/views_text.yaml"],
+                     "ours_finetune": ["model/text_finetune.yaml"]}
 REFERENCES = ("tfidf", "minilm_lr")  # tfidf is the simple-features reference of genre_tagger.baselines
 SHOWN = ("macro_roc_auc", "macro_pr_auc", "micro_f1")
 TFIDF_C = (1.0, 3.0, 10.0, 30.0, 100.0)

@@ -16,6 +16,9 @@ captions and the same label list (the genres of the train split, as ``train`` bu
                L2-normalised + one-vs-rest logistic regression, C tuned on val
     ours       ``genre_tagger.training.train(modalities="text")`` with configs/default.yaml
                (frozen MiniLM + projection + fusion + head on cached embeddings)
+    ours_views the same with ``--config model/views.yaml`` (issue 11: a sparse tf-idf view of
+               the word pieces, fitted on the train captions, beside MiniLM; late fusion head)
+    ours_views_text  the same plus ``model/views_text.yaml`` (no late fusion, dropout 0.5)
     ours_finetune  the same with ``--config model/text_finetune.yaml`` (stage 1 fine-tunes
                MiniLM on the captions, then the head trains on its embeddings)
 
@@ -53,8 +56,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEFAULT_CAPTIONS = Path("/work/shared/realworld/text/musiccaps_captions.jsonl")
-DEFAULT_METHODS = "tfidf,minilm_lr,ours,ours_finetune"
-PIPELINE_VARIANTS = {"ours": [], "ours_finetune": ["model/text_finetune.yaml"]}
+DEFAULT_METHODS = "tfidf,minilm_lr,ours,ours_views,ours_views_text"
+PIPELINE_VARIANTS = {"ours": [], "ours_views": ["model/views.yaml"],
+                     "ours_views_text": ["model/views.yaml", "model/views_text.yaml"],
+                     "ours_finetune": ["model/text_finetune.yaml"]}
+REFERENCES = ("tfidf", "minilm_lr")  # tfidf is the simple-features reference of genre_tagger.baselines
 SHOWN = ("macro_roc_auc", "macro_pr_auc", "micro_f1")
 TFIDF_C = (1.0, 3.0, 10.0, 30.0, 100.0)
 EMBEDDING_C = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -233,6 +239,21 @@ def table(results: list[dict], methods: list[str]) -> str:
     return "\n".join(lines)
 
 
+def verdict(results: list[dict], methods: list[str]) -> str:
+    """Per pipeline method: the seeds where it does not beat every reference (plainly)."""
+    lines = []
+    for method in [m for m in methods if m not in REFERENCES]:
+        losses = []
+        for row in [r for r in results if r["method"] == method]:
+            for reference in REFERENCES:
+                other = [r for r in results if r["method"] == reference and r["seed"] == row["seed"]]
+                if other and row["metrics"]["macro_roc_auc"] <= other[0]["metrics"]["macro_roc_auc"]:
+                    losses.append(f"seed {row['seed']} vs {reference}")
+        lines.append(f"- {method}: " + ("beats tf-idf + LR and MiniLM + LR on every seed" if not losses
+                                        else "**does NOT beat: " + ", ".join(losses) + "**"))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--captions", type=Path, default=DEFAULT_CAPTIONS)
@@ -284,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                             "seconds": seconds, "info": info})
             results_path.write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
     shown = [r for r in results if r["seed"] in args.seeds]
-    print(table(shown, methods + [m for m in sorted({r["method"] for r in shown}) if m not in methods]))
+    every = methods + [m for m in sorted({r["method"] for r in shown}) if m not in methods]
+    print(table(shown, every))
+    print()
+    print(verdict(shown, every))
     return 0
 
 

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from genre_tagger.data.dataset import AlbumCollator, AlbumDataset
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
-from genre_tagger.features.keys import album_key
+from genre_tagger.features.keys import album_key, encoder_fingerprint
 from genre_tagger.features.store import SHARD_ALBUMS, EmbeddingStore, ModalityFeatures, flush
 from genre_tagger.models.encoders.base import Encoder
 
@@ -43,7 +43,17 @@ def extract_features(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> ModalityFeatures:
-    """Embeddings of ``records`` for the loader's modality, from the cache where possible."""
+    """Embeddings of ``records`` for the loader's modality, from the cache where possible.
+
+    An encoder made of views (``MultiView``) is cached view by view, each under its own
+    fingerprint: refitting a tf-idf view does not recompute the MiniLM view beside it.
+    """
+    view_parts = getattr(encoder, "cache_parts", None)
+    if view_parts is not None:
+        parts = [extract_features(records, loader, view, encoder_fingerprint(loader, spec, view), cache_dir,
+                                  batch_size, num_workers, device, progress) for view, spec in view_parts()]
+        return ModalityFeatures(np.concatenate([p.embeddings for p in parts], axis=1), parts[0].present,
+                                parts[0].warnings)
     modality = loader.modality
     keys = [album_key(record, modality) for record in records]
     store = EmbeddingStore(Path(cache_dir) / f"{modality}-{fingerprint}") if cache_dir else None

@@ -8,6 +8,7 @@ from torch import nn
 from genre_tagger.config import instantiate
 from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.fusion import MaskedMeanFusion
+from genre_tagger.models.late_fusion import LateFusion
 
 Batch = dict[str, dict[str, torch.Tensor]]
 
@@ -47,6 +48,8 @@ class GenreTagger(nn.Module):
         head_hidden: int = 512,
         dropout: float = 0.3,
         modality_dropout: float = 0.25,
+        late_fusion: bool = False,
+        late_dropout: float = 0.2,
     ):
         super().__init__()
         self.modalities = list(encoders)
@@ -63,6 +66,8 @@ class GenreTagger(nn.Module):
             nn.Linear(head_hidden, n_labels),
         )
         self.modality_dropout = modality_dropout
+        # Per-modality linear logits added to the fused ones (models/late_fusion.py).
+        self.late = LateFusion({n: e.out_dim for n, e in encoders.items()}, n_labels, late_dropout) if late_fusion else None
 
     def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Run each encoder: ``({m: [B, D_m]}, {m: [B] bool})``."""
@@ -88,7 +93,11 @@ class GenreTagger(nn.Module):
             present_t = drop_modalities(present_t, self.modality_dropout)
         # Zero absent tokens so nothing from them can leak, whatever the fusion does.
         tokens_t = tokens_t * present_t.unsqueeze(-1)
-        return self.head(self.fusion(tokens_t, present_t))
+        logits = self.head(self.fusion(tokens_t, present_t))
+        if self.late is not None:
+            late = self.late({n: e.float() for n, e in embeddings.items()}, present_t, self.modalities)
+            logits = logits if late is None else logits + late
+        return logits
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.logits_from_embeddings(*self.embed(batch))

@@ -117,7 +117,7 @@ def embed_catalog(
     for modality, encoder in encoders.items():
         clock = time.monotonic()
         fingerprint = encoder_fingerprint(loaders[modality], encoder_specs[modality], encoder)
-        if sharded:
+        if sharded and not hasattr(encoder, "cache_parts"):  # MultiView: cached view by view in extract_features
             embed_sharded(records, loaders[modality], encoder, Path(settings.cache_dir) / f"{modality}-{fingerprint}",
                           settings)
         features[modality] = extract_features(

@@ -20,6 +20,7 @@ from genre_tagger.checkpoint import TaggerBundle, save_checkpoint
 from genre_tagger.config import dump_yaml, load_config
 from genre_tagger.data.dataset import build_loaders
 from genre_tagger.metrics import calibrate_thresholds, compute_metrics, per_label_rows
+from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import build_tagger
 from genre_tagger.tracking import RunTracker
 from genre_tagger.training.build import build_parts, build_strategy, default_cache_dir, strategy_name, upgrade_config
@@ -80,6 +81,7 @@ def _train(manifest: str | Path, run_dir: Path, config: dict, labels_file: str |
     try:
         loaders = build_loaders(config["data"]["loaders"], modalities)
         tagger = build_tagger(config["model"], modalities, len(data.vocabulary))
+        fit_views(tagger.encoders, loaders, [data.records[i] for i in data.splits["train"]], progress=progress)
         strategy = build_strategy(config)
         parts = build_parts(config, data.targets[data.splits["train"]], default_cache_dir(config, manifest),
                             progress, tracker.loggers)

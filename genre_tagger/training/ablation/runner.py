@@ -36,6 +36,7 @@ from genre_tagger.errors import UserInputError
 from genre_tagger.features import ModalityFeatures
 from genre_tagger.metrics import calibrate_thresholds, compute_metrics, per_label_rows
 from genre_tagger.models.encoders.base import Encoder
+from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.tracking import RunTracker
 from genre_tagger.training.ablation.report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, write_outputs
@@ -129,6 +130,8 @@ def shared_encoders(
     if missing:
         built = build_tagger(config["model"], missing, len(data.vocabulary))
         loaders.update(build_loaders(config["data"]["loaders"], missing))
+        fit_views(built.encoders, loaders, [data.records[i] for i in data.splits["train"]],
+                  progress=parts.embedding.progress)
         to_train = [m for m in missing if not built.encoders[m].frozen]
         tracker = tracker_for_stage1(to_train) if to_train else None
         try:

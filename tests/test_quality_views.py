@@ -1,0 +1,196 @@
+"""Issue 11: the descriptor and sparse views learn (and not from shuffled labels), fitted
+views invalidate the embedding cache, MultiView keeps package weights out of checkpoints,
+late fusion handles absent modalities, and the simple-features reference learns."""
+
+import numpy as np
+import pytest
+import torch
+
+from genre_tagger.config import instantiate
+from genre_tagger.features import encoder_fingerprint, extract_features
+from genre_tagger.models.encoders.views import fit_views
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+AUDIO_LOADER = {"class_path": "genre_tagger.data.audio.AudioLoader",
+                "init_args": {"sample_rate": 16000, "n_mels": 32, "n_fft": 512, "hop_length": 256,
+                              "crop_seconds": 1.5, "crops_per_track": 1, "max_tracks": 2}}
+IMAGE_LOADER = {"class_path": "genre_tagger.data.image.ImageLoader", "init_args": {"size": 64}}
+TEXT_LOADER = {"class_path": "genre_tagger.data.text.TextLoader",
+               "init_args": {"tokenizer": {"class_path": "genre_tagger.data.text.HashingTokenizer",
+                                           "init_args": {"vocab_size": 4096}}, "max_tokens": 64, "max_chunks": 4}}
+SPARSE = {"class_path": "genre_tagger.models.encoders.sparse_text.SparseTextView",
+          "init_args": {"vocab_size": 4096, "bigram_buckets": 4096, "max_features": 1024}}
+TEXT_VIEWS = {"class_path": "genre_tagger.models.encoders.views.MultiView", "init_args": {"views": {
+    "learned": {"class_path": "genre_tagger.models.encoders.text.HashedBagEncoder",
+                "init_args": {"vocab_size": 4096, "out_dim": 8, "frozen": True}},
+    "sparse": SPARSE}}}
+
+
+@pytest.fixture(scope="module")
+def catalog2(tmp_path_factory):
+    """120 albums of the second generator family, 6 genres, every genre in every modality,
+    nothing missing, strong evidence."""
+    from genre_tagger.data.synthetic2 import write_catalog2
+    from genre_tagger.training.data import load_training_data
+
+    manifest = write_catalog2(tmp_path_factory.mktemp("catalog2"), n_albums=120, seed=5, n_genres=6,
+                              missing_rates={"audio": 0, "image": 0, "text": 0}, track_seconds=2.0,
+                              strength={"audio": 1.0, "image": 1.0, "text": 3.0}, modality_share=1.0,
+                              progress=False)
+    data = load_training_data(manifest, None, 0)
+    held_out = np.concatenate([data.splits["val"], data.splits["test"]])
+    return data, data.splits["train"], held_out
+
+
+def held_out_auc(features: np.ndarray, targets: np.ndarray, train: np.ndarray, held_out: np.ndarray,
+                 shuffle: bool = False) -> float:
+    """Logistic regression on the view's features (standardised); macro ROC-AUC on held-out artists."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import StandardScaler
+
+    from genre_tagger.metrics import compute_metrics
+
+    y = targets[train][np.random.default_rng(0).permutation(len(train))] if shuffle else targets[train]
+    scaler = StandardScaler().fit(features[train])
+    model = OneVsRestClassifier(LogisticRegression(C=0.5, max_iter=500)).fit(scaler.transform(features[train]), y)
+    scores = model.decision_function(scaler.transform(features[held_out]))
+    return compute_metrics(targets[held_out], scores, np.zeros(targets.shape[1]))["macro_roc_auc"]
+
+
+def embeddings(data, loader_spec, encoder_spec, train, cache=None):
+    torch.manual_seed(0)
+    loader, encoder = instantiate(loader_spec), instantiate(encoder_spec)
+    fit_views({loader.modality: encoder}, {loader.modality: loader}, [data.records[i] for i in train])
+    fingerprint = encoder_fingerprint(loader, encoder_spec, encoder)
+    return extract_features(data.records, loader, encoder, fingerprint, cache, batch_size=16, progress=False), fingerprint
+
+
+@pytest.mark.parametrize("loader_spec, encoder_spec", [
+    (AUDIO_LOADER, {"class_path": "genre_tagger.models.encoders.descriptors.AudioDescriptors",
+                    "init_args": {"n_mels": 32, "max_lag": 24}}),
+    (IMAGE_LOADER, {"class_path": "genre_tagger.models.encoders.descriptors.CoverDescriptors"}),
+    (TEXT_LOADER, SPARSE),
+], ids=["audio-descriptors", "cover-descriptors", "sparse-text"])
+def test_view_learns_and_not_from_shuffled_labels(catalog2, loader_spec, encoder_spec):
+    data, train, held_out = catalog2
+    features, _ = embeddings(data, loader_spec, encoder_spec, train)
+    assert features.present.all() and np.isfinite(features.embeddings).all()
+    real = held_out_auc(features.embeddings, data.targets, train, held_out)
+    shuffled = held_out_auc(features.embeddings, data.targets, train, held_out, shuffle=True)
+    assert real > 0.6 and real - shuffled > 0.1, (real, shuffled)
+
+
+def test_refitted_view_invalidates_the_cache(catalog2, tmp_path):
+    data, train, _ = catalog2
+    first, fingerprint_a = embeddings(data, TEXT_LOADER, TEXT_VIEWS, train, tmp_path)
+    again, fingerprint_again = embeddings(data, TEXT_LOADER, TEXT_VIEWS, train, tmp_path)
+    other, fingerprint_b = embeddings(data, TEXT_LOADER, TEXT_VIEWS, train[: len(train) // 3], tmp_path)
+    assert fingerprint_a == fingerprint_again and fingerprint_a != fingerprint_b
+    np.testing.assert_array_equal(first.embeddings, again.embeddings)
+    assert not np.allclose(first.embeddings, other.embeddings)
+    # Cached view by view: the refitted sparse view got a second folder, the learned view kept one.
+    folders = sorted(p.name for p in tmp_path.iterdir())
+    assert len(folders) == 3 and all(f.startswith("text-") for f in folders)
+    shards = {f: len(list((tmp_path / f).glob("shard-*.npz"))) for f in folders}
+    assert sorted(shards.values()) == [1, 1, 1]  # nothing computed twice
+
+
+def test_multiview_state_keeps_fitted_views_and_round_trips():
+    views = instantiate(TEXT_VIEWS)
+    batch = {"input_ids": torch.randint(1, 4096, (4, 2, 10)), "attention_mask": torch.ones(4, 2, 10, dtype=torch.long),
+             "chunk_mask": torch.ones(4, 2, dtype=torch.bool), "present": torch.ones(4, dtype=torch.bool)}
+    views.fit([batch, batch])
+    assert any(k.startswith("views.learned.") for k in views.state_dict())  # its own random weights: kept
+    views.views["learned"].weights_from_package = True  # as MiniLM's: rebuilt from the package, not stored
+    state = views.state_dict()
+    assert any(k.startswith("views.sparse.") for k in state)
+    assert not any(k.startswith("views.learned.") for k in state)
+    rebuilt = instantiate(TEXT_VIEWS)
+    rebuilt.views["learned"].weights_from_package = True
+    result = rebuilt.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys and not result.missing_keys
+    torch.testing.assert_close(rebuilt.views["sparse"](batch), views.views["sparse"](batch))
+    assert views(batch).shape == (4, 8 + 1024)
+
+
+def test_late_fusion_handles_absent_modalities():
+    from genre_tagger.models.tagger import GenreTagger
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.out_dim, self.frozen = dim, True
+
+    tagger = GenreTagger({"audio": Fixed(5), "text": Fixed(7)}, 3, None,
+                         width=8, head_hidden=8, late_fusion=True)
+    embeddings = {"audio": torch.randn(6, 5), "text": torch.randn(6, 7)}
+    present = {"audio": torch.tensor([1, 1, 0, 0, 1, 1]).bool(), "text": torch.tensor([1, 0, 1, 0, 1, 1]).bool()}
+    tagger.train()
+    tagger.logits_from_embeddings(embeddings, present)
+    tagger.eval()
+    logits = tagger.logits_from_embeddings(embeddings, present)
+    assert logits.shape == (6, 3) and torch.isfinite(logits).all()
+    # An album with nothing present gets the same logits whatever its (absent) inputs hold.
+    changed = {m: e.clone().fill_(9.0) for m, e in embeddings.items()}
+    torch.testing.assert_close(tagger.logits_from_embeddings(changed, present)[3], logits[3])
+    only_audio = tagger.logits_from_embeddings({"audio": embeddings["audio"]}, {"audio": present["audio"]})
+    assert only_audio.shape == (6, 3)
+
+
+def test_reference_learns_and_not_from_shuffled_labels(catalog2):
+    from genre_tagger.baselines.bench import reference_for_manifest  # noqa: F401 (import check)
+    from genre_tagger.baselines.reference import run_reference
+
+    data, train, held_out = catalog2
+    splits = {"train": train, "val": data.splits["val"], "test": held_out}
+    loaders = {"audio": instantiate(AUDIO_LOADER), "image": instantiate(IMAGE_LOADER)}
+    real = run_reference(data.records, data.targets, splits, loaders, ["audio", "image", "text"])
+    shuffled_targets = data.targets.copy()
+    shuffled_targets[train] = data.targets[train][np.random.default_rng(1).permutation(len(train))]
+    shuffled = run_reference(data.records, shuffled_targets, splits, loaders, ["text"])
+    assert set(real.metrics) == {"audio", "image", "text", "fused"}
+    assert real.metrics["fused"]["macro_roc_auc"] > 0.7
+    assert real.metrics["text"]["macro_roc_auc"] - shuffled.metrics["text"]["macro_roc_auc"] > 0.12
+
+
+TINY_VIEWS = """
+model:
+  encoders:
+    audio:
+      class_path: genre_tagger.models.encoders.views.MultiView
+      init_args:
+        views:
+          learned: {class_path: genre_tagger.models.encoders.audio.MelCNN, init_args: {n_mels: 32, channels: [8, 8], out_dim: 16, frozen: false}}
+          descriptors: {class_path: genre_tagger.models.encoders.descriptors.AudioDescriptors, init_args: {n_mels: 32, max_lag: 8}}
+    text:
+      class_path: genre_tagger.models.encoders.views.MultiView
+      init_args:
+        views:
+          learned: {class_path: genre_tagger.models.encoders.text.HashedBagEncoder, init_args: {vocab_size: 4096, out_dim: 16, frozen: true}}
+          sparse: {class_path: genre_tagger.models.encoders.sparse_text.SparseTextView, init_args: {vocab_size: 4096, bigram_buckets: 1024, max_features: 256}}
+  tagger: {late_fusion: true}
+"""
+
+
+def test_train_with_views_saves_a_checkpoint_that_predicts(tiny_catalog, fast_config, tmp_path):
+    """Plumbing: fit (tf-idf), stage 1 (MelCNN inside MultiView), per-view cache, late fusion,
+    checkpoint round trip with the fitted vocabulary, prediction from decoded albums (tag's path)."""
+    from genre_tagger.checkpoint import load_checkpoint
+    from genre_tagger.prediction import predict_all
+    from genre_tagger.training import train
+    from genre_tagger.training.data import load_training_data
+
+    overlay = tmp_path / "views.yaml"
+    overlay.write_text(TINY_VIEWS + f"data: {{cache_dir: {str(tmp_path / 'cache')!r}}}\n")
+    metrics = train(tiny_catalog, tmp_path / "run", modalities="audio,text", config_files=[*fast_config, str(overlay)],
+                    wandb_mode="disabled", progress=False)
+    assert 0 <= metrics["test"]["macro_roc_auc"] <= 1
+    bundle = load_checkpoint(tmp_path / "run" / "model.ckpt")
+    assert bool((bundle.model.encoders["text"].views["sparse"].column >= 0).any())
+    data = load_training_data(tiny_catalog, None, 0)
+    records = [data.records[i] for i in data.splits["test"]]
+    scores, _, _ = predict_all(bundle, records, batch_size=8, num_workers=0, progress=False)
+    assert scores.shape == (len(records), len(bundle.labels)) and np.isfinite(scores).all()
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["audio", "audio", "text", "text"]

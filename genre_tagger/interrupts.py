@@ -24,3 +24,13 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def quiet_worker_signals() -> None:
+    """Pool-worker initializer: SIGTERM kills quietly and Ctrl-C is left to the parent.
+
+    Forked workers inherit ``sigterm_as_interrupt``'s handler, so ``Pool.terminate`` (which
+    sends SIGTERM) made every worker print a KeyboardInterrupt traceback at normal shutdown.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

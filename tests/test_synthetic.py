@@ -157,3 +157,18 @@ def test_bad_arguments(tmp_path):
         write_catalog(tmp_path / "x", 4, audio_formats=("aiff",), progress=False)
     with pytest.raises(ValueError):
         plan_catalog(0)
+
+
+def test_synth_workers_shut_down_quietly(tmp_path):
+    """`synth --workers 2` runs under the CLI's SIGTERM-as-Ctrl-C handler; the pool's workers
+    must not inherit it (Pool.terminate sends SIGTERM: each worker printed a traceback)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "genre_tagger.cli", "synth", "--output", str(tmp_path / "cat"), "--albums", "16",
+         "--labels", "10", "--workers", "2", "--quiet"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "KeyboardInterrupt" not in result.stderr

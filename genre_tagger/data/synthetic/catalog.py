@@ -45,6 +45,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from genre_tagger.interrupts import quiet_worker_signals
 from genre_tagger.data.synthetic.audio_synth import AUDIO_PARAMS, render_track, write_audio
 from genre_tagger.data.synthetic.cover_synth import COVER_PARAMS, render_cover, save_cover
 from genre_tagger.data.synthetic.style import World, build_world
@@ -478,7 +479,7 @@ def write_catalog(
             records[job[0].index] = rec
     else:
         chunk = max(1, min(8, len(jobs) // (workers * 8)))
-        with _pool_context().Pool(workers) as pool:
+        with _pool_context().Pool(workers, initializer=quiet_worker_signals) as pool:
             it = pool.imap(_render_star, jobs, chunksize=chunk)
             for i, rec in enumerate(_progress(it, len(jobs), progress)):
                 records[i] = rec

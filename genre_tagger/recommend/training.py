@@ -116,7 +116,9 @@ def fit_model(model, table, split: LeaveLastOut, config: dict, loggers: list, pr
         devices=settings.get("devices", 1), precision=settings.get("precision", "32-true"),
         logger=loggers or False, enable_checkpointing=False, enable_progress_bar=progress,
         enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
-        callbacks=[pl.callbacks.EarlyStopping(MONITOR, mode="max", patience=settings["patience"]), best],
+        callbacks=[pl.callbacks.EarlyStopping(MONITOR, mode="max", patience=settings["patience"]), best,
+                   # epoch bars on stderr, as `train`'s: stdout carries results (the demo's summary)
+                   *([pl.callbacks.RichProgressBar(console_kwargs={"stderr": True})] if progress else [])],
     )
     clock = time.monotonic()
     trainer.fit(module, train_data, val_data)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from genre_tagger.data.manifest.readers import MANIFEST_SUFFIXES, table_format
+from genre_tagger.data.manifest.readers import MANIFEST_SUFFIXES, csv_records, table_format
 from genre_tagger.errors import UserInputError
 
 EVENT_SUFFIXES = MANIFEST_SUFFIXES  # the same table formats as manifests
@@ -135,16 +135,10 @@ def _csv_rows(path: Path) -> Iterator[Row]:
         missing = [name for name in FIELDS if name not in names]
         if missing:
             raise UserInputError(f"{path}: the header has no column {', '.join(missing)} (columns: {', '.join(names)})")
-        while True:
-            start = reader.line_num + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as err:
-                yield start, f"malformed CSV: {err}"
-                continue
-            if any(cell.strip() for cell in row):
+        for start, row in csv_records(reader):
+            if isinstance(row, csv.Error):
+                yield start, f"malformed CSV: {row}"
+            elif any(cell.strip() for cell in row):
                 yield start, {name: (cell if cell != "" else None) for name, cell in zip(names, row)}
 
 

@@ -120,7 +120,9 @@ def _csv_rows(path: Path) -> Iterator[Row]:
         yield from _csv_body(reader, names, bad)
 
 
-def _csv_body(reader: Any, names: list[str], bad: dict[int, list[ManifestIssue]]) -> Iterator[Row]:
+def csv_records(reader: Any) -> Iterator[tuple[int, list[str] | csv.Error]]:
+    """``(first physical line, cells)`` per record of a ``csv.reader``, or ``(line, csv.Error)``
+    for a malformed one; stops where the reader cannot get past an error (it would repeat it)."""
     while True:
         start = reader.line_num + 1
         try:
@@ -128,9 +130,17 @@ def _csv_body(reader: Any, names: list[str], bad: dict[int, list[ManifestIssue]]
         except StopIteration:
             return
         except csv.Error as exc:
-            yield start, None, [ManifestIssue(start, LINE, f"malformed CSV: {exc}")]
+            yield start, exc
             if reader.line_num < start:
                 return
+            continue
+        yield start, row
+
+
+def _csv_body(reader: Any, names: list[str], bad: dict[int, list[ManifestIssue]]) -> Iterator[Row]:
+    for start, row in csv_records(reader):
+        if isinstance(row, csv.Error):
+            yield start, None, [ManifestIssue(start, LINE, f"malformed CSV: {row}")]
             continue
         line_issues = [issue for n in range(start, reader.line_num + 1) for issue in bad.pop(n, [])]
         if not any(cell.strip() for cell in row):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genre_tagger.models.encoders.base import Encoder, masked_mean
+from genre_tagger.models.encoders.base import Encoder, encode_crops
 
 
 def conv_block(in_channels: int, out_channels: int, kernel: int, pool: int) -> nn.Sequential:
@@ -61,10 +61,4 @@ class MelCNN(Encoder):
         return self.project(pooled)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        mels, crop_mask = inputs["mels"], inputs["crop_mask"]
-        batch, n_crops = crop_mask.shape
-        crop_embeddings = mels.new_zeros(batch, n_crops, self.out_dim)
-        if crop_mask.any():
-            # Encode only real crops: padding would waste compute and skew batch norm.
-            crop_embeddings[crop_mask] = self.embed_crops(mels[crop_mask]).to(mels.dtype)
-        return masked_mean(crop_embeddings, crop_mask, dim=1)
+        return encode_crops(inputs["mels"], inputs["crop_mask"], self.embed_crops, self.out_dim)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -51,3 +53,17 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Ten
     total = (values * weights).sum(dim=dim)
     count = weights.sum(dim=dim).clamp(min=1.0)
     return total / count
+
+
+def encode_crops(mels: torch.Tensor, crop_mask: torch.Tensor, embed: Callable[[torch.Tensor], torch.Tensor],
+                 out_dim: int) -> torch.Tensor:
+    """Album embeddings ``[B, out_dim]`` from crops ``[B, C, ...]`` and ``crop_mask [B, C]``.
+
+    Only real crops go through ``embed`` (``[N, ...] -> [N, out_dim]``): padding would waste
+    compute and skew batch norm; their mean over each album's crops is the album's embedding.
+    """
+    batch, n_crops = crop_mask.shape
+    crop_embeddings = mels.new_zeros(batch, n_crops, out_dim)
+    if crop_mask.any():
+        crop_embeddings[crop_mask] = embed(mels[crop_mask]).to(mels.dtype)
+    return masked_mean(crop_embeddings, crop_mask, dim=1)

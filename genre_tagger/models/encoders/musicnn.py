@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from genre_tagger.models.encoders.base import Encoder, masked_mean
+from genre_tagger.models.encoders.base import Encoder, encode_crops
 from genre_tagger.pretrained.musicnn_net import LAYERS
 
 WIDTHS = {"taggram": 50, "penultimate": 200, "pooled": 1506, "max_pool": 753, "mean_pool": 753}
@@ -56,9 +56,4 @@ class MusicnnEncoder(Encoder):
         return torch.cat(outputs)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        mels, crop_mask = inputs["mels"], inputs["crop_mask"]
-        batch, n_crops = crop_mask.shape
-        embeddings = mels.new_zeros(batch, n_crops, self.out_dim)
-        if crop_mask.any():
-            embeddings[crop_mask] = self.embed_patches(mels[crop_mask]).to(mels.dtype)
-        return masked_mean(embeddings, crop_mask, dim=1)
+        return encode_crops(inputs["mels"], inputs["crop_mask"], self.embed_patches, self.out_dim)

@@ -83,10 +83,14 @@ def main() -> None:
     parser.add_argument("--reuse-cache", action="store_true",
                         help="use the catalog's own embedding cache (faster re-runs; embedding times not measured)")
     parser.add_argument("--name", default="", help="suffix of the output folder (to keep several configs' runs)")
+    parser.add_argument("--manifest", default=None,
+                        help="an existing catalog's manifest instead of writing one (e.g. `synth --albums 600 --seed 23`); "
+                             "give its --albums/--labels/--seed for the report")
     args = parser.parse_args()
     if args.preset == "demo":
         args.albums, args.labels, args.track_seconds, args.seed, args.generator = 400, 50, 8.0, 0, "synthetic"
-    manifest = catalog(args.albums, args.labels, args.seed, args.track_seconds, args.generator)
+    manifest = Path(args.manifest) if args.manifest else catalog(args.albums, args.labels, args.seed,
+                                                                  args.track_seconds, args.generator)
     output = WORK / f"{args.generator}_ablation_{args.albums}_{args.labels}_{args.seed}{args.name}"
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)

@@ -43,47 +43,76 @@ def extract_features(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> ModalityFeatures:
-    """Embeddings of ``records`` for the loader's modality, from the cache where possible.
+    """Embeddings ``[N, D]`` of ``records`` for the loader's modality, from the cache where possible.
 
     An encoder made of views (``MultiView``) is cached view by view, each under its own
-    fingerprint: refitting a tf-idf view does not recompute the MiniLM view beside it.
+    fingerprint (refitting a tf-idf view does not recompute the MiniLM view beside it), and
+    the albums any view lacks are decoded once for all of them.
     """
     view_parts = getattr(encoder, "cache_parts", None)
-    if view_parts is not None:
-        parts = [extract_features(records, loader, view, encoder_fingerprint(loader, spec, view), cache_dir,
-                                  batch_size, num_workers, device, progress) for view, spec in view_parts()]
-        return ModalityFeatures(np.concatenate([p.embeddings for p in parts], axis=1), parts[0].present,
-                                parts[0].warnings)
+    if view_parts is None:
+        views = [(encoder, fingerprint)]
+    else:
+        views = [(view, encoder_fingerprint(loader, spec, view)) for view, spec in view_parts()]
+    parts = _extract_views(records, loader, views, cache_dir, batch_size, num_workers, device, progress)
+    if len(parts) == 1:
+        return parts[0]
+    return ModalityFeatures(np.concatenate([p.embeddings for p in parts], axis=1), parts[0].present,
+                            parts[0].warnings)
+
+
+def _extract_views(
+    records: list[AlbumRecord], loader: ModalityLoader, views: list[tuple[Encoder, str]], cache_dir: Path | None,
+    batch_size: int, num_workers: int, device: str | torch.device, progress: bool,
+) -> list[ModalityFeatures]:
+    """One ``ModalityFeatures`` per (encoder, fingerprint); one decoding pass over the albums any lacks."""
     modality = loader.modality
     keys = [album_key(record, modality) for record in records]
-    store = EmbeddingStore(Path(cache_dir) / f"{modality}-{fingerprint}") if cache_dir else None
-    cached = store.load() if store else {}
-    todo = [position for position, key in enumerate(keys) if key not in cached]
+    stores = [EmbeddingStore(Path(cache_dir) / f"{modality}-{fp}") if cache_dir else None for _, fp in views]
+    cached = [store.load() if store else {} for store in stores]
+    missing = [{key for key in keys if key not in entries} for entries in cached]
+    todo = [position for position, key in enumerate(keys) if any(key in m for m in missing)]
     if todo:
-        encoder = encoder.to(device).eval()
-        bar = tqdm(total=len(todo), desc=f"embedding {modality}", unit="album", disable=not progress)
-        pending: list[tuple[str, np.ndarray, bool, list[str]]] = []
-        with torch.inference_mode():
-            for batch in _batches([records[p] for p in todo], loader, batch_size, num_workers):
-                vectors = encoder(_to_device(batch[modality], torch.device(device))).float().cpu().numpy()
-                present = batch[modality]["present"].numpy()
-                for offset, album_index in enumerate(batch["index"].tolist()):
-                    key = keys[todo[album_index]]
+        _embed_missing([records[p] for p in todo], [keys[p] for p in todo], loader, views, stores, cached, missing,
+                       batch_size, num_workers, torch.device(device), progress)
+    return [_assemble(keys, entries, view.out_dim) for (view, _), entries in zip(views, cached)]
+
+
+def _embed_missing(records, keys, loader, views, stores, cached, missing, batch_size, num_workers, device,
+                   progress) -> None:
+    """Decode ``records`` once; each view embeds the albums it lacks; shards flushed as they fill."""
+    modality = loader.modality
+    encoders = [view.to(device).eval() for view, _ in views]
+    pending: list[list[tuple[str, np.ndarray, bool, list[str]]]] = [[] for _ in views]
+    bar = tqdm(total=len(records), desc=f"embedding {modality}", unit="album", disable=not progress)
+    with torch.inference_mode():
+        for batch in _batches(records, loader, batch_size, num_workers):
+            rows = batch["index"].tolist()
+            present = batch[modality]["present"].numpy()
+            inputs = _to_device(batch[modality], device)
+            for number, encoder in enumerate(encoders):
+                if not any(keys[i] in missing[number] for i in rows):
+                    continue
+                vectors = encoder(inputs).float().cpu().numpy()
+                for offset, album_index in enumerate(rows):
                     entry = (vectors[offset], bool(present[offset]), batch["warnings"][offset])
-                    cached[key] = entry
-                    pending.append((key, *entry))
-                bar.update(len(batch["ids"]))
-                if store and len(pending) >= SHARD_ALBUMS:
-                    flush(store, pending)
-        bar.close()
-        if store and pending:
-            flush(store, pending)
-    dim = encoder.out_dim
-    embeddings = np.zeros((len(records), dim), dtype=np.float32)
-    present = np.zeros(len(records), dtype=bool)
+                    cached[number][keys[album_index]] = entry
+                    pending[number].append((keys[album_index], *entry))
+                if stores[number] and len(pending[number]) >= SHARD_ALBUMS:
+                    flush(stores[number], pending[number])
+            bar.update(len(batch["ids"]))
+    bar.close()
+    for store, entries in zip(stores, pending):
+        if store and entries:
+            flush(store, entries)
+
+
+def _assemble(keys: list[str], entries: dict, dim: int) -> ModalityFeatures:
+    embeddings = np.zeros((len(keys), dim), dtype=np.float32)
+    present = np.zeros(len(keys), dtype=bool)
     warnings: list[list[str]] = []
     for position, key in enumerate(keys):
-        vector, is_present, messages = cached[key]
+        vector, is_present, messages = entries[key]
         embeddings[position], present[position] = vector, is_present
         warnings.append(messages)
     return ModalityFeatures(embeddings, present, warnings)

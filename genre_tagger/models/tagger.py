@@ -9,6 +9,7 @@ from genre_tagger.config import instantiate
 from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.fusion import MaskedMeanFusion
 from genre_tagger.models.late_fusion import LateFusion
+from genre_tagger.models.probes import LinearProbes, encoder_views
 
 Batch = dict[str, dict[str, torch.Tensor]]
 
@@ -50,6 +51,7 @@ class GenreTagger(nn.Module):
         modality_dropout: float = 0.25,
         late_fusion: bool = False,
         late_dropout: float = 0.2,
+        probes: bool = False,
     ):
         super().__init__()
         self.modalities = list(encoders)
@@ -68,6 +70,10 @@ class GenreTagger(nn.Module):
         self.modality_dropout = modality_dropout
         # Per-modality linear logits added to the fused ones (models/late_fusion.py).
         self.late = LateFusion({n: e.out_dim for n, e in encoders.items()}, n_labels, late_dropout) if late_fusion else None
+        # Per-view logistic regressions stacked with the head, fitted after stage 2
+        # (models/probes.py, training/probes.py); inert until then.
+        views = [v for name, encoder in encoders.items() for v in encoder_views(name, encoder)]
+        self.probes = LinearProbes(views, n_labels) if probes else None
 
     def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Run each encoder: ``({m: [B, D_m]}, {m: [B] bool})``."""
@@ -97,6 +103,8 @@ class GenreTagger(nn.Module):
         if self.late is not None:
             late = self.late({n: e.float() for n, e in embeddings.items()}, present_t, self.modalities)
             logits = logits if late is None else logits + late
+        if self.probes is not None:
+            logits = self.probes(logits, {n: e.float() for n, e in embeddings.items()}, present_t, self.modalities)
         return logits
 
     def forward(self, batch: Batch) -> torch.Tensor:

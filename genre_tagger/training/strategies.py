@@ -26,6 +26,7 @@ from genre_tagger.prediction import predict_all
 from genre_tagger.training.data import TrainingData
 from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModule, PreloadedDataModule
 from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
+from genre_tagger.training.probes import fit_probes
 from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
 from genre_tagger.training.runs import say
 from genre_tagger.training.trainer import TrainerFactory, epochs_trained, fit
@@ -92,9 +93,18 @@ def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader,
 
 def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,
                loggers: list | None = None) -> float:
-    """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept."""
+    """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept.
+
+    Then the tagger's linear probes, when it has them, are fitted and stacked with the head
+    (training/probes.py); the returned val macro ROC-AUC is then the stacked model's.
+    """
     datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
-    return fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
+    best = fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
+    if tagger.probes is None:
+        return best
+    report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits)
+    say(report.line())
+    return report.stacked_val_auc
 
 
 class StagedTraining:

@@ -16,11 +16,13 @@ class Encoder(nn.Module):
     masks them out. ``frozen`` encoders never train and run under no_grad, which makes
     their outputs cacheable. ``weights_from_package`` marks frozen weights that any
     machine can rebuild from an installed package, so checkpoints need not store them.
+    ``sparse_output`` marks mostly-zero outputs (tf-idf): linear probes scale them per view.
     """
 
     modality: str = ""
     out_dim: int = 0
     weights_from_package: bool = False
+    sparse_output: bool = False
 
     def __init__(self, frozen: bool = False):
         super().__init__()

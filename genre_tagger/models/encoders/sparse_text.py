@@ -17,40 +17,96 @@ import torch
 from genre_tagger.models.encoders.base import Encoder
 
 BIGRAM_MULTIPLIER = 1_000_003
+WORD_MODULUS = 2_147_483_629  # prime < 2^31: products with piece ids stay inside int64
+WORD_BASE = 1_000_003
+MAX_PIECES = 64
+
+
+def continuation_ids(tokenizer_path: str | None, vocab_size: int) -> torch.Tensor:
+    """``[vocab_size]`` bool: the WordPiece ids that continue a word (``##...``)."""
+    from genre_tagger.data.text import HFTokenizer
+
+    mark = torch.zeros(vocab_size, dtype=torch.bool)
+    for token, index in HFTokenizer(tokenizer_path).tokenizer.get_vocab().items():
+        if token.startswith("##") and index < vocab_size:
+            mark[index] = True
+    return mark
+
+
+def word_terms(ids: torch.Tensor, mask: torch.Tensor, continuation: torch.Tensor, word_buckets: int,
+               bigram_buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-word and word-bigram term ids ``[B, K, 2T]`` from piece ids ``[B, K, T]``.
+
+    A word starts at every valid piece that is not a continuation (or opens its window);
+    its hash is ``sum(id_j * BASE^j) mod p`` over its pieces j, placed at its first piece;
+    its bigram pairs it with the next word's hash. Valid only at word starts.
+    """
+    steps = ids.shape[-1]
+    position = torch.arange(steps, device=ids.device).expand_as(ids)
+    starts = mask & (~continuation[ids] | (position == 0))
+    start_of = torch.where(starts, position, torch.full_like(position, -1)).cummax(dim=-1).values.clamp(min=0)
+    powers = torch.ones(MAX_PIECES, dtype=torch.long, device=ids.device)
+    for k in range(1, MAX_PIECES):
+        powers[k] = powers[k - 1] * WORD_BASE % WORD_MODULUS
+    parts = ids * powers[(position - start_of).clamp(max=MAX_PIECES - 1)] % WORD_MODULUS * mask
+    words = torch.zeros_like(ids).scatter_add_(-1, start_of, parts) % WORD_MODULUS
+    # The next word's start after each position: a reversed running minimum of start positions.
+    later = torch.where(starts, position, torch.full_like(position, steps))
+    next_start = later.flip(-1).cummin(dim=-1).values.flip(-1)
+    next_start = torch.cat([next_start[..., 1:], torch.full_like(next_start[..., :1], steps)], dim=-1)
+    has_next = starts & (next_start < steps)
+    following = words.gather(-1, next_start.clamp(max=steps - 1))
+    unigrams = words % word_buckets
+    bigrams = (words * BIGRAM_MULTIPLIER + following) % bigram_buckets + word_buckets
+    return torch.cat([unigrams, bigrams], dim=-1), torch.cat([starts, has_next], dim=-1)
 
 
 class SparseTextView(Encoder):
     """``{"input_ids": [B, K, T], "attention_mask": [B, K, T], "chunk_mask": [B, K]}`` ->
     L2-normalised tf-idf ``[B, max_features]`` (sublinear tf: ``1 + log count``).
 
-    Terms: word-piece ids ``< vocab_size`` and bigrams of adjacent pieces hashed into
-    ``bigram_buckets`` ids after them. Not usable before ``fit`` (or a loaded state).
+    Terms (``units="pieces"``): word-piece ids ``< vocab_size`` and bigrams of adjacent
+    pieces hashed into ``bigram_buckets`` ids after them. ``units="words"`` first joins each
+    word's pieces (a piece and the ``##`` continuations after it, read from the tokenizer's
+    vocabulary at ``tokenizer_path``, None = the packaged MiniLM) and hashes whole words into
+    the first ``word_buckets`` ids and word bigrams after them: a rare invented word split
+    into common pieces stays one term. Not usable before ``fit`` (or a loaded state).
     """
 
     modality = "text"
     needs_fit = True
+    sparse_output = True  # linear probes scale the view as a whole (models/probes.py)
 
     def __init__(self, vocab_size: int = 30522, bigram_buckets: int = 131072, max_features: int = 8192,
-                 min_df: int = 2, frozen: bool = True):
+                 min_df: int = 2, units: str = "pieces", tokenizer_path: str | None = None,
+                 word_buckets: int = 262144, frozen: bool = True):
         super().__init__(frozen=True)
+        if units not in ("pieces", "words"):
+            raise ValueError(f"SparseTextView units must be 'pieces' or 'words', got {units!r}")
         self.vocab_size, self.bigram_buckets = vocab_size, bigram_buckets
-        self.max_features, self.min_df = max_features, min_df
+        self.max_features, self.min_df, self.units = max_features, min_df, units
         self.out_dim = max_features
-        self.register_buffer("column", torch.full((vocab_size + bigram_buckets,), -1, dtype=torch.long))
+        self.unigram_ids = word_buckets if units == "words" else vocab_size
+        self.register_buffer("column", torch.full((self.unigram_ids + bigram_buckets,), -1, dtype=torch.long))
         self.register_buffer("idf", torch.zeros(max_features))
+        # Which piece ids continue a word (a buffer: part of the state and the cache fingerprint).
+        continuation = continuation_ids(tokenizer_path, vocab_size) if units == "words" else torch.zeros(0, dtype=torch.bool)
+        self.register_buffer("continuation", continuation)
         self.freeze()
 
     def terms(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Term ids ``[B, K, 2T-1]`` and their validity mask (real tokens of real chunks)."""
+        """Term ids ``[B, K, 2T(-1)]`` and their validity mask (real tokens of real chunks)."""
         ids = inputs["input_ids"].long().clamp(0, self.vocab_size - 1)
         mask = inputs["attention_mask"].bool() & inputs["chunk_mask"].unsqueeze(-1)
+        if self.units == "words":
+            return word_terms(ids, mask, self.continuation, self.unigram_ids, self.bigram_buckets)
         bigrams = (ids[..., :-1] * BIGRAM_MULTIPLIER + ids[..., 1:]) % self.bigram_buckets + self.vocab_size
         return torch.cat([ids, bigrams], dim=-1), torch.cat([mask, mask[..., :-1] & mask[..., 1:]], dim=-1)
 
     @torch.no_grad()
     def fit(self, batches: Iterable[dict[str, torch.Tensor]]) -> None:
         """Vocabulary and idf from the training albums' batches (each album is one document)."""
-        total = self.vocab_size + self.bigram_buckets
+        total = self.unigram_ids + self.bigram_buckets
         df = torch.zeros(total, dtype=torch.long)
         n_docs = 0
         for inputs in batches:

@@ -1,0 +1,190 @@
+"""Fitting the linear probes of a tagger (models/probes.py) on cached embeddings, after stage 2.
+
+Per view: standardise on the present training rows (dense views per column, sparse views
+left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
+L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
+best val macro ROC-AUC. Then stack: non-negative weights for the fused head's logits and
+each probe's, plus a per-label offset, fitted on val by binary cross-entropy; kept only
+when the stack beats the fused head alone on val. This is the simple-features reference's
+own protocol (logistic regression, C chosen on val), applied to every view the model has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genre_tagger.features.store import ModalityFeatures
+from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.models.probes import LinearProbes, ViewProbe
+from genre_tagger.models.tagger import GenreTagger
+
+C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
+SPARSE_DENSITY = 0.2  # below this share of non-zeros a view's matrix is multiplied as sparse
+LOGIT_CHUNK = 4096
+
+
+@dataclass
+class ProbeReport:
+    """What the fit chose: C and val macro ROC-AUC per view, the stacking weights."""
+
+    chosen_c: dict[str, float] = field(default_factory=dict)
+    view_val_auc: dict[str, float] = field(default_factory=dict)
+    stack: dict[str, float] = field(default_factory=dict)
+    deep_val_auc: float = float("nan")
+    stacked_val_auc: float = float("nan")
+
+    def line(self) -> str:
+        views = ", ".join(f"{v} C={self.chosen_c[v]:g} ({self.view_val_auc[v]:.3f})" for v in self.chosen_c)
+        weights = ", ".join(f"{k} {w:.2f}" for k, w in self.stack.items())
+        return (f"linear probes: {views}; stacked val macro ROC-AUC {self.stacked_val_auc:.3f} "
+                f"(fused head alone {self.deep_val_auc:.3f}); weights: {weights}")
+
+
+def set_standardization(probe: ViewProbe, embeddings: np.ndarray, present: np.ndarray, train: np.ndarray) -> None:
+    """Mean and scale from the present training rows; sparse views keep mean 0 and scale 1."""
+    if probe.view.sparse:
+        probe.mean.zero_(), probe.scale.fill_(1.0)
+        return
+    rows = train[present[train]]
+    x = torch.from_numpy(np.asarray(embeddings[rows, probe.view.start:probe.view.end], dtype=np.float32))
+    if len(x) < 2:
+        probe.mean.zero_(), probe.scale.fill_(1.0)
+        return
+    std = x.std(dim=0)
+    probe.mean.copy_(x.mean(dim=0))
+    probe.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+
+
+def view_inputs(probe: ViewProbe, features: ModalityFeatures, rows: np.ndarray) -> torch.Tensor:
+    """Standardised features ``[len(rows), D]`` of one view, sparse when mostly zeros."""
+    embedding = torch.from_numpy(np.asarray(features.embeddings[rows], dtype=np.float32))
+    x = probe.standardize(embedding, torch.from_numpy(features.present[rows]))
+    if probe.view.sparse and x.numel() and float((x != 0).float().mean()) < SPARSE_DENSITY:
+        return x.to_sparse()
+    return x
+
+
+def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    return torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, c: float, start: tuple[torch.Tensor, torch.Tensor],
+                 max_iter: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Multi-label logistic regression ``x [n, D]``, ``y [n, L]`` -> ``(weight [D, L], bias [L])``.
+
+    Objective per label as liblinear's up to a factor ``1/n``: mean over albums of the
+    summed binary cross-entropy plus ``|weight|^2 / (2 C n)``; the bias is not penalised.
+    """
+    weight = start[0].clone().requires_grad_(True)
+    bias = start[1].clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, history_size=10,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-10)
+    n = max(len(y), 1)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        logits = _matmul(x, weight) + bias
+        loss = F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / n
+        loss = loss + (weight * weight).sum() / (2.0 * c * n)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return weight.detach(), bias.detach()
+
+
+def base_rate_logits(y: torch.Tensor) -> torch.Tensor:
+    rate = y.mean(dim=0).clamp(1e-4, 1 - 1e-4)
+    return torch.log(rate / (1 - rate))
+
+
+def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
+             val: np.ndarray, grid: tuple[float, ...] = C_GRID) -> tuple[float, float, torch.Tensor]:
+    """Fit one probe over the C grid; keep the best on val. Returns ``(C, val AUC, val logits [n_val, L])``."""
+    set_standardization(probe, features.embeddings, features.present, train)
+    x_train, x_val = view_inputs(probe, features, train), view_inputs(probe, features, val)
+    y_train = torch.from_numpy(targets[train].astype(np.float32))
+    start = (torch.zeros_like(probe.weight), base_rate_logits(y_train))
+    best, worse_in_a_row = None, 0
+    for c in sorted(grid):
+        start = fit_logistic(x_train, y_train, c, start)
+        val_logits = _matmul(x_val, start[0]) + start[1]
+        auc = macro_roc_auc(targets[val], val_logits.numpy())
+        if best is None or auc > best[1]:
+            best, worse_in_a_row = (c, auc, start, val_logits), 0
+        else:
+            worse_in_a_row += 1
+            if worse_in_a_row >= 2:  # past the best: weaker penalties only overfit more
+                break
+    c, auc, (weight, bias), val_logits = best
+    probe.weight.copy_(weight), probe.bias.copy_(bias)
+    return c, auc, val_logits
+
+
+@torch.no_grad()
+def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray) -> torch.Tensor:
+    """The tagger's logits ``[len(rows), L]`` from cached embeddings, probes not applied."""
+    was_training, fitted = tagger.training, tagger.probes.fitted.clone()
+    tagger.eval()
+    tagger.probes.fitted.fill_(False)
+    try:
+        out = []
+        for start in range(0, len(rows), LOGIT_CHUNK):
+            part = rows[start:start + LOGIT_CHUNK]
+            embeddings = {m: torch.from_numpy(np.asarray(f.embeddings[part], dtype=np.float32))
+                          for m, f in features.items() if m in tagger.modalities}
+            present = {m: torch.from_numpy(f.present[part]) for m, f in features.items() if m in tagger.modalities}
+            out.append(tagger.logits_from_embeddings(embeddings, present))
+        return torch.cat(out) if out else torch.zeros(0, tagger.head[-1].out_features)
+    finally:
+        tagger.probes.fitted.copy_(fitted)
+        tagger.train(was_training)
+
+
+def fit_stack(components: torch.Tensor, y: torch.Tensor, max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """``components [K, n, L]`` logits, ``y [n, L]`` -> non-negative weights ``[K]`` and offsets ``[L]``."""
+    raw = torch.zeros(len(components), requires_grad=True)
+    offset = torch.zeros(y.shape[1], requires_grad=True)
+    optimizer = torch.optim.LBFGS([raw, offset], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        weights = F.softplus(raw)
+        logits = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset
+        loss = F.binary_cross_entropy_with_logits(logits, y) + 1e-3 * (weights * weights).sum() + 1e-3 * (offset * offset).mean()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return F.softplus(raw).detach(), offset.detach()
+
+
+def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
+               splits: dict[str, np.ndarray]) -> ProbeReport:
+    """Fit every view's probe, then the stack (module docstring). Sets ``tagger.probes``."""
+    probes: LinearProbes = tagger.probes
+    train, val = splits["train"], splits["val"]
+    report = ProbeReport()
+    view_val = []
+    for probe in probes.probes:
+        c, auc, val_logits = fit_view(probe, features[probe.view.modality], targets, train, val)
+        report.chosen_c[probe.view.name], report.view_val_auc[probe.view.name] = c, auc
+        view_val.append(val_logits)
+    deep_val = fused_head_logits(tagger, features, val)
+    y_val = torch.from_numpy(targets[val].astype(np.float32))
+    weights, offset = fit_stack(torch.stack([deep_val, *view_val]), y_val)
+    stacked = (weights.view(-1, 1, 1) * torch.stack([deep_val, *view_val])).sum(dim=0) + offset
+    report.deep_val_auc = macro_roc_auc(targets[val], deep_val.numpy())
+    report.stacked_val_auc = macro_roc_auc(targets[val], stacked.numpy())
+    if not report.stacked_val_auc > report.deep_val_auc:  # the stack must earn its place on val
+        weights, offset = torch.zeros_like(weights), torch.zeros_like(offset)
+        weights[0] = 1.0
+        report.stacked_val_auc = report.deep_val_auc
+    probes.stack.copy_(weights), probes.offset.copy_(offset), probes.fitted.fill_(True)
+    report.stack = {"fused head": float(weights[0]),
+                    **{p.view.name: float(w) for p, w in zip(probes.probes, weights[1:])}}
+    return report

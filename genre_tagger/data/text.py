@@ -172,6 +172,14 @@ class HFTokenizer:
             self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         return self._tokenizer
 
+    def continuation_mask(self, vocab_size: int) -> torch.Tensor:
+        """``[vocab_size]`` bool: ids of pieces that continue a word (WordPiece ``##...``)."""
+        mark = torch.zeros(vocab_size, dtype=torch.bool)
+        for token, index in self.tokenizer.get_vocab().items():
+            if token.startswith("##") and index < vocab_size:
+                mark[index] = True
+        return mark
+
     @property
     def pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id

@@ -10,7 +10,7 @@ fingerprint: a new vocabulary makes cached embeddings stale.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import torch
 
@@ -22,15 +22,11 @@ WORD_BASE = 1_000_003
 MAX_PIECES = 64
 
 
-def continuation_ids(tokenizer_path: str | None, vocab_size: int) -> torch.Tensor:
-    """``[vocab_size]`` bool: the WordPiece ids that continue a word (``##...``)."""
-    from genre_tagger.data.text import HFTokenizer
-
-    mark = torch.zeros(vocab_size, dtype=torch.bool)
-    for token, index in HFTokenizer(tokenizer_path).tokenizer.get_vocab().items():
-        if token.startswith("##") and index < vocab_size:
-            mark[index] = True
-    return mark
+def continuation_ids(tokenizer: Any, vocab_size: int) -> torch.Tensor:
+    """``[vocab_size]`` bool: the ids that continue a word (WordPiece ``##`` pieces); none for a
+    tokenizer without ``continuation_mask`` (its tokens are whole words)."""
+    mark = getattr(tokenizer, "continuation_mask", None)
+    return mark(vocab_size) if mark is not None else torch.zeros(vocab_size, dtype=torch.bool)
 
 
 def word_terms(ids: torch.Tensor, mask: torch.Tensor, continuation: torch.Tensor, word_buckets: int,
@@ -67,8 +63,8 @@ class SparseTextView(Encoder):
 
     Terms (``units="pieces"``): word-piece ids ``< vocab_size`` and bigrams of adjacent
     pieces hashed into ``bigram_buckets`` ids after them. ``units="words"`` first joins each
-    word's pieces (a piece and the ``##`` continuations after it, read from the tokenizer's
-    vocabulary at ``tokenizer_path``, None = the packaged MiniLM) and hashes whole words into
+    word's pieces (a piece and the ``##`` continuations after it, as ``tokenizer``, the text
+    loader's own, marks them; its config is a reference to the loader's) and hashes whole words into
     the first ``word_buckets`` ids and word bigrams after them: a rare invented word split
     into common pieces stays one term. Not usable before ``fit`` (or a loaded state).
     """
@@ -78,7 +74,7 @@ class SparseTextView(Encoder):
     sparse_output = True  # linear probes scale the view as a whole (models/probes.py)
 
     def __init__(self, vocab_size: int = 30522, bigram_buckets: int = 131072, max_features: int = 8192,
-                 min_df: int = 2, units: str = "pieces", tokenizer_path: str | None = None,
+                 min_df: int = 2, units: str = "pieces", tokenizer: Any = None,
                  word_buckets: int = 262144, frozen: bool = True):
         super().__init__(frozen=True)
         if units not in ("pieces", "words"):
@@ -90,7 +86,7 @@ class SparseTextView(Encoder):
         self.register_buffer("column", torch.full((self.unigram_ids + bigram_buckets,), -1, dtype=torch.long))
         self.register_buffer("idf", torch.zeros(max_features))
         # Which piece ids continue a word (a buffer: part of the state and the cache fingerprint).
-        continuation = continuation_ids(tokenizer_path, vocab_size) if units == "words" else torch.zeros(0, dtype=torch.bool)
+        continuation = continuation_ids(tokenizer, vocab_size) if units == "words" else torch.zeros(0, dtype=torch.bool)
         self.register_buffer("continuation", continuation)
         self.freeze()
 

@@ -101,13 +101,35 @@ class JointSpace(nn.Module):
         return F.normalize(total / count.clamp(min=1.0), dim=-1) * known.unsqueeze(-1), known
 
 
-def info_nce(first: torch.Tensor, second: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+def info_nce(first: torch.Tensor, second: torch.Tensor, scale: torch.Tensor | float,
+             related: torch.Tensor | None = None, soft: float = 0.0) -> torch.Tensor:
     """Symmetric InfoNCE (NT-Xent across modalities) over a batch of matched pairs.
 
     ``first [B, d]``, ``second [B, d]``: unit vectors, row i of each is a positive pair and
-    every other row of the batch a negative. Returns the mean of the first->second and
-    second->first cross-entropies (a scalar).
+    every other row of the batch a negative. With ``related [B, B]`` (e.g. shared genres,
+    symmetric, >= 0) and ``soft > 0`` the target of row i puts ``1 - soft`` on its own pair
+    and ``soft`` spread over its related rows (itself included), so that albums sharing
+    genres are not pushed apart as hard as unrelated ones. Returns the mean of the
+    first->second and second->first cross-entropies (a scalar).
     """
     logits = scale * first @ second.T
-    target = torch.arange(first.shape[0], device=first.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    if related is None or soft <= 0:
+        target = torch.arange(first.shape[0], device=first.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    eye = torch.eye(first.shape[0], device=first.device)
+    spread = (related + eye).clamp(min=0)
+    spread = spread / spread.sum(dim=1, keepdim=True)
+    target = (1 - soft) * eye + soft * spread
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True)))
+
+
+def genre_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Supervised genre term: ``logits [B, L]`` against multi-hot ``targets [B, L]`` as a
+    softmax over labels with the album's genres sharing the mass evenly (scale-free, of the
+    same order as InfoNCE). Rows without genres are left out; 0 when there are none."""
+    counts = targets.sum(dim=1)
+    rows = counts > 0
+    if not rows.any():
+        return logits.sum() * 0.0
+    spread = targets[rows] / counts[rows].unsqueeze(1)
+    return -(spread * F.log_softmax(logits[rows], dim=1)).sum(dim=1).mean()

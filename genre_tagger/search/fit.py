@@ -37,7 +37,8 @@ ALBUM_SIDE = ("audio", "image")
 class JointData:
     """Cached embeddings of N albums: ``album {m: [N, D_m]}`` / ``album_present {m: [N]}``
     for audio and image, the album's own ``text [N, D_text]`` / ``text_present [N]``, the
-    generated ``descriptions``, the albums' ``genres`` and ``splits`` (row indices)."""
+    generated ``descriptions``, the albums' ``genres`` and ``splits`` (row indices). The last
+    ``text_view_dim`` columns of ``text`` (and of the descriptions) are a sparse text view's."""
 
     album: dict[str, np.ndarray]
     album_present: dict[str, np.ndarray]
@@ -46,6 +47,7 @@ class JointData:
     descriptions: DescriptionEmbeddings
     genres: Sequence[Sequence[str] | None]
     splits: dict[str, np.ndarray]
+    text_view_dim: int = 0
 
 
 @dataclass
@@ -210,10 +212,10 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     torch.manual_seed(settings.seed)
     rng, generator = np.random.default_rng(settings.seed), torch.Generator().manual_seed(settings.seed)
     dims = {m: v.shape[1] for m, v in data.album.items() if m in ALBUM_SIDE}
-    dims["text"] = data.text.shape[1]
+    dims["text"] = data.text.shape[1] - data.text_view_dim
     use_stems = bool(stems) and settings.stems and set(dims) <= set(stems)
     width = next(iter(stems.values()))[1].out_features if use_stems else None
-    space = JointSpace(dims, **settings.space_args(), stem_width=width)
+    space = JointSpace(dims, **settings.space_args(), stem_width=width, text_view_dim=data.text_view_dim)
     if use_stems:
         space.load_stems(stems)
     sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])

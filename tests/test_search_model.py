@@ -174,3 +174,20 @@ def test_combined_vectors_stay_unit_and_mix_the_two_cosines():
         assert v.shape == (5, 12) and torch.allclose(v.norm(dim=1), torch.ones(5), atol=1e-6)
         expected = (joint @ joint.T + w ** 2 * genre @ genre.T) / (1 + w ** 2)
         assert torch.allclose(v @ v.T, expected, atol=1e-6)
+
+
+def test_text_view_columns_bypass_the_stem_and_the_tagger_reads_only_its_own():
+    from genre_tagger.search.text_view import tagger_inputs
+
+    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=8, stem_width=3, text_view_dim=7).eval()
+    dense, view = torch.randn(2, 5), torch.rand(2, 7)
+    expected = torch.nn.functional.normalize(
+        space.projections["text"](torch.cat([space.stems["text"](dense), view], dim=1)), dim=-1)
+    assert torch.allclose(space.text(torch.cat([dense, view], dim=1)), expected, atol=1e-6)
+    assert space.projections["text"][1].in_features == 3 + 7 and space.projections["audio"][1].in_features == 3
+
+    class Tagger(torch.nn.Module):
+        projections = torch.nn.ModuleDict({"text": torch.nn.Sequential(torch.nn.LayerNorm(5))})
+
+    cut = tagger_inputs(Tagger(), {"text": torch.cat([dense, view], dim=1), "audio": torch.randn(2, 4)})
+    assert torch.equal(cut["text"], dense) and cut["audio"].shape == (2, 4)

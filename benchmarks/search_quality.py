@@ -156,13 +156,17 @@ def main() -> None:
     datasets = {False: joint_data(bundle, records, splits, cache, source, progress=True)}
     datasets[True] = joint_data(bundle, records, splits, cache, source, True, view) if view is not None else datasets[False]
     data = datasets[False]
-    tables = {split: {"random": [random_baseline(data, splits[split], seed=s) for s in range(args.seeds)],
+    tables = {split: {"random": [random_baseline(data, splits[split], seed=s) for s in range(max(args.seeds, 5))],
                       "tagger's genre scores, cosine": [genre_score_baseline(bundle, data, splits[split])]}
               for split in ("test", "val")}
     timing, chosen, paired = run_variants(args, bundle, datasets, splits, settings, tables)
-    n = tables["test"]["random"][0]
+    n, n_val = tables["test"]["random"][0], tables["val"]["random"][0]
+    for split in ("test", "val"):  # the random row's expectation: k / gallery size
+        g = tables[split]["random"][0]["n_albums"]
+        name = f"random (5 draws; expected R@10 = 10/{g} = {10 / g:.3f})"
+        tables[split] = {(name if k == "random" else k): v for k, v in tables[split].items()}
     lines = [f"Catalog: `{manifest}` ({len(records)} albums; test split: {n['n_albums']} gallery albums, "
-             f"{n['n_queries']} text queries; val: {tables['val']['random'][0]['n_queries']} queries; "
+             f"{n['n_queries']} text queries; val: {n_val['n_queries']} queries; "
              f"{len(data.descriptions.owner)} generated descriptions of the {len(splits['train'])} train albums). "
              f"Joint spaces: mean ± sd over {args.seeds} training seeds; training "
              f"{', '.join(f'{t:.0f}' for t in timing.values())} s per seed on {torch.get_num_threads()} CPU threads.",

@@ -1,7 +1,7 @@
 """Search at scale (issue 12): FAISS query latency and memory on random unit vectors, and
 index build throughput of `genre-tagger index` on a real (synthetic) catalog.
 
-    .venv/bin/python benchmarks/search_scale.py [--sizes 10000 100000 1000000] [--dim 128]
+    .venv/bin/python benchmarks/search_scale.py [--sizes 10000 100000 1000000] [--dim 378]
     .venv/bin/python benchmarks/search_scale.py --index-checkpoint RUN/model.ckpt --index-manifest M
 
 Latency: single queries (batch 1, one thread, as `search` runs them), top 10, p50/p99 over
@@ -113,7 +113,8 @@ def _cpu_seconds() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--dim", type=int, default=378,
+                        help="vector width: the search vectors are joint (128) + genre scores (one per label: 250)")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--kinds", nargs="+", default=["flat", "ivf", "hnsw"])
     parser.add_argument("--hnsw-up-to", type=int, default=100_000, help="HNSW builds slowly on 2 cores")
@@ -122,7 +123,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clusters", type=int, default=0, help="clustered vectors around this many centres (0: uniform)")
     args = parser.parse_args()
-    lines = [f"FAISS {faiss.__version__}, builds on {faiss.omp_get_max_threads()} threads, single queries on 1, "
+    lines = [f"Load average at the start: {', '.join(f'{v:.1f}' for v in os.getloadavg())}. "
+             f"FAISS {faiss.__version__}, builds on {faiss.omp_get_max_threads()} threads, single queries on 1, "
              f"dim {args.dim}, top 10, {args.queries} queries per row, "
              f"{f'vectors in {args.clusters} clusters' if args.clusters else 'uniform random unit vectors'}.", "",
              "| albums | index | p50 ms | p99 ms | index MB | RSS growth MB | build s | recall@10 vs exact |",

@@ -41,6 +41,25 @@ def test_train_stores_a_joint_space_with_val_metrics(search_run):
     assert metrics["search"]["val"]["n_queries"] > 0 and metrics["search"]["descriptions"] > 0
 
 
+def test_the_text_view_is_stored_and_raw_and_cached_paths_agree(search_run, tiny_catalog, tmp_path):
+    import numpy as np
+
+    from genre_tagger.data.manifest import read_manifest
+    from genre_tagger.search.hook import load_search_model
+    from genre_tagger.search.index import embed_cached, embed_records
+
+    checkpoint, _ = search_run
+    payload = torch.load(checkpoint, weights_only=True)["extra"]["joint_space"]
+    assert payload["text_view"] is not None and payload["init"]["text_view_dim"] > 0
+    model = load_search_model(checkpoint)
+    assert model.space.text_view_dim == model.view.out_dim
+    records = [r for r in read_manifest(tiny_catalog)[0] if r.texts][:8]
+    raw = np.concatenate([v for _, v, _, _, _ in embed_records(model, records, 4, 0, torch.device("cpu"))])
+    # The cached path (the text encoder's cache + the view's own) gives the same vectors.
+    cached = next(embed_cached(model, records, tmp_path / "cache", 4, 0, torch.device("cpu")))[1]
+    assert np.allclose(raw, cached, atol=1e-5)
+
+
 def test_incremental_index_then_search_by_each_query_kind(search_run, tiny_catalog, tmp_path, capsys):
     checkpoint, _ = search_run
     records = _manifest_lines(tiny_catalog)

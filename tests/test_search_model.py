@@ -9,8 +9,8 @@ import torch
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.search.descriptions import TemplateDescriptions
 from genre_tagger.search.features import DescriptionEmbeddings
-from genre_tagger.search.fit import JointData, JointSettings, fit_joint_space, validate
-from genre_tagger.search.joint import JointSpace, info_nce
+from genre_tagger.search.fit import JointData, JointSettings, fit_joint_space, genre_matrix, validate
+from genre_tagger.search.joint import JointSpace, genre_cross_entropy, info_nce
 from genre_tagger.search.protocol import own_ranks, precision_at_k, search_metrics
 
 
@@ -24,6 +24,29 @@ def test_info_nce_known_value_and_alignment():
     shuffled = info_nce(first, first[torch.randperm(16, generator=rng)], 14.0)
     assert aligned < shuffled
     assert float(info_nce(first, first.flip(0), 14.0)) == pytest.approx(float(info_nce(first.flip(0), first, 14.0)))
+
+
+def test_soft_targets_spare_related_albums_and_reduce_to_info_nce_without_relations():
+    eye = torch.eye(3)
+    close = torch.nn.functional.normalize(torch.tensor([[1.0, 0.6, 0], [0.6, 1.0, 0], [0, 0, 1.0]]), dim=1)
+    none = torch.zeros(3, 3)
+    assert float(info_nce(close, eye, 10.0, none, 0.5)) == pytest.approx(float(info_nce(close, eye, 10.0)), rel=1e-5)
+    # Albums 0 and 1 share genres: plain InfoNCE prefers them apart (orthogonal), the soft
+    # target prefers them close.
+    related = torch.tensor([[1.0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    assert float(info_nce(close, eye, 10.0)) > float(info_nce(eye, eye, 10.0))
+    assert float(info_nce(close, eye, 10.0, related, 0.5)) < float(info_nce(eye, eye, 10.0, related, 0.5))
+
+
+def test_genre_cross_entropy_spreads_the_target_over_an_albums_genres():
+    targets = torch.tensor([[1.0, 1, 0, 0], [0, 0, 0, 0]])  # the second album has no genres: left out
+    logits = torch.zeros(2, 4)
+    assert float(genre_cross_entropy(logits, targets)) == pytest.approx(math.log(4))
+    right = torch.tensor([[5.0, 5, -5, -5], [9, 9, 9, 9]])
+    assert float(genre_cross_entropy(right, targets)) == pytest.approx(math.log(2), abs=1e-3)  # its minimum
+    assert float(genre_cross_entropy(logits, torch.zeros(2, 4))) == 0.0
+    out = genre_matrix([["b", "a"], None, ["c"], ["a"]], np.array([0, 3]))  # vocabulary from rows 0, 3: a, b
+    assert out.tolist() == [[1, 1], [0, 0], [0, 0], [1, 0]]
 
 
 def test_album_fusion_masks_missing_modalities_and_nothing_known():
@@ -151,3 +174,20 @@ def test_combined_vectors_stay_unit_and_mix_the_two_cosines():
         assert v.shape == (5, 12) and torch.allclose(v.norm(dim=1), torch.ones(5), atol=1e-6)
         expected = (joint @ joint.T + w ** 2 * genre @ genre.T) / (1 + w ** 2)
         assert torch.allclose(v @ v.T, expected, atol=1e-6)
+
+
+def test_text_view_columns_bypass_the_stem_and_the_tagger_reads_only_its_own():
+    from genre_tagger.search.text_view import tagger_inputs
+
+    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=8, stem_width=3, text_view_dim=7).eval()
+    dense, view = torch.randn(2, 5), torch.rand(2, 7)
+    expected = torch.nn.functional.normalize(
+        space.projections["text"](torch.cat([space.stems["text"](dense), view], dim=1)), dim=-1)
+    assert torch.allclose(space.text(torch.cat([dense, view], dim=1)), expected, atol=1e-6)
+    assert space.projections["text"][1].in_features == 3 + 7 and space.projections["audio"][1].in_features == 3
+
+    class Tagger(torch.nn.Module):
+        projections = torch.nn.ModuleDict({"text": torch.nn.Sequential(torch.nn.LayerNorm(5))})
+
+    cut = tagger_inputs(Tagger(), {"text": torch.cat([dense, view], dim=1), "audio": torch.randn(2, 4)})
+    assert torch.equal(cut["text"], dense) and cut["audio"].shape == (2, 4)

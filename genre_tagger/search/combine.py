@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from genre_tagger.search.fit import ALBUM_SIDE, JointData, JointSettings, album_vectors, selection_score
 from genre_tagger.search.joint import JointSpace
 from genre_tagger.search.protocol import search_metrics
+from genre_tagger.search.text_view import tagger_inputs
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 
@@ -36,7 +37,8 @@ def genre_vectors(tagger: torch.nn.Module, embeddings: dict[str, torch.Tensor],
         raise ValueError("genre_vectors(): none of the tagger's modalities were given")
     tagger.eval()  # no modality dropout
     masks = {m: present[m].bool() for m in used}
-    scores = torch.sigmoid(tagger.logits_from_embeddings({m: embeddings[m].float() for m in used}, masks))
+    inputs = tagger_inputs(tagger, {m: embeddings[m].float() for m in used})
+    scores = torch.sigmoid(tagger.logits_from_embeddings(inputs, masks))
     known = torch.stack([masks[m] for m in used], dim=1).any(dim=1, keepdim=True)
     return F.normalize(scores, dim=-1) * known
 

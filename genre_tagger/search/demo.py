@@ -13,7 +13,7 @@ from pathlib import Path
 
 from genre_tagger.data.manifest import iter_manifest, read_manifest
 from genre_tagger.search.evaluate import data_from_features, evaluate_search, genre_score_baseline, random_baseline
-from genre_tagger.search.features import bundle_features, default_cache_dir
+from genre_tagger.search.features import default_cache_dir
 from genre_tagger.search.hook import load_search_model
 from genre_tagger.search.index import build_index
 from genre_tagger.search.query import Query, SearchIndex
@@ -54,7 +54,7 @@ def demo_section(checkpoint: str | Path, manifest: str | Path, workdir: str | Pa
     metrics = evaluate_search(checkpoint, manifest, workdir / "search_eval", num_workers=num_workers,
                               progress=progress)
     records = [r for r in read_manifest(manifest)[0] if r.split == "test"]
-    features = bundle_features(model.bundle, records, cache_dir, num_workers=num_workers, progress=False)
+    features = model.features(records, cache_dir, num_workers=num_workers, progress=False)
     data = data_from_features(features, [r.genres for r in records], len(records))
     rows = data.splits["eval"]
     table = {"joint space": metrics, "genre-score cosine": genre_score_baseline(model.bundle, data, rows),

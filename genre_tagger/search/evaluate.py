@@ -13,11 +13,12 @@ from genre_tagger.checkpoint import TaggerBundle
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.features import ModalityFeatures
-from genre_tagger.search.features import DescriptionEmbeddings, bundle_features, default_cache_dir
+from genre_tagger.search.features import DescriptionEmbeddings, default_cache_dir
 from genre_tagger.search.combine import metrics_at, protocol_vectors
 from genre_tagger.search.fit import ALBUM_SIDE, JointData
 from genre_tagger.search.hook import load_search_model
 from genre_tagger.search.protocol import METRIC_KEYS, search_metrics
+from genre_tagger.search.text_view import tagger_inputs
 
 
 def protocol_rows(data: JointData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,9 +53,10 @@ def random_baseline(data: JointData, rows: np.ndarray, dim: int = 128, seed: int
 
 
 @torch.no_grad()
-def genre_score_baseline(bundle: TaggerBundle, data: JointData, rows: np.ndarray) -> dict[str, float]:
-    """Cosine between the tagger's predicted genre scores: albums scored from audio+cover,
-    text queries from the text alone (what a user would try first)."""
+def genre_score_vectors(bundle: TaggerBundle, data: JointData, rows: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list]:
+    """The genre-score baseline's vectors: ``(queries [Q, L], owner [Q], gallery [G, L], genres)``,
+    unit sigmoid scores of the tagger, albums from audio+cover, text queries from the text alone."""
     model = bundle.model.eval()
     gallery, queries = protocol_rows(data, rows)
 
@@ -66,12 +68,16 @@ def genre_score_baseline(bundle: TaggerBundle, data: JointData, rows: np.ndarray
                for m in use}
         present = {m: torch.from_numpy(np.asarray(data.text_present if m == "text" else data.album_present[m],
                                                   bool)[picked]) for m in use}
-        values = torch.sigmoid(model.logits_from_embeddings(emb, present)).numpy()
+        values = torch.sigmoid(model.logits_from_embeddings(tagger_inputs(model, emb), present)).numpy()
         return values / np.maximum(np.linalg.norm(values, axis=1, keepdims=True), 1e-12)
 
-    album_scores = scores(list(ALBUM_SIDE), gallery)
-    query_scores = scores(["text"], gallery[queries])
-    return search_metrics(query_scores, queries, album_scores, [data.genres[r] for r in gallery])
+    return scores(["text"], gallery[queries]), queries, scores(list(ALBUM_SIDE), gallery), [data.genres[r] for r in gallery]
+
+
+def genre_score_baseline(bundle: TaggerBundle, data: JointData, rows: np.ndarray) -> dict[str, float]:
+    """Cosine between the tagger's predicted genre scores: albums scored from audio+cover,
+    text queries from the text alone (what a user would try first)."""
+    return search_metrics(*genre_score_vectors(bundle, data, rows))
 
 
 def evaluate_search(checkpoint: str | Path, manifest: str | Path, output: str | Path, split: str | None = "test",
@@ -83,8 +89,8 @@ def evaluate_search(checkpoint: str | Path, manifest: str | Path, output: str | 
     records = [r for r in records if split is None or r.split == split]
     if not records:
         raise UserInputError(f"{manifest}: no album has split={split}")
-    features = bundle_features(model.bundle, records, default_cache_dir(model.bundle.config, manifest),
-                               batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
+    features = model.features(records, default_cache_dir(model.bundle.config, manifest),
+                              batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
     data = data_from_features(features, [r.genres for r in records], len(records))
     vectors = protocol_vectors(model.space, model.bundle.model, data, np.arange(len(records)))
     metrics = metrics_at(vectors, model.genre_weight)

@@ -56,8 +56,10 @@ class DescriptionEmbeddings:
 
 
 def embed_descriptions(bundle: TaggerBundle, records: list[AlbumRecord], rows: np.ndarray, source,
-                       cache_dir: Path | None, progress: bool = True, device: str = "auto") -> DescriptionEmbeddings:
-    """``source.describe`` each album of ``rows`` and embed the texts with the text encoder."""
+                       cache_dir: Path | None, progress: bool = True, device: str = "auto",
+                       view=None) -> DescriptionEmbeddings:
+    """``source.describe`` each album of ``rows`` and embed the texts with the text encoder
+    (and the sparse text ``view``, appended, when given)."""
     encoder = bundle.model.encoders["text"]
     texts, owner = [], []
     for row in rows:
@@ -71,5 +73,9 @@ def embed_descriptions(bundle: TaggerBundle, records: list[AlbumRecord], rows: n
     found = extract_features(texts, loader, encoder, fingerprint, cache_dir, batch_size=64, num_workers=0,
                              device=pick_device(device), progress=progress)
     encoder.cpu()
+    if view is not None:
+        from genre_tagger.search.text_view import view_features, widen
+
+        found = widen(found, view_features(view, bundle, texts, cache_dir, progress))
     keep = found.present
     return DescriptionEmbeddings(found.embeddings[keep], np.asarray(owner, np.int64)[keep])

@@ -7,6 +7,12 @@ when an album has both, a description is drawn with probability ``generated_shar
 With no text source the space is trained between audio and cover alone (the baseline
 "joint space without text"). The album side drops each present modality with
 ``album_dropout`` (keeping one), so albums with only audio or only a cover are trained too.
+
+Two terms use the albums' genres (train split only): ``genre_loss`` weighs a supervised
+genre term (a training-only linear head on the joint space must name the album's genres
+from its text vector and from its album vector alike, so both sides of the space carry
+the same genre structure), and ``soft_targets`` moves that share of InfoNCE's target onto
+the batch albums that share genres with the positive (``joint.info_nce``).
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from genre_tagger.search.features import DescriptionEmbeddings
-from genre_tagger.search.joint import JointSpace, info_nce
+from genre_tagger.search.joint import JointSpace, genre_cross_entropy, info_nce
 from genre_tagger.search.protocol import search_metrics
 
 ALBUM_SIDE = ("audio", "image")
@@ -30,7 +37,8 @@ ALBUM_SIDE = ("audio", "image")
 class JointData:
     """Cached embeddings of N albums: ``album {m: [N, D_m]}`` / ``album_present {m: [N]}``
     for audio and image, the album's own ``text [N, D_text]`` / ``text_present [N]``, the
-    generated ``descriptions``, the albums' ``genres`` and ``splits`` (row indices)."""
+    generated ``descriptions``, the albums' ``genres`` and ``splits`` (row indices). The last
+    ``text_view_dim`` columns of ``text`` (and of the descriptions) are a sparse text view's."""
 
     album: dict[str, np.ndarray]
     album_present: dict[str, np.ndarray]
@@ -39,6 +47,7 @@ class JointData:
     descriptions: DescriptionEmbeddings
     genres: Sequence[Sequence[str] | None]
     splits: dict[str, np.ndarray]
+    text_view_dim: int = 0
 
 
 @dataclass
@@ -57,6 +66,8 @@ class JointSettings:
     max_epochs: int = 100
     patience: int = 15
     stems: bool = True  # build on the tagger's modality projections when given them
+    genre_loss: float = 0.0  # weight of the supervised genre term beside InfoNCE
+    soft_targets: float = 0.0  # share of InfoNCE's target given to albums sharing genres
     seed: int = 0
 
     def space_args(self) -> dict:
@@ -70,6 +81,20 @@ def _tensors(data: JointData) -> dict[str, torch.Tensor]:
     out["text"] = torch.from_numpy(np.ascontiguousarray(data.text, dtype=np.float32))
     out["has_text"] = torch.from_numpy(np.asarray(data.text_present, bool))
     out["desc"] = torch.from_numpy(np.ascontiguousarray(data.descriptions.embeddings, dtype=np.float32))
+    out["genres"] = torch.from_numpy(genre_matrix(data.genres, data.splits["train"]))
+    return out
+
+
+def genre_matrix(genres: Sequence[Sequence[str] | None], rows: np.ndarray) -> np.ndarray:
+    """Multi-hot ``[N, L]`` over the genres named by ``rows`` (the training albums; other
+    albums' genres outside that vocabulary are dropped, albums without genres are all zeros)."""
+    vocabulary = sorted({g for r in rows.tolist() for g in (genres[r] or [])})
+    column = {g: j for j, g in enumerate(vocabulary)}
+    out = np.zeros((len(genres), len(vocabulary)), np.float32)
+    for i, album in enumerate(genres):
+        for g in album or []:
+            if g in column:
+                out[i, column[g]] = 1.0
     return out
 
 
@@ -115,18 +140,36 @@ class _Sampler:
         return out
 
 
+def _genre_terms(sampler: _Sampler, head: torch.nn.Module | None, rows: torch.Tensor, *sides: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """``(related [B, B] | None, genre term)`` of a batch: the share of genres between its
+    albums (cosine of their multi-hot rows) and the mean supervised genre term over ``sides``."""
+    settings, targets = sampler.settings, sampler.t["genres"][rows]
+    related = None
+    if settings.soft_targets > 0:
+        unit = F.normalize(targets, dim=1)
+        related = unit @ unit.T
+    if head is None or settings.genre_loss <= 0:
+        return related, sides[0].sum() * 0.0
+    term = sum(genre_cross_entropy(head(side), targets) for side in sides) / len(sides)
+    return related, settings.genre_loss * term
+
+
 def _step_loss(space: JointSpace, sampler: _Sampler, rows: np.ndarray, rng: np.random.Generator,
-               generator: torch.Generator) -> torch.Tensor:
+               generator: torch.Generator, head: torch.nn.Module | None = None) -> torch.Tensor:
     t, settings = sampler.t, sampler.settings
     index = torch.from_numpy(rows)
     embeddings = {m: t[f"emb_{m}"][index] for m in sampler.modalities}
     present = torch.stack([t[f"has_{m}"][index] for m in sampler.modalities], dim=1)
     if not settings.text_sources:  # audio <-> cover
-        return info_nce(space.project("audio", embeddings["audio"]), space.project("image", embeddings["image"]),
-                        space.scale)
+        audio, image = space.project("audio", embeddings["audio"]), space.project("image", embeddings["image"])
+        related, term = _genre_terms(sampler, head, index, audio, image)
+        return info_nce(audio, image, space.scale, related, settings.soft_targets) + term
     present = _album_dropout(present, settings.album_dropout, generator)
     albums, _ = space.album(embeddings, {m: present[:, j] for j, m in enumerate(sampler.modalities)})
-    return info_nce(space.text(sampler.texts(rows, rng)), albums, space.scale)
+    texts = space.text(sampler.texts(rows, rng))
+    related, term = _genre_terms(sampler, head, index, texts, albums)
+    return info_nce(texts, albums, space.scale, related, settings.soft_targets) + term
 
 
 @torch.no_grad()
@@ -169,16 +212,17 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     torch.manual_seed(settings.seed)
     rng, generator = np.random.default_rng(settings.seed), torch.Generator().manual_seed(settings.seed)
     dims = {m: v.shape[1] for m, v in data.album.items() if m in ALBUM_SIDE}
-    dims["text"] = data.text.shape[1]
+    dims["text"] = data.text.shape[1] - data.text_view_dim
     use_stems = bool(stems) and settings.stems and set(dims) <= set(stems)
     width = next(iter(stems.values()))[1].out_features if use_stems else None
-    space = JointSpace(dims, **settings.space_args(), stem_width=width)
+    space = JointSpace(dims, **settings.space_args(), stem_width=width, text_view_dim=data.text_view_dim)
     if use_stems:
         space.load_stems(stems)
     sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])
     if len(sampler.rows) < 2:
         raise ValueError("fewer than 2 training albums with an album side and a text to pair it with")
-    trainable = [p for p in space.parameters() if p.requires_grad]
+    head = torch.nn.Linear(space.dim, sampler.t["genres"].shape[1]) if settings.genre_loss > 0 else None
+    trainable = [p for p in space.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     best, best_state, best_epoch, history = -np.inf, None, 0, []
     bar = tqdm(range(settings.max_epochs), desc="joint space", unit="epoch", disable=not progress)
@@ -190,7 +234,7 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
             rows = order[start:start + settings.batch_size]
             if len(rows) < 2:
                 continue
-            loss = _step_loss(space, sampler, rows, rng, generator)
+            loss = _step_loss(space, sampler, rows, rng, generator, head)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

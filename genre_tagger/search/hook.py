@@ -21,6 +21,7 @@ from genre_tagger.search.features import DescriptionEmbeddings, bundle_features,
 from genre_tagger.search.combine import best_weight_score, combine, genre_vectors, select_genre_weight
 from genre_tagger.search.fit import ALBUM_SIDE, JointData, JointSettings, fit_joint_space
 from genre_tagger.search.joint import JointSpace
+from genre_tagger.search import text_view
 
 FORMAT = "genre_tagger.joint_space/1"
 DEFAULTS = "search/joint.yaml"
@@ -32,15 +33,27 @@ def search_config(config: dict) -> dict:
 
 
 def joint_data(bundle: TaggerBundle, records: list[AlbumRecord], splits: dict[str, np.ndarray],
-               cache_dir: Path | None, source, progress: bool = True) -> JointData:
-    """Embeddings of every record (cached) and of the training albums' generated descriptions."""
+               cache_dir: Path | None, source, progress: bool = True, view=None) -> JointData:
+    """Embeddings of every record (cached) and of the training albums' generated descriptions;
+    with a fitted text ``view`` its vectors are appended to every text vector (``text_view.py``)."""
     features = bundle_features(bundle, records, cache_dir, progress=progress)
     album_side = [m for m in ALBUM_SIDE if m in features]
     text = features["text"]
-    descriptions = (embed_descriptions(bundle, records, splits["train"], source, cache_dir, progress)
+    if view is not None:
+        text = text_view.widen(text, text_view.view_features(view, bundle, records, cache_dir, progress))
+    descriptions = (embed_descriptions(bundle, records, splits["train"], source, cache_dir, progress, view=view)
                     if source is not None else DescriptionEmbeddings.empty(text.embeddings.shape[1]))
     return JointData({m: features[m].embeddings for m in album_side}, {m: features[m].present for m in album_side},
-                     text.embeddings, text.present, descriptions, [r.genres for r in records], splits)
+                     text.embeddings, text.present, descriptions, [r.genres for r in records], splits,
+                     view.out_dim if view is not None else 0)
+
+
+def fit_view(bundle: TaggerBundle, records: list[AlbumRecord], splits: dict[str, np.ndarray], settings: dict,
+             progress: bool = True):
+    """The joint space's sparse text view fitted on the training albums, or None (``search.text_view``)."""
+    if not text_view.wanted(bundle, settings.get("text_view")):
+        return None
+    return text_view.fit_text_view(bundle, [records[i] for i in splits["train"]], settings["text_view"], progress)
 
 
 def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: dict[str, np.ndarray],
@@ -56,7 +69,8 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
         return {}, {"skipped": reason}
     source = instantiate(settings["descriptions"]) if settings.get("descriptions") else None
     print("search: training the joint album/text space on cached embeddings", file=sys.stderr)
-    data = joint_data(bundle, records, splits, cache_dir, source, progress)
+    view = fit_view(bundle, records, splits, settings, progress)
+    data = joint_data(bundle, records, splits, cache_dir, source, progress, view)
     fit = JointSettings(**settings["fit"], seed=bundle.config.get("seed", 0))
     try:
         space, report = fit_joint_space(data, fit, progress, stems=tagger_stems(bundle),
@@ -68,7 +82,7 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
                                                                                splits["val"], fit)
     report["genre_weight"] = weight
     report["descriptions"] = int(len(data.descriptions.owner))
-    return {"joint_space": joint_payload(space, settings, weight)}, report
+    return {"joint_space": joint_payload(space, settings, weight, view)}, report
 
 
 def tagger_stems(bundle: TaggerBundle) -> dict | None:
@@ -81,11 +95,14 @@ def tagger_stems(bundle: TaggerBundle) -> dict | None:
     return dict(projections.items()) if shaped else None
 
 
-def joint_payload(space: JointSpace, settings: dict, genre_weight: float = 0.0) -> dict:
-    """``genre_weight``: the val-selected weight of the genre-score part of the search vectors."""
+def joint_payload(space: JointSpace, settings: dict, genre_weight: float = 0.0, view=None) -> dict:
+    """``genre_weight``: the val-selected weight of the genre-score part of the search vectors;
+    ``view``: the fitted sparse text view (its vocabulary and idf), if any."""
     return {"format": FORMAT, "input_dims": dict(space.input_dims), "genre_weight": float(genre_weight),
-            "init": {**JointSettings(**settings["fit"]).space_args(), "stem_width": space.stem_width},
+            "init": {**JointSettings(**settings["fit"]).space_args(), "stem_width": space.stem_width,
+                     "text_view_dim": space.text_view_dim},
             "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
+            "text_view": text_view.view_payload(view) if view is not None else None,
             "index": dict(settings.get("index") or {})}
 
 
@@ -100,10 +117,29 @@ class SearchModel:
     index_settings: dict
     path: Path
     genre_weight: float = 0.0
+    view: torch.nn.Module | None = None  # the joint space's sparse text view (text_view.py)
 
     @property
     def width(self) -> int:
         return self.space.dim + len(self.bundle.labels)
+
+    @torch.no_grad()
+    def encode(self, modality: str, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A loader batch of one modality -> ``[B, D]`` as the joint space reads it (text: the
+        encoder's embedding with the view's vector appended)."""
+        embedding = self.bundle.model.encoders[modality].encode(inputs).float()
+        if modality == "text" and self.view is not None:
+            embedding = torch.cat([embedding, self.view.to(embedding.device)(inputs).float()], dim=1)
+        return embedding
+
+    def features(self, records: list[AlbumRecord], cache_dir: Path | None, modalities: list[str] | None = None,
+                 **options) -> dict:
+        """``bundle_features`` of ``records``, text widened by the view's (cached) vectors."""
+        features = bundle_features(self.bundle, records, cache_dir, modalities, **options)
+        if "text" in features and self.view is not None:
+            found = text_view.view_features(self.view, self.bundle, records, cache_dir, options.get("progress", True))
+            features["text"] = text_view.widen(features["text"], found)
+        return features
 
     @torch.no_grad()
     def album(self, embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
@@ -132,4 +168,4 @@ def load_search_model(path: str | Path, device: str | torch.device = "cpu") -> S
     space = JointSpace(payload["input_dims"], **payload["init"])
     space.load_state_dict(payload["state_dict"])
     return SearchModel(bundle, space.eval(), payload.get("index") or {}, Path(path).resolve(),
-                       float(payload.get("genre_weight", 0.0)))
+                       float(payload.get("genre_weight", 0.0)), text_view.load_view(payload.get("text_view")))

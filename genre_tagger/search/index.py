@@ -38,7 +38,7 @@ from genre_tagger.data.manifest import iter_manifest
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.search import faiss_index
-from genre_tagger.search.features import bundle_features, pick_device
+from genre_tagger.search.features import pick_device
 from genre_tagger.search.hook import SearchModel, load_search_model
 
 CHUNK = 1024
@@ -47,7 +47,8 @@ META = "index.json"
 
 def space_digest(model: SearchModel) -> str:
     hasher = hashlib.sha1()
-    for name, tensor in sorted(model.space.state_dict().items()):
+    view = model.view.state_dict() if model.view is not None else {}
+    for name, tensor in sorted(model.space.state_dict().items()) + sorted((f"view.{k}", v) for k, v in view.items()):
         hasher.update(name.encode())
         hasher.update(tensor.cpu().contiguous().numpy().tobytes())
     hasher.update(f"genre_weight={model.genre_weight}".encode())
@@ -130,7 +131,7 @@ def embed_records(model: SearchModel, records: list[AlbumRecord], batch_size: in
         embeddings, present = {}, {}
         for m in loaders:
             inputs = {k: v.to(device) for k, v in batch[m].items()}
-            embeddings[m] = model.bundle.model.encoders[m].encode(inputs).float().cpu()
+            embeddings[m] = model.encode(m, inputs).cpu()
             present[m] = batch[m]["present"]
         vectors, known = model.album(embeddings, present)
         yield (batch["index"].tolist(), vectors.numpy(), known.numpy(),
@@ -142,8 +143,8 @@ def embed_cached(model: SearchModel, records: list[AlbumRecord], cache_dir: Path
     """As ``embed_records``, through the embedding cache that `train` filled (one batch: the
     whole chunk). For catalogs already embedded, e.g. the one a model was trained on."""
     modalities = [m for m in model.space.modalities if m in model.bundle.loaders]
-    features = bundle_features(model.bundle, records, cache_dir, modalities, batch_size=batch_size,
-                               num_workers=num_workers, device=str(device), progress=False)
+    features = model.features(records, cache_dir, modalities, batch_size=batch_size, num_workers=num_workers,
+                              device=str(device), progress=False)
     with torch.no_grad():
         vectors, known = model.album({m: torch.from_numpy(f.embeddings) for m, f in features.items()},
                                            {m: torch.from_numpy(f.present) for m, f in features.items()})

@@ -29,11 +29,15 @@ class JointSpace(nn.Module):
     """Projections ``{m: [B, D_m] -> [B, dim]}`` and a temperature.
 
     ``input_dims`` names the modalities the space knows (a subset of audio/image/text);
-    ``temperature`` is the initial value, learned when ``learn_temperature``.
+    ``temperature`` is the initial value, learned when ``learn_temperature``. With
+    ``text_view_dim`` > 0 a text vector is ``[B, input_dims["text"] + text_view_dim]``: the
+    text encoder's embedding (through its stem) followed by a sparse view's (``text_view.py``),
+    and the text projection reads both.
     """
 
     def __init__(self, input_dims: dict[str, int], dim: int = 128, hidden: int = 512, dropout: float = 0.1,
-                 temperature: float = 0.07, learn_temperature: bool = True, stem_width: int | None = None):
+                 temperature: float = 0.07, learn_temperature: bool = True, stem_width: int | None = None,
+                 text_view_dim: int = 0):
         super().__init__()
         unknown = set(input_dims) - set(MODALITIES)
         if unknown:
@@ -41,13 +45,14 @@ class JointSpace(nn.Module):
         self.input_dims = dict(input_dims)
         self.dim = dim
         self.stem_width = stem_width
+        self.text_view_dim = text_view_dim if "text" in input_dims else 0
         # Frozen stems: copies of the tagger's genre-trained modality projections (LayerNorm,
         # Linear, GELU), which the joint space builds on (measured: benchmarks/RESULTS.md).
         self.stems = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, stem_width), nn.GELU())
                                     for m, d in input_dims.items()}) if stem_width else None
         if self.stems is not None:
             self.stems.requires_grad_(False)
-        widths = {m: stem_width or d for m, d in input_dims.items()}
+        widths = {m: (stem_width or d) + (self.text_view_dim if m == "text" else 0) for m, d in input_dims.items()}
         self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout) for m, w in widths.items()})
         scale = torch.tensor(math.log(1.0 / temperature))
         if learn_temperature:
@@ -70,10 +75,15 @@ class JointSpace(nn.Module):
             stem.load_state_dict(modules[m].state_dict())
 
     def project(self, modality: str, embeddings: torch.Tensor) -> torch.Tensor:
-        """``[B, D_m] -> [B, dim]``, unit length."""
+        """``[B, D_m] -> [B, dim]``, unit length (text: ``D_text + text_view_dim`` columns)."""
         x = embeddings.float()
+        view = None
+        if modality == "text" and self.text_view_dim:
+            x, view = x[:, :-self.text_view_dim], x[:, -self.text_view_dim:]
         if self.stems is not None:
             x = self.stems[modality](x)
+        if view is not None:
+            x = torch.cat([x, view], dim=-1)
         return F.normalize(self.projections[modality](x), dim=-1)
 
     def text(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -101,13 +111,35 @@ class JointSpace(nn.Module):
         return F.normalize(total / count.clamp(min=1.0), dim=-1) * known.unsqueeze(-1), known
 
 
-def info_nce(first: torch.Tensor, second: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+def info_nce(first: torch.Tensor, second: torch.Tensor, scale: torch.Tensor | float,
+             related: torch.Tensor | None = None, soft: float = 0.0) -> torch.Tensor:
     """Symmetric InfoNCE (NT-Xent across modalities) over a batch of matched pairs.
 
     ``first [B, d]``, ``second [B, d]``: unit vectors, row i of each is a positive pair and
-    every other row of the batch a negative. Returns the mean of the first->second and
-    second->first cross-entropies (a scalar).
+    every other row of the batch a negative. With ``related [B, B]`` (e.g. shared genres,
+    symmetric, >= 0) and ``soft > 0`` the target of row i puts ``1 - soft`` on its own pair
+    and ``soft`` spread over its related rows (itself included), so that albums sharing
+    genres are not pushed apart as hard as unrelated ones. Returns the mean of the
+    first->second and second->first cross-entropies (a scalar).
     """
     logits = scale * first @ second.T
-    target = torch.arange(first.shape[0], device=first.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    if related is None or soft <= 0:
+        target = torch.arange(first.shape[0], device=first.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    eye = torch.eye(first.shape[0], device=first.device)
+    spread = (related + eye).clamp(min=0)
+    spread = spread / spread.sum(dim=1, keepdim=True)
+    target = (1 - soft) * eye + soft * spread
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target.T / target.T.sum(1, keepdim=True)))
+
+
+def genre_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Supervised genre term: ``logits [B, L]`` against multi-hot ``targets [B, L]`` as a
+    softmax over labels with the album's genres sharing the mass evenly (scale-free, of the
+    same order as InfoNCE). Rows without genres are left out; 0 when there are none."""
+    counts = targets.sum(dim=1)
+    rows = counts > 0
+    if not rows.any():
+        return logits.sum() * 0.0
+    spread = targets[rows] / counts[rows].unsqueeze(1)
+    return -(spread * F.log_softmax(logits[rows], dim=1)).sum(dim=1).mean()

@@ -56,3 +56,21 @@ def search_metrics(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray,
     metrics["n_queries"] = int(len(queries))
     metrics["n_albums"] = int(len(gallery))
     return metrics
+
+
+def paired_recall_difference(ranks: np.ndarray, baseline_ranks: np.ndarray, k: int = 10, resamples: int = 2000,
+                             seed: int = 0) -> dict[str, float]:
+    """Recall@k of ``ranks [Q]`` minus that of ``baseline_ranks [Q]`` (the same queries, 1-based
+    ranks), with a 95 % paired bootstrap interval over queries, and how many queries only
+    one of the two finds within ``k`` (``wins``: only the first, ``losses``: only the baseline)."""
+    hit, base = np.asarray(ranks) <= k, np.asarray(baseline_ranks) <= k
+    if len(hit) != len(base):
+        raise ValueError("paired_recall_difference: the two rank lists must cover the same queries")
+    diff = hit.astype(float) - base.astype(float)
+    if not len(diff):
+        return {"delta": float("nan"), "low": float("nan"), "high": float("nan"), "wins": 0, "losses": 0}
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(len(diff), size=(resamples, len(diff)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"delta": float(diff.mean()), "low": float(low), "high": float(high),
+            "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}

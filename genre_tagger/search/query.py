@@ -91,7 +91,7 @@ class SearchIndex:
             raise BadQuery(f"{what}: {'; '.join(warnings) or 'nothing usable'}")
         batch = AlbumCollator({modality: loader})([{"index": 0, "id": "query", "inputs": {modality: item},
                                                     "warnings": warnings}])
-        embedding = model.bundle.model.encoders[modality].encode(batch[modality]).float()
+        embedding = model.encode(modality, batch[modality])
         if modality == "text":
             return model.text(embedding).numpy()
         vectors, _ = model.album({modality: embedding}, {modality: batch[modality]["present"]})

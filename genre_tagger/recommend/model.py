@@ -51,7 +51,8 @@ class AlbumEncoder(nn.Module):
     """``AlbumTable`` -> ``(vectors [N, width], bias [N])``."""
 
     def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 64, heads: int = 2,
-                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1):
+                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1,
+                 id_shrink: float = 0.0):
         super().__init__()
         self.modalities = list(input_dims)
         self.projections = nn.ModuleDict({
@@ -74,6 +75,17 @@ class AlbumEncoder(nn.Module):
         # Added (outside training) to the score of albums without an id: set on validation
         # events after training (``calibrate_cold_offset``), since no training target is cold.
         self.register_buffer("cold_offset", torch.zeros(()))
+        # How much of its id an album uses, ``n / (n + id_shrink)`` for ``n`` training plays
+        # (``set_play_counts``): a rarely played album's id is mostly noise, so its vector
+        # leans on content; a popular one's id carries what content cannot tell. 1 = off.
+        self.id_shrink = id_shrink
+        self.register_buffer("id_weight", torch.ones(n_ids + 1))
+
+    def set_play_counts(self, counts: torch.Tensor) -> None:
+        """``counts [n_ids]``: training plays of the albums with an id, in id order."""
+        if self.id_shrink > 0:
+            counts = counts.float().to(self.id_weight.device)
+            self.id_weight[1:] = counts / (counts + self.id_shrink)
 
     def content_vectors(self, table: AlbumTable) -> torch.Tensor:
         """Attention pooling over [no-content token, modality tokens]: ``[N, width]``."""
@@ -96,7 +108,7 @@ class AlbumEncoder(nn.Module):
             id_index = id_index.masked_fill(torch.rand(id_index.shape, device=id_index.device) < self.id_dropout, 0)
         # The id is added after the norm: an album without one (cold) keeps the same content
         # part as it would have with one, so content-only vectors live where warm ones do.
-        vectors = self.norm(self.content_vectors(table)) + self.ids(id_index)
+        vectors = self.norm(self.content_vectors(table)) + self.id_weight[id_index, None] * self.ids(id_index)
         # Albums without an id get the mean bias of those with one, not an arbitrary 0.
         bias = self.bias(id_index).squeeze(-1)
         default = self.bias.weight[1:, 0].mean() if self.bias.weight.shape[0] > 1 else bias.new_zeros(())
@@ -112,9 +124,17 @@ class HistoryEncoder(nn.Module):
     that is the recency information. Padding (left) is masked; each slot sees itself.
     """
 
-    def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2):
+    def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2,
+                 taste: bool = True, taste_decay: float = 0.8):
         super().__init__()
         self.max_len, self.heads = max_len, heads
+        # The listener's longer taste: a recency-weighted mean of the played albums' vectors
+        # (weight ``decay ** age``, the decay learned from ``taste_decay``), added to the
+        # attention's output. Attention alone starts out reading mostly the last play and
+        # needs much data to learn to average; this gives the average from the first step.
+        self.taste = taste
+        self.decay_logit = nn.Parameter(torch.logit(torch.tensor(float(taste_decay))))
+        self.taste_scale = nn.Parameter(torch.tensor(1.0))
         self.positions = nn.Embedding(max_len, width)
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout,
                                            batch_first=True, norm_first=True)
@@ -130,7 +150,22 @@ class HistoryEncoder(nn.Module):
         allowed = causal & ~padding[:, None, :]
         allowed |= torch.eye(length, dtype=torch.bool, device=items.device)
         mask = (~allowed).repeat_interleave(self.heads, dim=0)  # [B*heads, T, T], True = blocked
-        return self.norm(self.encoder(x, mask=mask))
+        hidden = self.encoder(x, mask=mask)
+        if self.taste:
+            hidden = hidden + self.taste_scale * self.recency_mean(items, padding)
+        return self.norm(hidden)
+
+    def recency_mean(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """``[B, T, width]``: at each slot t, ``sum_s<=t decay^(t-s) items_s / sum decay^(t-s)``
+        over the non-padding slots."""
+        length = items.shape[1]
+        steps = torch.arange(length, device=items.device)
+        age = (steps[:, None] - steps[None, :]).float()                        # [T, T]
+        decay = torch.sigmoid(self.decay_logit)
+        weights = torch.where(age >= 0, decay ** age.clamp(min=0), torch.zeros_like(age))
+        weights = weights[None] * (~padding)[:, None, :].float()               # [B, T, T]
+        weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-6)
+        return weights @ items
 
 
 class NextAlbumModel(nn.Module):

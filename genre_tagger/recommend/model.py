@@ -103,18 +103,25 @@ class AlbumEncoder(nn.Module):
         return pooled[:, 0]
 
     def forward(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor]:
+        vectors, bias, _ = self.encode(table)
+        return vectors, bias
+
+    def encode(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(vectors [N, width], bias [N], content [N, width])``: ``content`` is the vectors'
+        content part alone, what a cold album is scored with (trained by the content loss)."""
         id_index = table.id_index if self.use_ids else torch.zeros_like(table.id_index)
         if self.training and self.id_dropout > 0:
             id_index = id_index.masked_fill(torch.rand(id_index.shape, device=id_index.device) < self.id_dropout, 0)
         # The id is added after the norm: an album without one (cold) keeps the same content
         # part as it would have with one, so content-only vectors live where warm ones do.
-        vectors = self.norm(self.content_vectors(table)) + self.id_weight[id_index, None] * self.ids(id_index)
+        content = self.norm(self.content_vectors(table))
+        vectors = content + self.id_weight[id_index, None] * self.ids(id_index)
         # Albums without an id get the mean bias of those with one, not an arbitrary 0.
         bias = self.bias(id_index).squeeze(-1)
         default = self.bias.weight[1:, 0].mean() if self.bias.weight.shape[0] > 1 else bias.new_zeros(())
         if not self.training:
             default = default + self.cold_offset
-        return vectors, torch.where(id_index > 0, bias, default)
+        return vectors, torch.where(id_index > 0, bias, default), content
 
 
 class HistoryEncoder(nn.Module):
@@ -188,11 +195,17 @@ class NextAlbumModel(nn.Module):
     def logits(self, sequences: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor,
                where: torch.Tensor | None = None) -> torch.Tensor:
         """``forward`` with the album vectors ``[N, width]`` and biases ``[N]`` already computed."""
+        return self.project(self.hidden(sequences, vectors, where), vectors, bias)
+
+    def hidden(self, sequences: torch.Tensor, vectors: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        """The history states ``[B, T, width]`` (or ``[P, width]`` at ``where``) from album ``vectors [N, width]``."""
         padding = sequences == PAD
         items = vectors[sequences.clamp(min=0)] * (~padding).unsqueeze(-1)
         hidden = self.history(items, padding)
-        if where is not None:
-            hidden = hidden[where]
+        return hidden[where] if where is not None else hidden
+
+    def project(self, hidden: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor | float) -> torch.Tensor:
+        """States ``[..., width]`` x album vectors ``[N, width]`` -> logits ``[..., N]``."""
         # Both sides are layer-normed (norm ~ sqrt(width)): unscaled dot products start as
         # logits of +-width and the softmax saturates; a learned temperature from 1/sqrt(width).
         return (hidden @ vectors.T) * self.temperature + bias

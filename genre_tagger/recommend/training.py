@@ -174,7 +174,8 @@ def train_one(data: Interactions, content: dict, present: dict, modalities: list
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     warm = data.warm_ids()
     if not modalities:  # without content a dropped id leaves nothing: the id-only model keeps them all
-        config = deep_merge(config, {"model": {"albums": {"init_args": {"id_dropout": 0.0}}}})
+        config = deep_merge(config, {"model": {"albums": {"init_args": {"id_dropout": 0.0}}},
+                                     "optim": {"content_loss": 0.0}})
     input_dims = {m: int(content[m].shape[1]) for m in modalities}
     model = build_model(config, input_dims, len(warm))
     if config["model"].get("id_start", "random") == "cooccurrence" and warm:

@@ -9,7 +9,11 @@ are scored from content alone; during training ids are dropped at random (``id_d
 so that the content path alone must rank well too.
 
 ``HistoryEncoder``: SASRec-style causal self-attention over the played albums' vectors
-plus learned position embeddings counted from the most recent play.
+plus learned position embeddings counted from the most recent play, and beside it the
+listener's taste: a recency-weighted mean of the played albums' vectors (learned decay).
+
+The id embeddings can start from the training events' co-occurrence
+(``recommend/cooccurrence.py``, ``model.id_start`` in the config) rather than from noise.
 
 ``NextAlbumModel``: the two together; the next album is scored against every album of
 the catalog by a dot product with the same album vectors (+ the id bias): a full softmax.

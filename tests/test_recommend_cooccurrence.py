@@ -34,7 +34,7 @@ def test_cooccurrence_vectors_of_a_subset_and_an_isolated_album():
 
 
 def test_recency_mean_weights_recent_plays_and_skips_padding():
-    encoder = HistoryEncoder(width=2, layers=1, max_len=4, taste_decay=0.5)
+    encoder = HistoryEncoder(width=2, layers=1, max_len=4, taste=True, taste_decay=0.5)
     items = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])
     padding = pad_right_aligned([[7, 8]], length=3) == PAD          # first slot is padding
     mean = encoder.recency_mean(items, padding)[0]
@@ -50,3 +50,21 @@ def test_rarely_played_albums_lean_on_content():
     off = AlbumEncoder({"text": 3}, n_ids=3, width=4)           # id_shrink 0: every id counts fully
     off.set_play_counts(torch.tensor([0, 5, 95]))
     assert torch.equal(off.id_weight, torch.ones(4))
+
+
+def test_checkpoints_from_before_the_taste_path_still_load(tmp_path):
+    """A model saved without the taste path and the id weights (the last version's format)
+    loads with the config it was saved with."""
+    from genre_tagger.config import deep_merge
+    from genre_tagger.recommend.store import RecommenderBundle, build_model, load_recommender, save_recommender
+    from genre_tagger.recommend.training import load_recommend_config
+
+    config = deep_merge(load_recommend_config(["recommend/tiny"]), {"model": {"history": {"init_args": {"taste": False}}}})
+    model = build_model(config, {}, n_ids=4)
+    path = tmp_path / "old.ckpt"
+    save_recommender(path, RecommenderBundle(model, config, [], {}, ["a", "b", "c", "d"], None))
+    payload = torch.load(path, weights_only=True)
+    del payload["state_dict"]["albums.id_weight"]
+    torch.save(payload, path)
+    loaded = load_recommender(path)
+    assert not loaded.model.history.taste and torch.equal(loaded.model.albums.id_weight, torch.ones(5))

@@ -83,7 +83,7 @@ class AlbumEncoder(nn.Module):
         # (``set_play_counts``): a rarely played album's id is mostly noise, so its vector
         # leans on content; a popular one's id carries what content cannot tell. 1 = off.
         self.id_shrink = id_shrink
-        self.register_buffer("id_weight", torch.ones(n_ids + 1))
+        self.register_buffer("id_weight", torch.ones(n_ids + 1))  # (ones when absent from a checkpoint)
 
     def set_play_counts(self, counts: torch.Tensor) -> None:
         """``counts [n_ids]``: training plays of the albums with an id, in id order."""
@@ -136,7 +136,7 @@ class HistoryEncoder(nn.Module):
     """
 
     def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2,
-                 taste: bool = True, taste_decay: float = 0.8):
+                 taste: bool = False, taste_decay: float = 0.8):
         super().__init__()
         self.max_len, self.heads = max_len, heads
         # The listener's longer taste: a recency-weighted mean of the played albums' vectors
@@ -144,8 +144,11 @@ class HistoryEncoder(nn.Module):
         # attention's output. Attention alone starts out reading mostly the last play and
         # needs much data to learn to average; this gives the average from the first step.
         self.taste = taste
-        self.decay_logit = nn.Parameter(torch.logit(torch.tensor(float(taste_decay))))
-        self.taste_scale = nn.Parameter(torch.tensor(1.0))
+        if taste:  # (no parameters without it: checkpoints of models without it load as before)
+            self.decay_logit = nn.Parameter(torch.logit(torch.tensor(float(taste_decay))))
+            self.taste_scale = nn.Parameter(torch.tensor(1.0))
+        else:
+            self.register_buffer("decay_logit", torch.logit(torch.tensor(float(taste_decay))), persistent=False)
         self.positions = nn.Embedding(max_len, width)
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout,
                                            batch_first=True, norm_first=True)

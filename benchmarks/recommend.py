@@ -67,7 +67,7 @@ def genre_ranking(plans, vocab):
     return score
 
 
-def calibration(catalog: Path, albums: int, seed: int) -> dict:
+def calibration(events: Path, albums: int, seed: int) -> dict:
     from genre_tagger.data.events import read_events
     from genre_tagger.data.synthetic import build_vocabulary, plan_catalog
     from genre_tagger.recommend.baselines import ItemKNN, Popularity
@@ -76,7 +76,7 @@ def calibration(catalog: Path, albums: int, seed: int) -> dict:
 
     plans = plan_catalog(albums, seed)
     ids = [p.id for p in plans]
-    split = leave_last_out(read_events(catalog / "events.jsonl", ids).histories, {a: i for i, a in enumerate(ids)})
+    split = leave_last_out(read_events(events, ids).histories, {a: i for i, a in enumerate(ids)})
     histories, targets = split.test_inputs(), split.test_target
     cold = ~split.seen_in_training(len(ids))[targets]
     training = split.training_sequences()
@@ -124,7 +124,12 @@ def main() -> None:
     parser.add_argument("--track-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--catalog", type=Path, default=None,
-                        help="an existing catalog folder (manifest.jsonl + events.jsonl) made with these settings")
+                        help="an existing catalog folder (manifest.jsonl) `synth` made with --albums/--seed")
+    parser.add_argument("--events", type=Path, default=None,
+                        help="listening events (default: CATALOG/events.jsonl if there, else --listeners synthetic "
+                             "listeners written to WORKDIR/listeners/events.jsonl; the catalog folder is not written)")
+    parser.add_argument("--listener-seed", type=int, default=None, help="seed of the listeners (default: --seed)")
+    parser.add_argument("--modalities", default=None, help="train-recommender --modalities (default: the tagger's)")
     parser.add_argument("--tagger", type=Path, default=None, help="an existing tagger checkpoint for this catalog")
     parser.add_argument("--tagger-config", action="append", default=None)
     parser.add_argument("--recommender-config", action="append", default=[])
@@ -135,19 +140,26 @@ def main() -> None:
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
     catalog = args.catalog or make_catalog(work, args.albums, args.listeners, args.track_seconds, args.seed)
-    manifest, events = catalog / "manifest.jsonl", catalog / "events.jsonl"
+    manifest, events = catalog / "manifest.jsonl", args.events or catalog / "events.jsonl"
+    if not events.exists() or (args.listener_seed is not None and args.events is None):
+        from genre_tagger.data.synthetic.listeners import write_listeners
+
+        events = work / "listeners" / "events.jsonl"
+        if not events.exists():
+            write_listeners(events.parent, args.albums, args.listeners, seed=args.seed, listener_seed=args.listener_seed)
     tagger = args.tagger or work / "tagger" / "model.ckpt"
     if not tagger.exists():
         extra = [a for c in (args.tagger_config or []) for a in ("--config", c)]
         cli("train", "--manifest", str(manifest), "--output", str(tagger.parent), "--wandb", "disabled", *extra)
     report: dict = {"albums": args.albums, "listeners": args.listeners, "torch_threads": os.cpu_count()}
-    report["calibration"] = calibration(catalog, args.albums, args.seed)
+    report["calibration"] = calibration(events, args.albums, args.seed)
     run = work / "recommender"
     if not (run / "metrics.json").exists():
         extra = [a for c in args.recommender_config for a in ("--config", c)]
         report["train_recommender_wall_s"] = cli(
             "train-recommender", "--checkpoint", str(tagger), "--manifest", str(manifest), "--events", str(events),
-            "--output", str(run), "--wandb", "disabled", *extra)
+            "--output", str(run), "--wandb", "disabled", *extra,
+            *(["--modalities", args.modalities] if args.modalities else []))
         report["train_recommender_peak_rss_mb"] = child_peak_rss_mb()
     report["metrics"] = json.loads((run / "metrics.json").read_text())
     report["latency"] = latency(run / "recommender.ckpt", manifest, events)

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--workers", type=int, default=None,
                        help="rendering processes (default: one per usable CPU core; 0 = in this process)")
     synth.add_argument("--listeners", type=int, default=0, help="also write events.jsonl with N synthetic listeners")
+    synth.add_argument("--listeners-only", action="store_true",
+                       help="write only events.jsonl, for the catalog `synth` made with the same --albums, "
+                            "--seed and --labels (it is not read or rewritten; --output may be another folder)")
+    synth.add_argument("--listener-seed", type=int, default=None,
+                       help="seed of the listeners (popularity, new releases, histories); default: --seed")
 
     validate = commands.add_parser("validate", help="list every problem of a manifest with line and field")
     validate.add_argument("manifest")
@@ -103,19 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_command(args: argparse.Namespace) -> int:
-    progress = not args.quiet
-    if args.command == "synth":
-        from genre_tagger.data.synthetic import write_catalog
+def _synth(args: argparse.Namespace, progress: bool) -> int:
+    from genre_tagger.data.synthetic import write_catalog
+    from genre_tagger.data.synthetic.listeners import write_listeners
 
+    if args.listeners_only and args.listeners < 1:
+        raise UserInputError("--listeners-only needs --listeners N (N >= 1)")
+    if not args.listeners_only:
         path = write_catalog(args.output, n_albums=args.albums, seed=args.seed, n_labels=args.labels,
                              workers=args.workers, progress=progress)
         print(f"wrote {path}")
-        if args.listeners:
-            from genre_tagger.data.synthetic.listeners import write_listeners
+    if args.listeners:
+        events = write_listeners(args.output, args.albums, args.listeners, args.seed, args.labels,
+                                 listener_seed=args.listener_seed)
+        print(f"wrote {events}")
+    return 0
 
-            print(f"wrote {write_listeners(args.output, args.albums, args.listeners, args.seed, args.labels)}")
-        return 0
+
+def run_command(args: argparse.Namespace) -> int:
+    progress = not args.quiet
+    if args.command == "synth":
+        return _synth(args, progress)
     if args.command in recommend_commands.COMMANDS:
         return recommend_commands.run(args, progress)
     if args.command == "validate":

@@ -103,3 +103,20 @@ def test_synth_listeners_flag(tmp_path, capsys):
     events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
     ids = {json.loads(line)["id"] for line in (out / "manifest.jsonl").read_text().splitlines()}
     assert {e["user"] for e in events} == {f"u{i}" for i in range(7)} and {e["album"] for e in events} <= ids
+
+
+def test_synth_listeners_only_for_an_existing_catalog(tmp_path, capsys):
+    """--listeners-only writes events.jsonl alone (another folder is fine); the ids are the
+    catalog's that `synth` would make; --listener-seed draws other listeners."""
+    out = tmp_path / "events_only"
+    common = ["--quiet", "synth", "--albums", "30", "--labels", "16", "--listeners", "9", "--listeners-only"]
+    assert main([*common, "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["events.jsonl"]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    assert {e["album"] for e in events} <= {f"syn0-{i:05d}" for i in range(30)}
+    assert main([*common, "--output", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "events.jsonl").read_text() == (out / "events.jsonl").read_text()
+    assert main([*common, "--output", str(tmp_path / "other"), "--listener-seed", "5"]) == 0
+    assert (tmp_path / "other" / "events.jsonl").read_text() != (out / "events.jsonl").read_text()
+    assert main(["--quiet", "synth", "--output", str(tmp_path / "x"), "--listeners-only"]) == 2
+    assert "--listeners-only needs --listeners" in capsys.readouterr().err

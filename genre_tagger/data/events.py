@@ -219,6 +219,7 @@ def read_events(path: str | Path, known_albums: Iterable[str] | None = None) -> 
 def write_events(events: Iterable[dict], path: str | Path) -> Path:
     """Events (dicts with user, album, timestamp) as JSON Lines, atomically."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".tmp")
     with open(partial, "w", encoding="utf-8") as handle:
         for event in events:

@@ -27,7 +27,7 @@ def _describe(album: str, genres: dict[str, list[str]]) -> str:
 
 
 def demo_section(workdir: str | Path, manifest: str | Path, tagger_checkpoint: str | Path, n_albums: int,
-                 seed: int = 0, n_labels: int = 250, listeners: int | None = None, max_epochs: int = 20,
+                 seed: int = 0, n_labels: int = 250, listeners: int | None = None, max_epochs: int = 60,
                  progress: bool = False) -> list[str]:
     """Markdown lines: metrics with baselines and one listener's recommendations.
 
@@ -45,7 +45,7 @@ def demo_section(workdir: str | Path, manifest: str | Path, tagger_checkpoint: s
     manifest = Path(manifest)
     events = write_listeners(out, n_albums, listeners, seed=seed, n_labels=n_labels)
     overlay = out / "demo.yaml"
-    dump_yaml({"trainer": {"max_epochs": max_epochs, "patience": 5}, "logger": {"wandb": {"mode": "disabled"}}},
+    dump_yaml({"trainer": {"max_epochs": max_epochs, "patience": 10}, "logger": {"wandb": {"mode": "disabled"}}},
               overlay)
     metrics = train_recommender(tagger_checkpoint, manifest, events, out / "run", config_files=[str(overlay)],
                                 progress=progress)

@@ -79,8 +79,12 @@ class RecommenderModule(pl.LightningModule):
     """Trains a ``NextAlbumModel`` on ``table`` (the catalog, moved to the module's device)."""
 
     def __init__(self, model: NextAlbumModel, table: AlbumTable, lr: float = 2e-3, weight_decay: float = 1e-4,
-                 restrict_to_warm: bool = True):
+                 restrict_to_warm: bool = True, content_loss: float = 0.0):
         super().__init__()
+        # Weight of a second cross-entropy that scores the same states against the albums'
+        # content part alone (no ids): what cold albums are ranked with. Without it the
+        # content path learns only through the randomly dropped ids.
+        self.content_loss = content_loss
         self.restrict_to_warm = restrict_to_warm
         self.model, self.table = model, table
         self.lr, self.weight_decay = lr, weight_decay
@@ -93,14 +97,23 @@ class RecommenderModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         targets = batch["targets"]
-        logits = self.model(batch["inputs"], self.table, where=targets != PAD)  # [P, N], padding skipped
+        where = targets != PAD
+        vectors, bias, content = self.model.albums.encode(self.table)
+        hidden = self.model.hidden(batch["inputs"], vectors, where)               # [P, width], padding skipped
+        loss = self._cross_entropy(self.model.project(hidden, vectors, bias), targets[where])
+        if self.content_loss > 0:
+            loss = loss + self.content_loss * self._cross_entropy(self.model.project(hidden, content, 0.0),
+                                                                  targets[where])
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["inputs"]))
+        return loss
+
+    def _cross_entropy(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Full softmax over the candidates: ``logits [P, N]``, ``targets [P]``."""
         # Only albums someone played in training compete in the softmax: the others have
         # no evidence either way, and as eternal negatives the model would learn to bury
         # them (by memorising their content), which is exactly the cold start we need.
         logits = logits.masked_fill(~self.candidates, torch.finfo(logits.dtype).min)
-        loss = F.cross_entropy(logits, targets[targets != PAD])
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["inputs"]))
-        return loss
+        return F.cross_entropy(logits, targets)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         scores = self.model.score(batch["histories"], self.table).float().cpu().numpy()

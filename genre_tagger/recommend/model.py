@@ -9,7 +9,11 @@ are scored from content alone; during training ids are dropped at random (``id_d
 so that the content path alone must rank well too.
 
 ``HistoryEncoder``: SASRec-style causal self-attention over the played albums' vectors
-plus learned position embeddings counted from the most recent play.
+plus learned position embeddings counted from the most recent play, and beside it the
+listener's taste: a recency-weighted mean of the played albums' vectors (learned decay).
+
+The id embeddings can start from the training events' co-occurrence
+(``recommend/cooccurrence.py``, ``model.id_start`` in the config) rather than from noise.
 
 ``NextAlbumModel``: the two together; the next album is scored against every album of
 the catalog by a dot product with the same album vectors (+ the id bias): a full softmax.
@@ -51,7 +55,8 @@ class AlbumEncoder(nn.Module):
     """``AlbumTable`` -> ``(vectors [N, width], bias [N])``."""
 
     def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 64, heads: int = 2,
-                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1):
+                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1,
+                 id_shrink: float = 0.0):
         super().__init__()
         self.modalities = list(input_dims)
         self.projections = nn.ModuleDict({
@@ -74,6 +79,17 @@ class AlbumEncoder(nn.Module):
         # Added (outside training) to the score of albums without an id: set on validation
         # events after training (``calibrate_cold_offset``), since no training target is cold.
         self.register_buffer("cold_offset", torch.zeros(()))
+        # How much of its id an album uses, ``n / (n + id_shrink)`` for ``n`` training plays
+        # (``set_play_counts``): a rarely played album's id is mostly noise, so its vector
+        # leans on content; a popular one's id carries what content cannot tell. 1 = off.
+        self.id_shrink = id_shrink
+        self.register_buffer("id_weight", torch.ones(n_ids + 1))  # (ones when absent from a checkpoint)
+
+    def set_play_counts(self, counts: torch.Tensor) -> None:
+        """``counts [n_ids]``: training plays of the albums with an id, in id order."""
+        if self.id_shrink > 0:
+            counts = counts.float().to(self.id_weight.device)
+            self.id_weight[1:] = counts / (counts + self.id_shrink)
 
     def content_vectors(self, table: AlbumTable) -> torch.Tensor:
         """Attention pooling over [no-content token, modality tokens]: ``[N, width]``."""
@@ -91,18 +107,25 @@ class AlbumEncoder(nn.Module):
         return pooled[:, 0]
 
     def forward(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor]:
+        vectors, bias, _ = self.encode(table)
+        return vectors, bias
+
+    def encode(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(vectors [N, width], bias [N], content [N, width])``: ``content`` is the vectors'
+        content part alone, what a cold album is scored with (trained by the content loss)."""
         id_index = table.id_index if self.use_ids else torch.zeros_like(table.id_index)
         if self.training and self.id_dropout > 0:
             id_index = id_index.masked_fill(torch.rand(id_index.shape, device=id_index.device) < self.id_dropout, 0)
         # The id is added after the norm: an album without one (cold) keeps the same content
         # part as it would have with one, so content-only vectors live where warm ones do.
-        vectors = self.norm(self.content_vectors(table)) + self.ids(id_index)
+        content = self.norm(self.content_vectors(table))
+        vectors = content + self.id_weight[id_index, None] * self.ids(id_index)
         # Albums without an id get the mean bias of those with one, not an arbitrary 0.
         bias = self.bias(id_index).squeeze(-1)
         default = self.bias.weight[1:, 0].mean() if self.bias.weight.shape[0] > 1 else bias.new_zeros(())
         if not self.training:
             default = default + self.cold_offset
-        return vectors, torch.where(id_index > 0, bias, default)
+        return vectors, torch.where(id_index > 0, bias, default), content
 
 
 class HistoryEncoder(nn.Module):
@@ -112,9 +135,20 @@ class HistoryEncoder(nn.Module):
     that is the recency information. Padding (left) is masked; each slot sees itself.
     """
 
-    def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2):
+    def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2,
+                 taste: bool = False, taste_decay: float = 0.8):
         super().__init__()
         self.max_len, self.heads = max_len, heads
+        # The listener's longer taste: a recency-weighted mean of the played albums' vectors
+        # (weight ``decay ** age``, the decay learned from ``taste_decay``), added to the
+        # attention's output. Attention alone starts out reading mostly the last play and
+        # needs much data to learn to average; this gives the average from the first step.
+        self.taste = taste
+        if taste:  # (no parameters without it: checkpoints of models without it load as before)
+            self.decay_logit = nn.Parameter(torch.logit(torch.tensor(float(taste_decay))))
+            self.taste_scale = nn.Parameter(torch.tensor(1.0))
+        else:
+            self.register_buffer("decay_logit", torch.logit(torch.tensor(float(taste_decay))), persistent=False)
         self.positions = nn.Embedding(max_len, width)
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=dropout,
                                            batch_first=True, norm_first=True)
@@ -130,7 +164,22 @@ class HistoryEncoder(nn.Module):
         allowed = causal & ~padding[:, None, :]
         allowed |= torch.eye(length, dtype=torch.bool, device=items.device)
         mask = (~allowed).repeat_interleave(self.heads, dim=0)  # [B*heads, T, T], True = blocked
-        return self.norm(self.encoder(x, mask=mask))
+        hidden = self.encoder(x, mask=mask)
+        if self.taste:
+            hidden = hidden + self.taste_scale * self.recency_mean(items, padding)
+        return self.norm(hidden)
+
+    def recency_mean(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """``[B, T, width]``: at each slot t, ``sum_s<=t decay^(t-s) items_s / sum decay^(t-s)``
+        over the non-padding slots."""
+        length = items.shape[1]
+        steps = torch.arange(length, device=items.device)
+        age = (steps[:, None] - steps[None, :]).float()                        # [T, T]
+        decay = torch.sigmoid(self.decay_logit)
+        weights = torch.where(age >= 0, decay ** age.clamp(min=0), torch.zeros_like(age))
+        weights = weights[None] * (~padding)[:, None, :].float()               # [B, T, T]
+        weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-6)
+        return weights @ items
 
 
 class NextAlbumModel(nn.Module):
@@ -153,11 +202,17 @@ class NextAlbumModel(nn.Module):
     def logits(self, sequences: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor,
                where: torch.Tensor | None = None) -> torch.Tensor:
         """``forward`` with the album vectors ``[N, width]`` and biases ``[N]`` already computed."""
+        return self.project(self.hidden(sequences, vectors, where), vectors, bias)
+
+    def hidden(self, sequences: torch.Tensor, vectors: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        """The history states ``[B, T, width]`` (or ``[P, width]`` at ``where``) from album ``vectors [N, width]``."""
         padding = sequences == PAD
         items = vectors[sequences.clamp(min=0)] * (~padding).unsqueeze(-1)
         hidden = self.history(items, padding)
-        if where is not None:
-            hidden = hidden[where]
+        return hidden[where] if where is not None else hidden
+
+    def project(self, hidden: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor | float) -> torch.Tensor:
+        """States ``[..., width]`` x album vectors ``[N, width]`` -> logits ``[..., N]``."""
         # Both sides are layer-normed (norm ~ sqrt(width)): unscaled dot products start as
         # logits of +-width and the softmax saturates; a learned temperature from 1/sqrt(width).
         return (hidden @ vectors.T) * self.temperature + bias

@@ -61,8 +61,10 @@ def load_recommender(path: str | Path) -> RecommenderBundle:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserInputError(f"{path} is not a recommender checkpoint (train one with `train-recommender`)")
     model = build_model(payload["config"], payload["input_dims"], len(payload["id_vocabulary"]))
+    state = dict(payload["state_dict"])
+    state.setdefault("albums.id_weight", model.albums.id_weight)  # checkpoints from before id_shrink: all ones
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise UserInputError(f"{path}: weights do not fit this version's model: {str(err).splitlines()[0]}") from err
     model.eval()

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+import torch
 from torch.utils.data import DataLoader
 
 from genre_tagger.config import deep_merge, dump_yaml, load_config, read_yaml
@@ -154,15 +155,33 @@ def calibrate_cold_offset(model, table, split: LeaveLastOut) -> float:
     return best
 
 
+def init_ids_from_cooccurrence(model, data: Interactions) -> None:
+    """Start the id embeddings (rows 1..n, warm albums in catalog order) from the training
+    events' co-occurrence (``cooccurrence.cooccurrence_vectors``) instead of noise."""
+    from genre_tagger.recommend.cooccurrence import cooccurrence_vectors
+
+    ids = model.albums.ids
+    rows = np.flatnonzero(data.split.seen_in_training(data.n_items))
+    scale = float(ids.weight[1:].detach().std())
+    vectors = cooccurrence_vectors(data.split.training_sequences(), rows, ids.embedding_dim, scale)
+    with torch.no_grad():
+        ids.weight[1:] = torch.from_numpy(vectors)
+
+
 def train_one(data: Interactions, content: dict, present: dict, modalities: list[str], config: dict,
               loggers: list, progress: bool) -> tuple[RecommenderBundle, dict]:
     """One model on ``modalities`` (``[]`` = id only); returns it and its training summary."""
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     warm = data.warm_ids()
     if not modalities:  # without content a dropped id leaves nothing: the id-only model keeps them all
-        config = deep_merge(config, {"model": {"albums": {"init_args": {"id_dropout": 0.0}}}})
+        config = deep_merge(config, {"model": {"albums": {"init_args": {"id_dropout": 0.0}}},
+                                     "optim": {"content_loss": 0.0}})
     input_dims = {m: int(content[m].shape[1]) for m in modalities}
     model = build_model(config, input_dims, len(warm))
+    if config["model"].get("id_start", "random") == "cooccurrence" and warm:
+        init_ids_from_cooccurrence(model, data)
+    counts = np.bincount([a for s in data.split.training_sequences() for a in s], minlength=data.n_items)
+    model.albums.set_play_counts(torch.from_numpy(counts[counts > 0]))
     table = album_table(data.ids, {m: content[m] for m in modalities}, {m: present[m] for m in modalities}, warm)
     summary = fit_model(model, table, data.split, config, loggers, progress)
     summary["cold_offset"] = calibrate_cold_offset(model, table, data.split)

@@ -210,9 +210,11 @@ def new_release_ids(albums: Sequence[ListenerAlbum], seed: int = 0, settings: Li
 
 
 def write_listeners(output_dir: str | Path, n_albums: int, n_listeners: int, seed: int = 0, n_labels: int = 250,
-                    settings: ListenerSettings | None = None) -> Path:
-    """``output_dir/events.jsonl`` for the catalog ``write_catalog(output_dir, n_albums, seed, n_labels=...)``
-    writes (its plans are recomputed: same seed, same albums)."""
+                    settings: ListenerSettings | None = None, listener_seed: int | None = None) -> Path:
+    """``output_dir/events.jsonl`` for the catalog ``write_catalog(..., n_albums, seed, n_labels=...)``
+    writes (its plans are recomputed: same seed, same albums; the catalog folder itself is not
+    read, so ``output_dir`` may be another one). ``listener_seed`` (default ``seed``) draws
+    another population of listeners for the same catalog."""
     from genre_tagger.data.events import write_events
     from genre_tagger.data.synthetic.catalog import plan_catalog
     from genre_tagger.data.synthetic.vocabulary import build_vocabulary
@@ -220,5 +222,6 @@ def write_listeners(output_dir: str | Path, n_albums: int, n_listeners: int, see
     vocab = build_vocabulary(n_labels)
     albums = [ListenerAlbum(plan.id, plan.true_genres, plan.artist)
               for plan in plan_catalog(n_albums, seed, n_labels=n_labels)]
-    return write_events(generate_events(albums, n_listeners, seed, vocab.top_of, settings),
+    listener_seed = seed if listener_seed is None else listener_seed
+    return write_events(generate_events(albums, n_listeners, listener_seed, vocab.top_of, settings),
                         Path(output_dir) / "events.jsonl")

@@ -13,13 +13,17 @@ stereo mp3, a cover, 3 reviews.
   measured total (``--default-cpu-s``, from RESULTS.md's end-to-end run on the idle machine)
   at the cores it used (``--cores``).
 - ``--end-to-end``: ``genre-tagger tag`` as a subprocess per config, back to back (see
-  ``throughput.tag_end_to_end``), plus the zero-shot tagger.
+  ``throughput.tag_end_to_end``), plus the zero-shot tagger (``--no-zero-shot`` skips it).
+
+``--only N ...`` keeps the configs of those numbers (0 = the default; the order of
+``CONFIGS``); ``--no-in-process`` skips the in-process costs (end-to-end runs only).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -86,7 +90,11 @@ def main() -> int:
     parser.add_argument("--end-to-end", action="store_true")
     parser.add_argument("--e2e-albums", type=int, default=300)
     parser.add_argument("--time-limit", type=float, default=240)
+    parser.add_argument("--only", type=int, nargs="+", default=None, help="numbers of the configs to run (0 = default)")
+    parser.add_argument("--no-in-process", action="store_true")
+    parser.add_argument("--no-zero-shot", action="store_true")
     args = parser.parse_args()
+    chosen = {name: names for i, (name, names) in enumerate(CONFIGS.items()) if args.only is None or i in args.only}
     from genre_tagger.data.manifest import iter_manifest
 
     work = Path(args.workdir)
@@ -95,9 +103,10 @@ def main() -> int:
     records = [r for r, _ in iter_manifest(make_manifest(media, args.albums)) if r is not None]
     results: dict = {"in_process": {}, "end_to_end": {}}
     base = None
-    print("| config | patches (crops) per album | audio loader CPU s | audio encoder CPU s | "
-          "est. tag CPU s per album | est. albums/min (2 cores) |\n|---|---:|---:|---:|---:|---:|")
-    for name, names in CONFIGS.items():
+    if not args.no_in_process:
+        print("| config | patches (crops) per album | audio loader CPU s | audio encoder CPU s | "
+              "est. tag CPU s per album | est. albums/min (2 cores) |\n|---|---:|---:|---:|---:|---:|")
+    for name, names in ({} if args.no_in_process else CONFIGS).items():
         costs = audio_costs(overlay_files(work, names), records)
         base = base if base is not None else costs["audio_cpu_s"]
         total = args.default_cpu_s - base + costs["audio_cpu_s"]
@@ -108,13 +117,19 @@ def main() -> int:
     if args.end_to_end:
         manifest = make_manifest(media, args.e2e_albums)
         for index, (name, names) in enumerate(CONFIGS.items()):
+            if name not in chosen:
+                continue
             checkpoint = make_checkpoint(work / f"musicnn_bench_{index}.ckpt", n_labels=250,
                                          overlays=overlay_files(work, names))
-            say(f"tagging with {name} ...")
+            before = [round(x, 2) for x in os.getloadavg()]
+            say(f"tagging with {name} ... (load average before: {before})")
             results["end_to_end"][name] = tag_end_to_end(checkpoint, manifest, work / f"musicnn_tags_{index}.jsonl",
                                                          32, 2, args.time_limit, None)
-        results["end_to_end"]["zero-shot musicnn-msd"] = tag_end_to_end(
-            "pretrained:musicnn-msd", manifest, work / "musicnn_zero_shot.jsonl", 32, 2, args.time_limit, None)
+            results["end_to_end"][name]["load_avg_before"] = before
+            print(name, json.dumps(results["end_to_end"][name], default=str), flush=True)
+        if not args.no_zero_shot:
+            results["end_to_end"]["zero-shot musicnn-msd"] = tag_end_to_end(
+                "pretrained:musicnn-msd", manifest, work / "musicnn_zero_shot.jsonl", 32, 2, args.time_limit, None)
         print(json.dumps(results["end_to_end"], indent=1, default=str))
     (work / "musicnn_results.json").write_text(json.dumps(results, indent=2, default=str))
     return 0

@@ -3,6 +3,7 @@ catalog, against the simple-features reference computed in the same run on the s
 
     .venv/bin/python benchmarks/quality.py [--albums 3000] [--labels 250] [--seed 0]
         [--generator synthetic|synthetic2] [--preset demo] [--config YAML ...] [--reuse-cache]
+        [--catalog-dir DIR] [--name SUFFIX] [--no-reference]
 
 ``--generator synthetic2`` uses the second generator family (genre_tagger.data.synthetic2,
 40 genres; ``--labels`` is its genre count); ``--preset demo`` is the demo's catalog
@@ -12,9 +13,11 @@ one-vs-rest logistic regression, C chosen on val) sees the same records, labels 
 the section printed ends with a plain verdict naming every column where the model loses.
 
 Writes a catalog under benchmarks/_work/quality_<albums>_<labels>_<seed>/ (reused when it
-exists), runs `genre-tagger ablate` on it with the default config (stage 1 audio CNN,
-frozen EfficientNet-Lite0 and MiniLM, cached embeddings, one fusion head per modality
-subset), and prints a markdown section with the test metrics of the fused model and of
+exists; ``--catalog-dir`` or ``$GENRE_TAGGER_CATALOGS`` puts the catalogs elsewhere, e.g. in
+a folder shared by several checkouts; outputs stay under benchmarks/_work), runs
+`genre-tagger ablate` on it with the default config (stage 1 audio CNN, frozen
+EfficientNet-Lite0 and MiniLM, cached embeddings, one fusion head per modality subset),
+and prints a markdown section with the test metrics of the fused model and of
 each single modality, plus the time of each stage: audio-encoder training, embedding
 extraction per modality, and fusion-head training per run.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -37,10 +41,12 @@ from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.data.synthetic2 import write_catalog2
 
 WORK = Path(__file__).resolve().parent / "_work"
+CATALOGS = Path(os.environ.get("GENRE_TAGGER_CATALOGS") or WORK)
 
 
-def catalog(albums: int, labels: int, seed: int, track_seconds: float, generator: str = "synthetic") -> Path:
-    folder = WORK / f"{'quality' if generator == 'synthetic' else generator}_{albums}_{labels}_{seed}_{track_seconds:g}s"
+def catalog(albums: int, labels: int, seed: int, track_seconds: float, generator: str = "synthetic",
+            work: Path = CATALOGS) -> Path:
+    folder = work / f"{'quality' if generator == 'synthetic' else generator}_{albums}_{labels}_{seed}_{track_seconds:g}s"
     manifest = folder / "manifest.jsonl"
     if not manifest.is_file():
         started = time.monotonic()
@@ -86,11 +92,15 @@ def main() -> None:
     parser.add_argument("--manifest", default=None,
                         help="an existing catalog's manifest instead of writing one (e.g. `synth --albums 600 --seed 23`); "
                              "give its --albums/--labels/--seed for the report")
+    parser.add_argument("--catalog-dir", type=Path, default=CATALOGS,
+                        help="folder of the catalogs (default: $GENRE_TAGGER_CATALOGS or benchmarks/_work)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the simple-features reference (when another run on the same split gave it)")
     args = parser.parse_args()
     if args.preset == "demo":
         args.albums, args.labels, args.track_seconds, args.seed, args.generator = 400, 50, 8.0, 0, "synthetic"
     manifest = Path(args.manifest) if args.manifest else catalog(args.albums, args.labels, args.seed,
-                                                                  args.track_seconds, args.generator)
+                                                                  args.track_seconds, args.generator, args.catalog_dir)
     output = WORK / f"{args.generator}_ablation_{args.albums}_{args.labels}_{args.seed}{args.name}"
     shutil.rmtree(output, ignore_errors=True)
     output.mkdir(parents=True)
@@ -102,15 +112,17 @@ def main() -> None:
         fresh_cache.write_text(f"data: {{cache_dir: {json.dumps(str(output / 'cache'))}}}\n", encoding="utf-8")
         overlays.append(str(fresh_cache))
     report = run_ablation(manifest, output / "ablation", config_files=overlays, wandb_mode="disabled", progress=False)
-    clock = time.monotonic()
-    reference = reference_for_manifest(manifest, overlays)
-    reference_s = time.monotonic() - clock
     command = " ".join(["python benchmarks/quality.py", *sys.argv[1:]])
     text = section(report, args.albums, args.labels, args.seed, command, args.generator)
-    table, losses = comparison_table(model_rows_from_ablation(report), reference)
-    text += (f"\n\nModel (`ablate`, trained on each subset; fused = all modalities) vs the simple-features reference "
-             f"(same split; reference features + LR fits {reference_s:.0f} s; C chosen: {reference.chosen_c}):\n\n" + table)
-    report["reference"] = {"metrics": reference.metrics, "chosen_c": reference.chosen_c, "losses": losses}
+    if not args.no_reference:
+        clock = time.monotonic()
+        reference = reference_for_manifest(manifest, overlays)
+        reference_s = time.monotonic() - clock
+        table, losses = comparison_table(model_rows_from_ablation(report), reference)
+        text += (f"\n\nModel (`ablate`, trained on each subset; fused = all modalities) vs the simple-features "
+                 f"reference (same split; reference features + LR fits {reference_s:.0f} s; C chosen: "
+                 f"{reference.chosen_c}):\n\n" + table)
+        report["reference"] = {"metrics": reference.metrics, "chosen_c": reference.chosen_c, "losses": losses}
     (output / "quality.md").write_text(text + "\n", encoding="utf-8")
     (output / "quality.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     print(text)

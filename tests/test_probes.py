@@ -135,3 +135,12 @@ def test_word_units_join_pieces_so_a_split_word_is_one_term():
     # The same word split differently ("5 8 7") is another word.
     other, other_valid = word_terms(torch.tensor([[[5, 8, 7]]]), torch.ones(1, 1, 3, dtype=torch.bool), continuation, 1000, 500)
     assert other[..., :3][other_valid[..., :3]].tolist() != [unigrams[0]]
+
+
+def test_probes_stay_off_without_a_usable_val_split():
+    features, targets, splits = toy_features()
+    tagger = toy_tagger()
+    empty_val = dict(splits, val=np.array([], dtype=np.int64))
+    report = fit_probes(tagger, features, targets, empty_val)
+    assert not report.chosen_c and not bool(tagger.probes.fitted)
+    assert "not fitted" in report.line()

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from genre_tagger.features.store import ModalityFeatures
-from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.probes import LinearProbes, ViewProbe
 from genre_tagger.models.tagger import GenreTagger
 
@@ -38,6 +38,8 @@ class ProbeReport:
     stacked_val_auc: float = float("nan")
 
     def line(self) -> str:
+        if not self.chosen_c:
+            return "linear probes: not fitted (no val album with a positive and a negative label)"
         views = ", ".join(f"{v} C={self.chosen_c[v]:g} ({self.view_val_auc[v]:.3f})" for v in self.chosen_c)
         weights = ", ".join(f"{k} {w:.2f}" for k, w in self.stack.items())
         return (f"linear probes: {views}; stacked val macro ROC-AUC {self.stacked_val_auc:.3f} "
@@ -169,6 +171,9 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
     probes: LinearProbes = tagger.probes
     train, val = splits["train"], splits["val"]
     report = ProbeReport()
+    if len(train) < 2 or len(evaluable_labels(targets[val])) == 0:
+        # Nothing to choose C or stacking weights on: the probes stay off (the head alone).
+        return report
     view_val = []
     for probe in probes.probes:
         c, auc, val_logits = fit_view(probe, features[probe.view.modality], targets, train, val)

@@ -104,7 +104,7 @@ def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: T
         return best
     report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits)
     say(report.line())
-    return report.stacked_val_auc
+    return report.stacked_val_auc if report.chosen_c else best
 
 
 class StagedTraining:

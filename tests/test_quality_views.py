@@ -21,6 +21,11 @@ TEXT_LOADER = {"class_path": "genre_tagger.data.text.TextLoader",
                                            "init_args": {"vocab_size": 4096}}, "max_tokens": 64, "max_chunks": 4}}
 SPARSE = {"class_path": "genre_tagger.models.encoders.sparse_text.SparseTextView",
           "init_args": {"vocab_size": 4096, "bigram_buckets": 4096, "max_features": 1024}}
+HF_TOKENIZER = {"class_path": "genre_tagger.data.text.HFTokenizer", "init_args": {"path": None}}  # packaged MiniLM's
+WORD_LOADER = {"class_path": "genre_tagger.data.text.TextLoader",
+               "init_args": {"tokenizer": HF_TOKENIZER, "max_tokens": 128, "max_chunks": 8}}  # the default budget
+SPARSE_WORDS = {"class_path": "genre_tagger.models.encoders.sparse_text.SparseTextView",
+                "init_args": {"max_features": 1024, "units": "words", "tokenizer": HF_TOKENIZER}}
 TEXT_VIEWS = {"class_path": "genre_tagger.models.encoders.views.MultiView", "init_args": {"views": {
     "learned": {"class_path": "genre_tagger.models.encoders.text.HashedBagEncoder",
                 "init_args": {"vocab_size": 4096, "out_dim": 8, "frozen": True}},
@@ -72,7 +77,8 @@ def embeddings(data, loader_spec, encoder_spec, train, cache=None):
                     "init_args": {"n_mels": 32, "max_lag": 24}}),
     (IMAGE_LOADER, {"class_path": "genre_tagger.models.encoders.descriptors.CoverDescriptors"}),
     (TEXT_LOADER, SPARSE),
-], ids=["audio-descriptors", "cover-descriptors", "sparse-text"])
+    (WORD_LOADER, SPARSE_WORDS),
+], ids=["audio-descriptors", "cover-descriptors", "sparse-text", "sparse-text-words"])
 def test_view_learns_and_not_from_shuffled_labels(catalog2, loader_spec, encoder_spec):
     data, train, held_out = catalog2
     features, _ = embeddings(data, loader_spec, encoder_spec, train)

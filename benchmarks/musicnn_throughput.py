@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import ROOT, make_checkpoint, make_manifest, make_media, say, tag_end_to_end  # noqa: E402
 
 CONFIGS = {
-    "default (MelCNN, 2 crops/track)": [],
+    "default (musicnn + descriptors, album budget 2; cover and text views; probes)": [],
+    "plain (MelCNN, 2 crops/track; the default before issue 11)": ["model/plain.yaml"],
     "musicnn, 2 patches/track (max 8)": ["model/audio_musicnn.yaml"],
     "musicnn, album budget 4 patches": ["model/audio_musicnn.yaml", "BUDGET4"],
     "musicnn, album budget 2 patches": ["model/audio_musicnn.yaml", "BUDGET2"],
@@ -120,7 +121,7 @@ def main() -> int:
             if name not in chosen:
                 continue
             checkpoint = make_checkpoint(work / f"musicnn_bench_{index}.ckpt", n_labels=250,
-                                         overlays=overlay_files(work, names))
+                                         overlays=overlay_files(work, names), fit_manifest=media)
             before = [round(x, 2) for x in os.getloadavg()]
             say(f"tagging with {name} ... (load average before: {before})")
             results["end_to_end"][name] = tag_end_to_end(checkpoint, manifest, work / f"musicnn_tags_{index}.jsonl",

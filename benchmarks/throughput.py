@@ -91,24 +91,35 @@ def make_manifest(media_manifest: Path, n_albums: int) -> Path:
     return path
 
 
-def make_checkpoint(path: Path, n_labels: int, overlays: list[str] | None = None) -> Path:
+def make_checkpoint(path: Path, n_labels: int, overlays: list[str] | None = None,
+                    fit_manifest: Path | None = None) -> Path:
     """The config's model (default config unless ``overlays``) with untrained trainable parts:
-    tagging speed does not depend on the weights."""
+    tagging speed does not depend on the weights. Fitted views (the tf-idf vocabulary) are
+    fitted on ``fit_manifest``'s albums, so that they tag as a trained model's would. The
+    file name carries a digest of the config: a changed default never reuses a stale file."""
+    import hashlib
+
     import numpy as np
 
     from genre_tagger.checkpoint import TaggerBundle, save_checkpoint
     from genre_tagger.config import load_config
     from genre_tagger.data.dataset import build_loaders
+    from genre_tagger.data.manifest import read_manifest
+    from genre_tagger.models.encoders.views import fit_views
     from genre_tagger.models.tagger import build_tagger
 
+    config = load_config(overlays)
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    path = path.with_name(f"{path.stem}_{digest}{path.suffix}")
     if path.exists():
         return path
-    config = load_config(overlays)
     modalities = list(config["modalities"])
     model = build_tagger(config["model"], modalities, n_labels)
+    loaders = build_loaders(config["data"]["loaders"], modalities)
+    if fit_manifest is not None:
+        fit_views(model.encoders, loaders, read_manifest(fit_manifest)[0])
     for encoder in model.encoders.values():
         encoder.freeze()
-    loaders = build_loaders(config["data"]["loaders"], modalities)
     labels = [f"genre_{i:03d}" for i in range(n_labels)]
     save_checkpoint(path, TaggerBundle(model.eval(), loaders, labels, np.full(n_labels, 0.5), config))
     return path
@@ -412,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     media = make_media(work / "media", args.distinct)
-    checkpoint = make_checkpoint(work / "default_untrained.ckpt", n_labels=250)
+    checkpoint = make_checkpoint(work / "default_untrained.ckpt", n_labels=250, fit_manifest=media)
     results: dict[str, Any] = {"machine": machine(), "workers": args.num_workers, "batch_size": args.batch_size,
                                "threads": args.threads, "distinct_albums": args.distinct, "runs": {}}
     say("decode-only floor ...")

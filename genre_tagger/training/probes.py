@@ -4,7 +4,8 @@ Per view: standardise on the present training rows (dense views per column, spar
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
 best val macro ROC-AUC. Then stack: non-negative weights for the fused head's logits and
-each probe's, plus a per-label offset, fitted on val by binary cross-entropy; kept only
+each probe's (each scaled to unit spread first), plus a per-label offset, fitted on val by
+binary cross-entropy; kept only
 when the stack beats the fused head alone on val. This is the simple-features reference's
 own protocol (logistic regression, C chosen on val), applied to every view the model has.
 """
@@ -22,7 +23,7 @@ from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.probes import LinearProbes, ViewProbe
 from genre_tagger.models.tagger import GenreTagger
 
-C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
+C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 SPARSE_DENSITY = 0.2  # below this share of non-zeros a view's matrix is multiplied as sparse
 LOGIT_CHUNK = 4096
 
@@ -181,15 +182,25 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
         view_val.append(val_logits)
     deep_val = fused_head_logits(tagger, features, val)
     y_val = torch.from_numpy(targets[val].astype(np.float32))
-    weights, offset = fit_stack(torch.stack([deep_val, *view_val]), y_val)
-    stacked = (weights.view(-1, 1, 1) * torch.stack([deep_val, *view_val])).sum(dim=0) + offset
+    components = torch.stack([deep_val, *view_val])  # [K, n_val, L]
+    # Each component centred per label and at unit spread, so that the weights' penalty treats
+    # a strongly regularised probe (small logits around its per-label bias) like any other;
+    # weights and offsets are mapped back to the raw logits after.
+    means = components.mean(dim=1, keepdim=True)  # [K, 1, L]
+    spread = (components - means).flatten(1).std(dim=1).clamp(min=1e-8)  # [K]
+    unit_weights, unit_offset = fit_stack((components - means) / spread.view(-1, 1, 1), y_val)
+    weights = unit_weights / spread
+    offset = unit_offset - (weights.view(-1, 1) * means[:, 0, :]).sum(dim=0)
+    stacked = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset
     report.deep_val_auc = macro_roc_auc(targets[val], deep_val.numpy())
     report.stacked_val_auc = macro_roc_auc(targets[val], stacked.numpy())
     if not report.stacked_val_auc > report.deep_val_auc:  # the stack must earn its place on val
         weights, offset = torch.zeros_like(weights), torch.zeros_like(offset)
         weights[0] = 1.0
+        unit_weights = weights * spread
         report.stacked_val_auc = report.deep_val_auc
     probes.stack.copy_(weights), probes.offset.copy_(offset), probes.fitted.fill_(True)
-    report.stack = {"fused head": float(weights[0]),
-                    **{p.view.name: float(w) for p, w in zip(probes.probes, weights[1:])}}
+    # Reported at unit spread: comparable between components.
+    report.stack = {"fused head": float(unit_weights[0]),
+                    **{p.view.name: float(w) for p, w in zip(probes.probes, unit_weights[1:])}}
     return report

@@ -12,6 +12,11 @@ import torch
 from genre_tagger.models.encoders.base import Encoder, masked_mean
 
 LOUDNESS_QUANTILES = (0.1, 0.5, 0.9)
+# Inverse of each loader's compression of mel power (the loaders' own formulas).
+COMPRESSIONS = {
+    "log": torch.exp,
+    "musicnn": lambda mels: ((torch.pow(10.0, mels) - 1.0) / 10000.0).clamp(min=0.0),
+}
 
 
 def _onset_autocorrelation(mels: torch.Tensor, max_lag: int) -> torch.Tensor:
@@ -34,14 +39,20 @@ class AudioDescriptors(Encoder):
     mean, spread, 10/50/90 % quantiles, share of frames 1 spread above the mean) ``[6]``;
     onset periodicity (flux autocorrelation at lags 1..max_lag, its peak and the peak's lag,
     flux mean and spread) ``[max_lag + 4]``. Crops are averaged: ``[B, out_dim]``.
+
+    ``compression`` says how the loader compressed mel power, so that the spectral shape and
+    loudness see power again: ``"log"`` (AudioLoader: natural log) or ``"musicnn"``
+    (MusicnnAudioLoader: ``log10(1 + 10000 mel)``).
     """
 
     modality = "audio"
     weights_from_package = True  # no weights at all: the configuration says everything
 
-    def __init__(self, n_mels: int = 64, max_lag: int = 48, frozen: bool = True):
+    def __init__(self, n_mels: int = 64, max_lag: int = 48, compression: str = "log", frozen: bool = True):
         super().__init__(frozen=True)
-        self.n_mels, self.max_lag = n_mels, max_lag
+        if compression not in COMPRESSIONS:
+            raise ValueError(f"AudioDescriptors: compression must be one of {sorted(COMPRESSIONS)}, got {compression!r}")
+        self.n_mels, self.max_lag, self.compression = n_mels, max_lag, compression
         self.out_dim = 2 * n_mels + 8 + 6 + max_lag + 4
         self.freeze()
 
@@ -49,7 +60,7 @@ class AudioDescriptors(Encoder):
         """``[N, n_mels, F]`` log-mel crops -> ``[N, out_dim]``."""
         mels = mels.float()
         bands = torch.cat([mels.mean(dim=2), mels.std(dim=2)], dim=1)
-        power = mels.exp()  # [N, M, F]
+        power = COMPRESSIONS[self.compression](mels)  # [N, M, F]
         weights = power / power.sum(dim=1, keepdim=True).clamp(min=1e-10)
         index = torch.arange(mels.shape[1], dtype=mels.dtype, device=mels.device).view(1, -1, 1) / mels.shape[1]
         centroid = (weights * index).sum(dim=1)  # [N, F]

@@ -3,8 +3,8 @@
 Stages (each announced on stderr with the elapsed time), all under WORKDIR:
 
 1. ``catalog/``: a synthetic catalog (audio, covers, reviews; some modalities missing);
-2. ``run/``: `train` with the default config (audio CNN from scratch, EfficientNet-Lite0,
-   MiniLM; stage 2 on cached embeddings);
+2. ``run/``: `train` with the default config (frozen musicnn, EfficientNet-Lite0 and MiniLM,
+   each with its cheap view; the fusion head on cached embeddings, then the linear probes);
 3. ``eval/``: `evaluate` on split=test;
 4. ``ablation/``: `ablate`, reusing the run's encoders, so every embedding comes from the
    cache that `train` filled and only the small fusion heads train;
@@ -198,7 +198,7 @@ def run_demo(
     stages.announce(f"synthesising a catalog of {n_albums} albums (seed {seed})")
     manifest = write_catalog(workdir / "catalog", n_albums=n_albums, seed=seed, progress=progress,
                              **settings.catalog_options)
-    stages.announce("training (stage 1: audio CNN from scratch; stage 2: fusion on cached embeddings)")
+    stages.announce("training (embed with the frozen encoders and views; fusion head and linear probes on the cached embeddings)")
     train(manifest, workdir / "run", config_files=config_files, wandb_mode=wandb_mode, progress=progress)
     checkpoint = workdir / "run" / "model.ckpt"
     stages.announce("evaluating on split=test")

@@ -200,3 +200,18 @@ def test_train_with_views_saves_a_checkpoint_that_predicts(tiny_catalog, fast_co
     scores, _, _ = predict_all(bundle, records, batch_size=8, num_workers=0, progress=False)
     assert scores.shape == (len(records), len(bundle.labels)) and np.isfinite(scores).all()
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["audio", "audio", "text", "text"]
+
+
+def test_audio_descriptors_see_the_same_power_through_either_compression():
+    """Spectral shape and loudness dynamics read mel power: the musicnn loader's
+    ``log10(1 + 10000 mel)`` and the classic loader's ``log(mel)`` of the same power agree."""
+    from genre_tagger.models.encoders.descriptors import AudioDescriptors
+
+    power = torch.rand(3, 16, 40, generator=torch.Generator().manual_seed(0)) ** 4 + 1e-4
+    n = 16
+    shape_and_dynamics = slice(2 * n, 2 * n + 14)
+    classic = AudioDescriptors(n_mels=n, max_lag=8, compression="log").describe(power.log())
+    musicnn = AudioDescriptors(n_mels=n, max_lag=8, compression="musicnn").describe(torch.log10(1 + 10000 * power))
+    torch.testing.assert_close(musicnn[:, shape_and_dynamics], classic[:, shape_and_dynamics], rtol=1e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="compression"):
+        AudioDescriptors(compression="db")

@@ -35,8 +35,11 @@ def weights_digest(module: torch.nn.Module) -> str:
 
 
 def encoder_fingerprint(loader: ModalityLoader, encoder_spec: dict, encoder: Encoder) -> str:
-    """What makes an embedding reproducible: preprocessing, encoder config, own weights."""
+    """What makes an embedding reproducible: preprocessing, encoder config, own weights, and
+    the encoder's ``cache_version`` when its code says one (bumped when its output changes)."""
     payload = {"loader": loader.spec(), "encoder": encoder_spec}
+    if getattr(encoder, "cache_version", None) is not None:  # an encoder's own code changed its output
+        payload["version"] = encoder.cache_version
     if not encoder.weights_from_package:
         payload["weights"] = weights_digest(encoder)
     return _digest(payload)[:16]

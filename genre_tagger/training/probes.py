@@ -4,8 +4,9 @@ Per view: standardise on the present training rows (dense views per column, spar
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
 best val macro ROC-AUC. Then stack: non-negative weights for the fused head's logits and
-each probe's (each scaled to unit spread first), plus a per-label offset, fitted on val by
-binary cross-entropy; kept only
+each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
+ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit spread,
+then per-label offsets by binary cross-entropy for calibrated scores; kept only
 when the stack beats the fused head alone on val. This is the simple-features reference's
 own protocol (logistic regression, C chosen on val), applied to every view the model has.
 """
@@ -26,6 +27,7 @@ from genre_tagger.models.tagger import GenreTagger
 C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 SPARSE_DENSITY = 0.2  # below this share of non-zeros a view's matrix is multiplied as sparse
 LOGIT_CHUNK = 4096
+MAX_PAIRS_PER_LABEL = 20000  # ranking pairs per label in the stack fit (sampled beyond)
 
 
 @dataclass
@@ -148,22 +150,71 @@ def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures]
         tagger.train(was_training)
 
 
-def fit_stack(components: torch.Tensor, y: torch.Tensor, max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
-    """``components [K, n, L]`` logits, ``y [n, L]`` -> non-negative weights ``[K]`` and offsets ``[L]``."""
-    raw = torch.zeros(len(components), requires_grad=True)
-    offset = torch.zeros(y.shape[1], requires_grad=True)
-    optimizer = torch.optim.LBFGS([raw, offset], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+def ranking_pairs(y: torch.Tensor, max_pairs: int = MAX_PAIRS_PER_LABEL,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positive row, negative row, label, weight) of every label's positive-negative pairs
+    (at most ``max_pairs`` per label, sampled); weights make each evaluable label count the
+    same, as macro ROC-AUC does. Four ``[P]`` tensors."""
+    generator = torch.Generator().manual_seed(seed)
+    parts: list[tuple[torch.Tensor, ...]] = []
+    evaluable = [label for label in range(y.shape[1]) if 0 < int(y[:, label].sum()) < len(y)]
+    for label in evaluable:
+        pos, neg = torch.nonzero(y[:, label] > 0.5).flatten(), torch.nonzero(y[:, label] <= 0.5).flatten()
+        i, j = torch.meshgrid(pos, neg, indexing="ij")
+        i, j = i.flatten(), j.flatten()
+        if len(i) > max_pairs:
+            keep = torch.randperm(len(i), generator=generator)[:max_pairs]
+            i, j = i[keep], j[keep]
+        parts.append((i, j, torch.full_like(i, label), torch.full((len(i),), 1.0 / (len(i) * len(evaluable)))))
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty, empty, torch.zeros(0)
+    return tuple(torch.cat(column) for column in zip(*parts))  # type: ignore[return-value]
 
-    def closure() -> torch.Tensor:
+
+def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
+              max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """``components [K, n, L]`` logits (centred, unit spread), ``y [n, L]`` -> non-negative
+    weights ``[K]`` summing to ``scale`` and offsets ``[L]``.
+
+    The weights decide the ranking of albums within each label, which is what macro ROC-AUC
+    reads, so they minimise a pairwise logistic loss (each label's positives above its
+    negatives, every label weighing the same). Binary cross-entropy would trade that ranking
+    for calibration, and fitted per-label offsets on a small val split absorb it. Then a
+    per-label offsets are fitted by cross-entropy for calibrated scores.
+    """
+    pos, neg, label, pair_weight = ranking_pairs(y)
+    raw = torch.zeros(len(components), requires_grad=True)
+    optimizer = torch.optim.LBFGS([raw], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def ranking_loss() -> torch.Tensor:
         optimizer.zero_grad()
         weights = F.softplus(raw)
-        logits = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset
-        loss = F.binary_cross_entropy_with_logits(logits, y) + 1e-3 * (weights * weights).sum() + 1e-3 * (offset * offset).mean()
+        scores = (weights.view(-1, 1, 1) * components).sum(dim=0)
+        margins = scores[pos, label] - scores[neg, label]
+        loss = (F.softplus(-margins) * pair_weight).sum() + 1e-2 * (weights * weights).sum()
         loss.backward()
         return loss
 
-    optimizer.step(closure)
-    return F.softplus(raw).detach(), offset.detach()
+    if len(pos):
+        optimizer.step(ranking_loss)
+    direction = F.softplus(raw).detach()
+    # A convex combination of unit-spread components, brought to the scale ``scale`` (the fused
+    # head's logit spread): fitting the scale by cross-entropy on a small val split can shrink
+    # it until float32 rounds every album's score to its label's offset, erasing the ranking.
+    weights = direction / direction.sum().clamp(min=1e-12) * scale
+    combined = (weights.view(-1, 1, 1) * components).sum(dim=0)
+    offset = torch.zeros(y.shape[1], requires_grad=True)
+    calibration = torch.optim.LBFGS([offset], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def calibration_loss() -> torch.Tensor:
+        calibration.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(combined + offset, y) + 1e-3 * (offset * offset).mean()
+        loss.backward()
+        return loss
+
+    calibration.step(calibration_loss)
+    return weights, offset.detach()
 
 
 def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
@@ -188,7 +239,7 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
     # weights and offsets are mapped back to the raw logits after.
     means = components.mean(dim=1, keepdim=True)  # [K, 1, L]
     spread = (components - means).flatten(1).std(dim=1).clamp(min=1e-8)  # [K]
-    unit_weights, unit_offset = fit_stack((components - means) / spread.view(-1, 1, 1), y_val)
+    unit_weights, unit_offset = fit_stack((components - means) / spread.view(-1, 1, 1), y_val, scale=float(spread[0]))
     weights = unit_weights / spread
     offset = unit_offset - (weights.view(-1, 1) * means[:, 0, :]).sum(dim=0)
     stacked = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset

@@ -47,6 +47,7 @@ class AudioDescriptors(Encoder):
 
     modality = "audio"
     weights_from_package = True  # no weights at all: the configuration says everything
+    cache_version = 2  # in the cache fingerprint: 2 = spectral flatness from power under any compression
 
     def __init__(self, n_mels: int = 64, max_lag: int = 48, compression: str = "log", frozen: bool = True):
         super().__init__(frozen=True)
@@ -65,7 +66,8 @@ class AudioDescriptors(Encoder):
         index = torch.arange(mels.shape[1], dtype=mels.dtype, device=mels.device).view(1, -1, 1) / mels.shape[1]
         centroid = (weights * index).sum(dim=1)  # [N, F]
         spread = ((weights * (index - centroid.unsqueeze(1)) ** 2).sum(dim=1)).sqrt()
-        flatness = (mels.mean(dim=1) - power.mean(dim=1).clamp(min=1e-10).log()).exp()
+        log_power = power.clamp(min=1e-10).log()
+        flatness = (log_power.mean(dim=1) - power.mean(dim=1).clamp(min=1e-10).log()).exp()
         rolloff = (weights.cumsum(dim=1) < 0.85).float().mean(dim=1)
         shape = torch.stack([centroid, spread, flatness, rolloff], dim=1)  # [N, 4, F]
         shape = torch.cat([shape.mean(dim=2), shape.std(dim=2)], dim=1)

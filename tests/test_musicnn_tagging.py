@@ -70,6 +70,33 @@ def test_encoder_shapes_masking_and_determinism(tmp_path):
     assert not MusicnnEncoder(model="msd", frozen=False).weights_from_package  # fine-tuned weights are stored
 
 
+def test_spread_mask_keeps_at_most_k_real_crops_evenly_spread():
+    from genre_tagger.models.encoders.base import spread_mask
+
+    mask = torch.tensor([[True] * 8, [True] * 3 + [False] * 5, [True] + [False] * 7, [False] * 8])
+    kept = spread_mask(mask, 2)
+    assert kept[0].nonzero().flatten().tolist() == [2, 6]  # ranks floor(0.5 * 8 / 2), floor(1.5 * 8 / 2)
+    assert kept[1].nonzero().flatten().tolist() == [0, 2]
+    assert kept[2].nonzero().flatten().tolist() == [0] and not kept[3].any()
+    assert torch.equal(spread_mask(mask, 8), mask)
+
+
+def test_encoder_patch_budget_encodes_only_the_spread_patches(tmp_path):
+    from genre_tagger.models.encoders.base import spread_mask
+    from genre_tagger.models.encoders.musicnn import MusicnnEncoder
+
+    loader = MusicnnAudioLoader(patches_per_track=2, max_tracks=2)
+    item, _ = loader.load(record([write_tone(tmp_path / "a.wav", seconds=8.0, freq=220.0),
+                                  write_tone(tmp_path / "b.wav", seconds=8.0, freq=880.0)]))
+    batch = loader.collate([item])
+    assert int(batch["crop_mask"].sum()) == 4
+    budget = MusicnnEncoder(model="msd", layer="mean_pool", max_patches=2)
+    full = MusicnnEncoder(model="msd", layer="mean_pool")
+    chosen = dict(batch, crop_mask=spread_mask(batch["crop_mask"], 2))
+    torch.testing.assert_close(budget.encode(batch), full.encode(chosen), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(budget.encode(batch), full.encode(batch), atol=1e-4)
+
+
 def clip(kind: str, rng: np.random.Generator) -> np.ndarray:
     """3 s at 16 kHz: a soft sustained chord ("drone") or fast broadband hits ("beat")."""
     t = np.arange(ma.PATCH_SAMPLES) / ma.SAMPLE_RATE

@@ -57,6 +57,19 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Ten
     return total / count
 
 
+def spread_mask(crop_mask: torch.Tensor, k: int) -> torch.Tensor:
+    """At most ``k`` of each album's real crops, evenly spread over them: ``[B, C]`` bool.
+
+    The r-th real crop (r = 0..n-1) is kept when r = floor((j + 1/2) n / k) for some j < k,
+    so every crop is kept when n <= k, and the loader's track order spreads the kept ones
+    over the album's tracks.
+    """
+    rank = crop_mask.long().cumsum(dim=1) - 1  # [B, C]: position among the album's real crops
+    count = crop_mask.sum(dim=1, keepdim=True)  # [B, 1]
+    targets = ((torch.arange(k, device=crop_mask.device) + 0.5) * count / k).floor().long()  # [B, k]
+    return crop_mask & (rank.unsqueeze(-1) == targets.unsqueeze(1)).any(dim=-1)
+
+
 def encode_crops(mels: torch.Tensor, crop_mask: torch.Tensor, embed: Callable[[torch.Tensor], torch.Tensor],
                  out_dim: int) -> torch.Tensor:
     """Album embeddings ``[B, out_dim]`` from crops ``[B, C, ...]`` and ``crop_mask [B, C]``.

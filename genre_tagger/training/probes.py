@@ -60,8 +60,11 @@ def set_standardization(probe: ViewProbe, embeddings: np.ndarray, present: np.nd
         probe.mean.zero_(), probe.scale.fill_(1.0)
         return
     std = x.std(dim=0)
+    # Dead units (e.g. most of musicnn's mid-end after its ReLUs) vary only by float residue:
+    # scaled to unit variance they would be pure noise features, so they keep scale 1.
+    alive = std > max(1e-8, 1e-5 * float(std.max()))
     probe.mean.copy_(x.mean(dim=0))
-    probe.scale.copy_(torch.where(std > 1e-8, std, torch.ones_like(std)))
+    probe.scale.copy_(torch.where(alive, std, torch.ones_like(std)))
 
 
 def view_inputs(probe: ViewProbe, features: ModalityFeatures, rows: np.ndarray) -> torch.Tensor:

@@ -164,3 +164,16 @@ def test_stack_ranks_by_the_informative_component_and_keeps_the_scale_on_weak_si
     assert weights[1] > 2 * weights[0]
     stacked = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset
     assert macro_roc_auc(y.numpy(), stacked.numpy()) > macro_roc_auc(y.numpy(), weak.numpy()) + 0.1
+
+
+def test_standardization_leaves_dead_units_at_scale_one():
+    """A column that varies only by float residue (a dead ReLU unit) must not be blown up to
+    unit variance: it would become a pure-noise feature of the probe."""
+    from genre_tagger.models.probes import ViewProbe, ViewSlice
+    from genre_tagger.training.probes import set_standardization
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.3, (50, 2)), rng.normal(1e-6, 1e-7, (50, 1))], axis=1).astype(np.float32)
+    probe = ViewProbe(ViewSlice("audio", "audio", 0, 3), n_labels=2)
+    set_standardization(probe, x, np.ones(50, dtype=bool), np.arange(50))
+    assert probe.scale[2] == 1.0 and 0.2 < float(probe.scale[0]) < 0.4

@@ -3,7 +3,7 @@
 Per view: standardise on the present training rows (dense views per column, sparse views
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
-best val macro ROC-AUC. Then stack: non-negative weights for the fused head's logits and
+best val macro ROC-AUC over the whole grid. Then stack: non-negative weights for the fused head's logits and
 each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
 ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit spread,
 then per-label offsets by binary cross-entropy for calibrated scores; kept only
@@ -117,17 +117,15 @@ def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, 
     x_train, x_val = view_inputs(probe, features, train), view_inputs(probe, features, val)
     y_train = torch.from_numpy(targets[train].astype(np.float32))
     start = (torch.zeros_like(probe.weight), base_rate_logits(y_train))
-    best, worse_in_a_row = None, 0
+    best = None
+    # The whole grid: val macro ROC-AUC over C is not always unimodal (a tf-idf view can peak
+    # both at the strongest penalty, a centroid-like ranking, and again near C = 1-10).
     for c in sorted(grid):
         start = fit_logistic(x_train, y_train, c, start)
         val_logits = _matmul(x_val, start[0]) + start[1]
         auc = macro_roc_auc(targets[val], val_logits.numpy())
         if best is None or auc > best[1]:
-            best, worse_in_a_row = (c, auc, start, val_logits), 0
-        else:
-            worse_in_a_row += 1
-            if worse_in_a_row >= 2:  # past the best: weaker penalties only overfit more
-                break
+            best = (c, auc, start, val_logits)
     c, auc, (weight, bias), val_logits = best
     probe.weight.copy_(weight), probe.bias.copy_(bias)
     return c, auc, val_logits

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import ROOT, make_checkpoint, make_manifest, make_media, say, tag_end_to_end  # noqa: E402
 
 CONFIGS = {
-    "default (musicnn + descriptors, album budget 2; cover and text views; probes)": [],
+    "default (musicnn on 2 of 8 patches + descriptors on all 8; cover and text views; probes)": [],
     "plain (MelCNN, 2 crops/track; the default before issue 11)": ["model/plain.yaml"],
     "musicnn, 2 patches/track (max 8)": ["model/audio_musicnn.yaml"],
     "musicnn, album budget 4 patches": ["model/audio_musicnn.yaml", "BUDGET4"],

@@ -177,6 +177,8 @@ def frozen_minilm_embeddings(split: Split, cache_dir: Path) -> np.ndarray:
     config = load_config()
     loader = instantiate(config["data"]["loaders"]["text"])
     spec = config["model"]["encoders"]["text"]
+    if spec["class_path"].endswith("MultiView"):  # the default's text views: MiniLM is the learned one
+        spec = spec["init_args"]["views"]["learned"]
     encoder = instantiate(spec)
     features = extract_features(
         split.records, loader, encoder, encoder_fingerprint(loader, spec, encoder), cache_dir,

@@ -3,8 +3,8 @@
 Per view: standardise on the present training rows (dense views per column, sparse views
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
-best val macro ROC-AUC over the whole grid. Then stack: non-negative weights for the fused head's logits and
-each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
+best val macro ROC-AUC over the whole grid. Then stack: non-negative weights for the fused
+head's logits and each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
 ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit spread,
 then per-label offsets by binary cross-entropy for calibrated scores; kept only
 when the stack beats the fused head alone on val. This is the simple-features reference's
@@ -173,19 +173,13 @@ def ranking_pairs(y: torch.Tensor, max_pairs: int = MAX_PAIRS_PER_LABEL,
     return tuple(torch.cat(column) for column in zip(*parts))  # type: ignore[return-value]
 
 
-def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
-              max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
-    """``components [K, n, L]`` logits (centred, unit spread), ``y [n, L]`` -> non-negative
-    weights ``[K]`` summing to ``scale`` and offsets ``[L]``.
-
-    The weights decide the ranking of albums within each label, which is what macro ROC-AUC
-    reads, so they minimise a pairwise logistic loss (each label's positives above its
-    negatives, every label weighing the same). Binary cross-entropy would trade that ranking
-    for calibration, and fitted per-label offsets on a small val split absorb it. Then a
-    per-label offsets are fitted by cross-entropy for calibrated scores.
-    """
+def ranking_direction(components: torch.Tensor, y: torch.Tensor, max_iter: int = 200) -> torch.Tensor:
+    """Non-negative weights ``[K]`` of ``components [K, n, L]`` minimising a pairwise logistic
+    loss: each label's positives above its negatives, every label weighing the same."""
     pos, neg, label, pair_weight = ranking_pairs(y)
     raw = torch.zeros(len(components), requires_grad=True)
+    if not len(pos):
+        return F.softplus(raw).detach()
     optimizer = torch.optim.LBFGS([raw], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
 
     def ranking_loss() -> torch.Tensor:
@@ -197,25 +191,41 @@ def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
         loss.backward()
         return loss
 
-    if len(pos):
-        optimizer.step(ranking_loss)
-    direction = F.softplus(raw).detach()
-    # A convex combination of unit-spread components, brought to the scale ``scale`` (the fused
-    # head's logit spread): fitting the scale by cross-entropy on a small val split can shrink
-    # it until float32 rounds every album's score to its label's offset, erasing the ranking.
-    weights = direction / direction.sum().clamp(min=1e-12) * scale
-    combined = (weights.view(-1, 1, 1) * components).sum(dim=0)
-    offset = torch.zeros(y.shape[1], requires_grad=True)
-    calibration = torch.optim.LBFGS([offset], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+    optimizer.step(ranking_loss)
+    return F.softplus(raw).detach()
 
-    def calibration_loss() -> torch.Tensor:
-        calibration.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(combined + offset, y) + 1e-3 * (offset * offset).mean()
+
+def calibrated_offsets(logits: torch.Tensor, y: torch.Tensor, max_iter: int = 200) -> torch.Tensor:
+    """Per-label offsets ``[L]`` for ``logits [n, L]`` by binary cross-entropy (lightly shrunk)."""
+    offset = torch.zeros(y.shape[1], requires_grad=True)
+    optimizer = torch.optim.LBFGS([offset], lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def loss_fn() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(logits + offset, y) + 1e-3 * (offset * offset).mean()
         loss.backward()
         return loss
 
-    calibration.step(calibration_loss)
-    return weights, offset.detach()
+    optimizer.step(loss_fn)
+    return offset.detach()
+
+
+def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
+              max_iter: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
+    """``components [K, n, L]`` logits (centred, unit spread), ``y [n, L]`` -> non-negative
+    weights ``[K]`` summing to ``scale`` and offsets ``[L]``.
+
+    The weights decide the ranking of albums within each label, which is what macro ROC-AUC
+    reads, so they come from a pairwise ranking loss; binary cross-entropy would trade that
+    ranking for calibration on a small val split. They form a convex combination brought to
+    ``scale`` (the fused head's logit spread): a scale fitted by cross-entropy can shrink on
+    weak signal until float32 rounds every album's score to its label's offset. Per-label
+    offsets are then fitted by cross-entropy for calibrated scores.
+    """
+    direction = ranking_direction(components, y, max_iter)
+    weights = direction / direction.sum().clamp(min=1e-12) * scale
+    combined = (weights.view(-1, 1, 1) * components).sum(dim=0)
+    return weights, calibrated_offsets(combined, y, max_iter)
 
 
 def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,

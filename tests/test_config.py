@@ -75,7 +75,7 @@ def test_code_defaults_equal_the_plain_config():
     assert all(defaults[k] == v for k, v in loader_args.items()), (defaults, loader_args)
     tagger_defaults = {k: v.default for k, v in inspect.signature(GenreTagger).parameters.items()}
     assert all(tagger_defaults[k] == v for k, v in plain["model"]["tagger"].items())
-    assert {k for k, v in default["model"]["tagger"].items() if tagger_defaults[k] != v} == {"probes"}
+    assert {k for k, v in default["model"]["tagger"].items() if tagger_defaults[k] != v} == {"probes", "dropout"}
     assert default["data"]["loaders"]["audio"]["class_path"].endswith("MusicnnAudioLoader")
 
 

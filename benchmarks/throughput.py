@@ -3,9 +3,9 @@
 What it measures, in one run:
 
 1. **End to end**: ``genre-tagger tag`` as a subprocess (CLI, default batch size and
-   workers) over manifests of N albums with the DEFAULT config's architecture (MelCNN +
-   EfficientNet-Lite0 + MiniLM): albums per minute and audio seconds per second, both over
-   the whole run (startup included) and in steady state (first to last album written).
+   workers) over manifests of N albums with the DEFAULT config's architecture (musicnn +
+   EfficientNet-Lite0 + MiniLM, each with its cheap view, and the linear probes): albums
+   per minute and audio seconds per second, both over the whole run (startup included) and in steady state (first to last album written).
 2. **Decode-only floor**: ``genre_tagger.data.audio.decode_full`` of the same audio (every
    track of every album, whole files), in as many processes as the tagger has workers.
 3. **Peak memory** of the whole process tree (tagger + DataLoader workers), sampled every
@@ -20,8 +20,8 @@ so ``--distinct`` albums are rendered once and the N-album manifests repeat them
 distinct ids (tagging cost is per album; the files are in the page cache either way).
 
 The checkpoint is built from ``configs/default.yaml`` with untrained weights for the
-trained parts (MelCNN, fusion, head; the frozen EfficientNet-Lite0 and MiniLM come with
-their pretrained weights from their packages): tagging speed does not depend on weights.
+trained parts (fusion, head, probes; the frozen musicnn, EfficientNet-Lite0 and MiniLM come
+with their pretrained weights from their packages): tagging speed does not depend on weights.
 
 Usage (results go to stdout as Markdown tables, and to WORKDIR/results.json)::
 

@@ -62,8 +62,11 @@ class ViewProbe(nn.Module):
 
     def standardize(self, embedding: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """``[B, D_modality]``, ``[B]`` -> this view's standardised features ``[B, D]``, 0 where absent."""
-        x = embedding[:, self.view.start:self.view.end].float()
-        return (x - self.mean) / self.scale * present.unsqueeze(-1)
+        return self.standardize_columns(embedding[:, self.view.start:self.view.end], present)
+
+    def standardize_columns(self, columns: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """This view's own columns ``[B, D]``, ``[B]`` -> standardised ``[B, D]``, 0 where absent."""
+        return (columns.float() - self.mean) / self.scale * present.unsqueeze(-1)
 
     def forward(self, embedding: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         return self.standardize(embedding, present) @ self.weight + self.bias

@@ -89,6 +89,11 @@ def log_compress(mel: torch.Tensor) -> torch.Tensor:
     return torch.log10(10000.0 * rounded + 1.0)
 
 
+def log_uncompress(log_mel: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``log_compress`` (up to its float16 rounding): mel power, >= 0."""
+    return ((torch.pow(10.0, log_mel) - 1.0) / 10000.0).clamp(min=0.0)
+
+
 def log_mel(waves: torch.Tensor) -> torch.Tensor:
     """float32 mono 16 kHz ``[..., n]`` -> musicnn input ``[..., 96, 1 + n // 256]``."""
     with torch.no_grad():

@@ -69,8 +69,9 @@ def set_standardization(probe: ViewProbe, embeddings: np.ndarray, present: np.nd
 
 def view_inputs(probe: ViewProbe, features: ModalityFeatures, rows: np.ndarray) -> torch.Tensor:
     """Standardised features ``[len(rows), D]`` of one view, sparse when mostly zeros."""
-    embedding = torch.from_numpy(np.asarray(features.embeddings[rows], dtype=np.float32))
-    x = probe.standardize(embedding, torch.from_numpy(features.present[rows]))
+    view = probe.view  # only the view's columns are copied out of the modality's matrix
+    columns = torch.from_numpy(np.asarray(features.embeddings[rows, view.start:view.end], dtype=np.float32))
+    x = probe.standardize_columns(columns, torch.from_numpy(features.present[rows]))
     if probe.view.sparse and x.numel() and float((x != 0).float().mean()) < SPARSE_DENSITY:
         return x.to_sparse()
     return x

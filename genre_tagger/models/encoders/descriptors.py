@@ -10,13 +10,11 @@ from __future__ import annotations
 import torch
 
 from genre_tagger.models.encoders.base import Encoder, masked_mean
+from genre_tagger.pretrained.musicnn_audio import log_uncompress
 
 LOUDNESS_QUANTILES = (0.1, 0.5, 0.9)
-# Inverse of each loader's compression of mel power (the loaders' own formulas).
-COMPRESSIONS = {
-    "log": torch.exp,
-    "musicnn": lambda mels: ((torch.pow(10.0, mels) - 1.0) / 10000.0).clamp(min=0.0),
-}
+# Inverse of each loader's compression of mel power.
+COMPRESSIONS = {"log": torch.exp, "musicnn": log_uncompress}
 
 
 def _onset_autocorrelation(mels: torch.Tensor, max_lag: int) -> torch.Tensor:

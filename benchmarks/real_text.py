@@ -46,7 +46,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,25 +137,18 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def logistic_regression(split: Split, features, grid: tuple[float, ...]) -> tuple[dict, dict]:
-    """One-vs-rest LR per C on train; the C with the best val macro ROC-AUC scores test."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
+    """One-vs-rest LR per C on train; C chosen as the simple-features reference chooses it
+    (``baselines.reference.select_c``: val, with out-of-fold training scores on small
+    splits, the model's probes' protocol); the chosen C scores test."""
+    from genre_tagger.baselines.reference import select_c
 
-    train, val, test = (features[split.rows[p]] for p in ("train", "val", "test"))
-    best = None
-    tried = {}
-    for c in grid:
-        model = OneVsRestClassifier(LogisticRegression(C=c, solver="liblinear", max_iter=2000))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.fit(train, split.y("train"))
-        val_scores = sigmoid(model.decision_function(val))
-        tried[c] = macro_auc(split.y("val"), val_scores)
-        if best is None or tried[c] > best[0]:
-            best = (tried[c], c, model, val_scores)
-    _, c, model, val_scores = best
-    metrics = evaluate(split, val_scores, sigmoid(model.decision_function(test)))
-    return metrics, {"C": c, "val_macro_roc_auc_by_C": tried}
+    rows = np.concatenate([split.rows["train"], split.rows["val"]])
+    targets = np.concatenate([split.y("train"), split.y("val")])
+    n_train = len(split.rows["train"])
+    c, model, val_scores, tried = select_c(features[rows], targets, np.arange(n_train),
+                                           np.arange(n_train, len(rows)), grid)
+    metrics = evaluate(split, sigmoid(val_scores), sigmoid(model.decision_function(features[split.rows["test"]])))
+    return metrics, {"C": c, "selection_macro_roc_auc_by_C": tried}
 
 
 def run_tfidf(split: Split, workdir: Path) -> tuple[dict, dict]:

@@ -36,15 +36,16 @@ def cli(*args: str) -> float:
     return time.monotonic() - clock
 
 
-def make_catalog(workdir: Path, albums: int, listeners: int, track_seconds: float, seed: int) -> Path:
+def make_catalog(workdir: Path, albums: int, listeners: int, track_seconds: float, seed: int, n_labels: int) -> Path:
     from genre_tagger.data.synthetic import write_catalog
     from genre_tagger.data.synthetic.listeners import write_listeners
 
     catalog = workdir / "catalog"
     if not (catalog / "manifest.jsonl").exists():
-        write_catalog(catalog, n_albums=albums, seed=seed, track_seconds=track_seconds, progress=False)
+        write_catalog(catalog, n_albums=albums, seed=seed, track_seconds=track_seconds, n_labels=n_labels,
+                      progress=False)
     if not (catalog / "events.jsonl").exists():
-        write_listeners(catalog, albums, listeners, seed=seed)
+        write_listeners(catalog, albums, listeners, seed=seed, n_labels=n_labels)
     return catalog
 
 
@@ -67,14 +68,14 @@ def genre_ranking(plans, vocab):
     return score
 
 
-def calibration(events: Path, albums: int, seed: int) -> dict:
+def calibration(events: Path, albums: int, seed: int, n_labels: int = 250) -> dict:
     from genre_tagger.data.events import read_events
     from genre_tagger.data.synthetic import build_vocabulary, plan_catalog
     from genre_tagger.recommend.baselines import ItemKNN, Popularity
     from genre_tagger.recommend.metrics import evaluate_scorer
     from genre_tagger.recommend.splits import leave_last_out
 
-    plans = plan_catalog(albums, seed)
+    plans = plan_catalog(albums, seed, n_labels=n_labels)
     ids = [p.id for p in plans]
     split = leave_last_out(read_events(events, ids).histories, {a: i for i, a in enumerate(ids)})
     histories, targets = split.test_inputs(), split.test_target
@@ -82,7 +83,7 @@ def calibration(events: Path, albums: int, seed: int) -> dict:
     training = split.training_sequences()
     out = {name: evaluate_scorer(scorer, histories, targets, cold) for name, scorer in (
         ("popularity", Popularity(len(ids)).fit(training)), ("item_knn", ItemKNN(len(ids)).fit(training)),
-        ("true_genres", genre_ranking(plans, build_vocabulary(250))))}
+        ("true_genres", genre_ranking(plans, build_vocabulary(n_labels))))}
     out["chance_hit_rate_at_10"] = 10.0 / len(ids)
     out["events"] = sum(len(s) for s in training) + 2 * len(targets)
     return out
@@ -123,6 +124,7 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=5000)
     parser.add_argument("--track-seconds", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--labels", type=int, default=250, help="the catalog's label count (synth --labels)")
     parser.add_argument("--catalog", type=Path, default=None,
                         help="an existing catalog folder (manifest.jsonl) `synth` made with --albums/--seed")
     parser.add_argument("--events", type=Path, default=None,
@@ -139,20 +141,21 @@ def main() -> None:
     args = parser.parse_args()
     work = args.workdir
     work.mkdir(parents=True, exist_ok=True)
-    catalog = args.catalog or make_catalog(work, args.albums, args.listeners, args.track_seconds, args.seed)
+    catalog = args.catalog or make_catalog(work, args.albums, args.listeners, args.track_seconds, args.seed, args.labels)
     manifest, events = catalog / "manifest.jsonl", args.events or catalog / "events.jsonl"
     if not events.exists() or (args.listener_seed is not None and args.events is None):
         from genre_tagger.data.synthetic.listeners import write_listeners
 
         events = work / "listeners" / "events.jsonl"
         if not events.exists():
-            write_listeners(events.parent, args.albums, args.listeners, seed=args.seed, listener_seed=args.listener_seed)
+            write_listeners(events.parent, args.albums, args.listeners, seed=args.seed, n_labels=args.labels,
+                            listener_seed=args.listener_seed)
     tagger = args.tagger or work / "tagger" / "model.ckpt"
     if not tagger.exists():
         extra = [a for c in (args.tagger_config or []) for a in ("--config", c)]
         cli("train", "--manifest", str(manifest), "--output", str(tagger.parent), "--wandb", "disabled", *extra)
     report: dict = {"albums": args.albums, "listeners": args.listeners, "torch_threads": os.cpu_count()}
-    report["calibration"] = calibration(events, args.albums, args.seed)
+    report["calibration"] = calibration(events, args.albums, args.seed, args.labels)
     run = work / "recommender"
     if not (run / "metrics.json").exists():
         extra = [a for c in args.recommender_config for a in ("--config", c)]

@@ -177,3 +177,30 @@ def test_standardization_leaves_dead_units_at_scale_one():
     probe = ViewProbe(ViewSlice("audio", "audio", 0, 3), n_labels=2)
     set_standardization(probe, x, np.ones(50, dtype=bool), np.arange(50))
     assert probe.scale[2] == 1.0 and 0.2 < float(probe.scale[0]) < 0.4
+
+
+def test_out_of_fold_logits_never_see_their_own_labels():
+    from genre_tagger.training.probes import out_of_fold_logits
+
+    features, targets, splits = toy_features()
+    probe = toy_tagger().probes.probes[0]  # the audio view
+    train = splits["train"]
+    grid = (0.01, 1.0)
+    before = out_of_fold_logits(probe, features["audio"], targets, train, grid, folds=4)
+    flipped = targets.copy()
+    flipped[train[0]] = 1 - flipped[train[0]]
+    after = out_of_fold_logits(probe, features["audio"], flipped, train, grid, folds=4)
+    for c in grid:
+        assert before[c].shape == (len(train), targets.shape[1])
+        np.testing.assert_allclose(before[c][0], after[c][0], atol=1e-5)  # its own fold's model is unchanged
+        assert not np.allclose(before[c], after[c])  # the other folds' models did read the flipped label
+    assert macro_roc_auc(targets[train][:, :3], before[1.0][:, :3]) > 0.75  # the informative labels
+
+
+def test_small_catalogs_choose_c_with_folds_and_large_ones_on_val():
+    features, targets, splits = toy_features()
+    report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_train=1000)
+    assert report.cv_folds == 3 and "3-fold CV" in report.line()
+    report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_train=100)
+    assert report.cv_folds == 0 and "C by val" in report.line()
+    assert report.stacked_val_auc > 0.75

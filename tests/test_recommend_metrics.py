@@ -47,7 +47,7 @@ def test_evaluate_scorer_reports_cold_subset():
     metrics = evaluate_scorer(scorer, [[0], [0], [5]], np.array([1, 25, 0]), np.array([False, True, False]))
     assert metrics["n_users"] == 3 and metrics["n_cold_start"] == 1
     assert metrics["hit_rate_at_10"] == pytest.approx(2 / 3)      # ranks 1, 25, 1
-    assert metrics["cold_start_hit_rate_at_10"] == 0.0
+    assert metrics["cold_start_hit_rate_at_10"] == 0.0 and metrics["warm_hit_rate_at_10"] == 1.0
 
 
 def test_baselines():

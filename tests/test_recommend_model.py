@@ -47,13 +47,15 @@ def fit_and_score(histories, albums, content, train_histories=None):
     ids = [a.id for a in albums]
     index = {a: i for i, a in enumerate(ids)}
     split = leave_last_out(histories, index)
-    config = deep_merge(load_recommend_config(["recommend/tiny"]), {"trainer": {"max_epochs": 18, "patience": 18}})
+    config = deep_merge(load_recommend_config(["recommend/tiny"]), {
+        "trainer": {"max_epochs": 18, "patience": 18},
+        "model": {"genre_scores": False, "embeddings": True}})  # the embedding path (genre scores: test_recommend_genres)
     train_data = Interactions(ids, None, leave_last_out(train_histories or histories, index))
-    bundle, _ = train_one(train_data, {"text": content}, {"text": np.ones(len(ids), bool)}, ["text"], config, [],
-                          progress=False)
+    features, present = {"text": content}, {"text": np.ones(len(ids), bool)}
+    bundle, _ = train_one(train_data, features, present, ["text"], config, [], progress=False)
     cold = ~split.seen_in_training(len(ids))[split.test_target]
     args = (split.test_inputs(), split.test_target, cold)
-    model = evaluate_scorer(model_scorer(bundle, ids, {"text": content}, {"text": np.ones(len(ids), bool)}), *args)
+    model = evaluate_scorer(model_scorer(bundle, ids, features, present), *args)
     popularity = evaluate_scorer(Popularity(len(ids)).fit(split.training_sequences()), *args)
     return model, popularity
 

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.recommend.baselines import ItemKNN, Popularity
-from genre_tagger.recommend.catalog import content_features, tagger_modalities
+from genre_tagger.recommend.catalog import add_genre_scores, content_features, tagger_modalities
 from genre_tagger.recommend.evaluation import model_scorer
 from genre_tagger.recommend.metrics import evaluate_scorer
 
@@ -50,10 +51,14 @@ def run_ablation(checkpoint: str | Path, manifest: str | Path, events: str | Pat
     histories, targets = split.test_inputs(), split.test_target
     cold = ~split.seen_in_training(data.n_items)[targets]
     rows = []
+    tagger = load_checkpoint(checkpoint).model if config["model"].get("genre_scores") else None
     for modalities in subsets(available):
         say(f"ablation: {label(modalities)}")
-        bundle, summary = train_one(data, content, present, modalities, config, [], progress)
-        metrics = evaluate_scorer(model_scorer(bundle, data.ids, content, present), histories, targets, cold)
+        inputs = (content, present)
+        if tagger is not None and modalities:  # the genre scores from this subset alone
+            inputs = add_genre_scores(tagger, content, present, modalities)
+        bundle, summary = train_one(data, *inputs, modalities, config, [], progress)
+        metrics = evaluate_scorer(model_scorer(bundle, data.ids, *inputs), histories, targets, cold)
         rows.append({"inputs": label(modalities), **metrics, "train_seconds": summary["train_seconds"]})
     training = split.training_sequences()
     for name, scorer in (("popularity", Popularity(data.n_items).fit(training)),
@@ -61,20 +66,24 @@ def run_ablation(checkpoint: str | Path, manifest: str | Path, events: str | Pat
         rows.append({"inputs": name, **evaluate_scorer(scorer, histories, targets, cold), "train_seconds": 0.0})
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    write_tables(rows, out, n_users=len(targets), n_cold=int(cold.sum()), n_albums=data.n_items)
+    parts = (["the tagger's genre scores from the row's modalities"] if tagger is not None else []) + (
+        ["the row's modality embeddings"] if config["model"].get("embeddings", True) else [])
+    write_tables(rows, out, n_users=len(targets), n_cold=int(cold.sum()), n_albums=data.n_items,
+                 content=" and ".join(parts))
     plot(rows, out / "ablation.png")
     (out / "ablation.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     return {"rows": rows, "markdown": (out / "ablation.md").read_text(encoding="utf-8"), "output": str(out)}
 
 
-def write_tables(rows: list[dict], out: Path, n_users: int, n_cold: int, n_albums: int) -> None:
+def write_tables(rows: list[dict], out: Path, n_users: int, n_cold: int, n_albums: int,
+                 content: str = "the row's modality embeddings") -> None:
     with open(out / "ablation.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in rows:
             writer.writerow([row[c] if c == "inputs" else f"{row[c]:.4f}" for c in COLUMNS])
     lines = [f"Leave-last-out on {n_users} users ({n_cold} cold-start targets), {n_albums} albums ranked "
-             f"(chance hit rate@10 ~ {10 / max(1, n_albums):.4f}).", "",
+             f"(chance hit rate@10 ~ {10 / max(1, n_albums):.4f}). Album content: {content}.", "",
              "| inputs | hit rate@10 | NDCG@10 | MRR | cold-start hit rate@10 | train s |",
              "|---|---:|---:|---:|---:|---:|"]
     for row in rows:

@@ -1,6 +1,7 @@
 """The catalog's album content: frozen modality embeddings from a tagger checkpoint's
 encoders, through the shared embedding cache (``genre_tagger.features``), so that they
-are computed once per album and encoder (and reused from `train` when it cached them)."""
+are computed once per album and encoder (and reused from `train` when it cached them),
+and the tagger's genre scores computed from them (``GENRES``, when the config asks)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.features import encoder_fingerprint, extract_features
-from genre_tagger.recommend.model import AlbumTable
+from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.prediction import predict_embeddings
+from genre_tagger.recommend.model import GENRES, AlbumTable
 
 MODALITY_ORDER = ("audio", "image", "text")
 
@@ -36,9 +39,33 @@ def tagger_modalities(tagger_checkpoint: str | Path) -> list[str]:
     return load_checkpoint(tagger_checkpoint).modalities
 
 
+def model_inputs(modalities: list[str], model_config: dict) -> list[str]:
+    """The recommender's content inputs for the tagger ``modalities`` it reads: their
+    embeddings (``model.embeddings``, default on) and the genre scores the tagger gives from
+    them (``model.genre_scores``, default off: checkpoints from before it); nothing for the
+    id-only model (no modality)."""
+    if not modalities:
+        return []
+    raw = list(modalities) if model_config.get("embeddings", True) else []
+    return raw + ([GENRES] if model_config.get("genre_scores", False) else [])
+
+
+def add_genre_scores(tagger: GenreTagger, content: dict, present: dict, modalities: list[str]) -> tuple[dict, dict]:
+    """``content``/``present`` plus ``GENRES``: the tagger's sigmoid scores ``[N, L]`` from
+    ``modalities`` only (the ablation's subsets stay honest), present where any of them is."""
+    n = len(next(iter(present.values())))
+    scores = predict_embeddings(tagger, content, present, np.arange(n), modalities)
+    known = np.zeros(n, dtype=bool)
+    for m in modalities:
+        known |= np.asarray(present[m], dtype=bool)
+    return {**content, GENRES: scores.astype(np.float32)}, {**present, GENRES: known}
+
+
 def content_features(tagger_checkpoint: str | Path, records: list[AlbumRecord], modalities: list[str],
-                     cache_dir: Path, num_workers: int = 0, progress: bool = True) -> tuple[dict, dict]:
-    """``({m: [N, D_m] float32}, {m: [N] bool})`` for ``records`` in order."""
+                     cache_dir: Path, num_workers: int = 0, progress: bool = True,
+                     genre_scores: bool = False) -> tuple[dict, dict]:
+    """``({m: [N, D_m] float32}, {m: [N] bool})`` for ``records`` in order: the embeddings of
+    ``modalities`` and, with ``genre_scores``, ``GENRES`` computed from them."""
     if not modalities:
         return {}, {}
     bundle = load_checkpoint(tagger_checkpoint)
@@ -51,6 +78,8 @@ def content_features(tagger_checkpoint: str | Path, records: list[AlbumRecord], 
                                     device=device, progress=progress)
         encoder.cpu()
         content[m], present[m] = features.embeddings, features.present
+    if genre_scores:
+        content, present = add_genre_scores(bundle.model, content, present, modalities)
     return content, present
 
 

@@ -17,12 +17,13 @@ import torch
 from genre_tagger.recommend.baselines import ItemKNN, Popularity
 from genre_tagger.recommend.catalog import album_table, content_features
 from genre_tagger.recommend.metrics import Scorer, evaluate_scorer
+from genre_tagger.recommend.model import GENRES
 from genre_tagger.recommend.store import RecommenderBundle, load_recommender
 
 
 def model_scorer(bundle: RecommenderBundle, ids: list[str], content: dict, present: dict) -> Scorer:
-    table = album_table(ids, {m: content[m] for m in bundle.modalities},
-                        {m: present[m] for m in bundle.modalities}, bundle.id_vocabulary)
+    table = album_table(ids, {m: content[m] for m in bundle.input_dims},
+                        {m: present[m] for m in bundle.input_dims}, bundle.id_vocabulary)
     bundle.model.eval()
 
     def score(histories: list[list[int]]) -> np.ndarray:
@@ -53,6 +54,7 @@ def evaluate_bundles(bundle: RecommenderBundle, id_only: RecommenderBundle | Non
                                                       for h in histories])) if len(histories) else 0.0
     metrics["n_albums"] = data.n_items
     metrics["modalities"] = list(bundle.modalities)
+    metrics["inputs"] = list(bundle.input_dims)
     return metrics
 
 
@@ -65,7 +67,7 @@ def evaluate_recommender(model: str | Path, manifest: str | Path, events: str | 
     data = load_interactions(manifest, events)
     content, present = content_features(bundle.tagger, data.records, bundle.modalities,
                                         cache_dir_for(bundle.config, manifest), bundle.config["data"]["num_workers"],
-                                        progress)
+                                        progress, genre_scores=GENRES in bundle.input_dims)
     id_only_path = Path(model).parent / "id_only.ckpt"
     if id_only_path.is_file():
         id_only = load_recommender(id_only_path)

@@ -100,7 +100,8 @@ class RecommenderModule(pl.LightningModule):
         where = targets != PAD
         vectors, bias, content = self.model.albums.encode(self.table)
         hidden = self.model.hidden(batch["inputs"], vectors, where)               # [P, width], padding skipped
-        loss = self._cross_entropy(self.model.project(hidden, vectors, bias), targets[where])
+        genre_logits = self.model.genre_logits(batch["inputs"], self.model.albums.genre_channel(self.table), where)
+        loss = self._cross_entropy(self.model.project(hidden, vectors, bias) + genre_logits, targets[where])
         if self.content_loss > 0:
             loss = loss + self.content_loss * self._cross_entropy(self.model.project(hidden, content, 0.0),
                                                                   targets[where])

@@ -57,4 +57,6 @@ def evaluate_scorer(scorer: Scorer, histories: list[list[int]], targets: np.ndar
     metrics[f"cold_start_hit_rate_at_{k}"] = cold_metrics[f"hit_rate_at_{k}"]
     metrics[f"cold_start_ndcg_at_{k}"] = cold_metrics[f"ndcg_at_{k}"]
     metrics["n_cold_start"] = int(cold.sum())
+    # the rest: targets someone played in training (what id-only models and item-kNN can find)
+    metrics[f"warm_hit_rate_at_{k}"] = ranking_metrics(ranks[~cold], k)[f"hit_rate_at_{k}"]
     return metrics

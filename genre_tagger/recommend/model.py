@@ -15,18 +15,29 @@ listener's taste: a recency-weighted mean of the played albums' vectors (learned
 The id embeddings can start from the training events' co-occurrence
 (``recommend/cooccurrence.py``, ``model.id_start`` in the config) rather than from noise.
 
-``NextAlbumModel``: the two together; the next album is scored against every album of
-the catalog by a dot product with the same album vectors (+ the id bias): a full softmax.
+``GenreTaste``: when the albums' content includes the tagger's genre scores (``GENRES``),
+the listener's taste in that label space, read directly rather than through the narrow
+album vectors: a recency-weighted profile of the played albums' genre scores, matched
+against every album's by a per-label weighted cosine. Listeners pick within sub-genres
+(a few hundred of them in a MuMu-sized vocabulary); a 64-wide vector learned from plays
+cannot keep them all apart, and cold albums have nothing else.
+
+``NextAlbumModel``: them together; the next album is scored against every album of the
+catalog by a dot product with the same album vectors (+ the id bias, + the genre taste):
+a full softmax.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 PAD = -1  # padding in item-index sequences
+GENRES = "genres"  # the content key of the tagger's genre scores (recommend/catalog.py)
 
 
 @dataclass
@@ -51,8 +62,17 @@ class AlbumTable:
                           {m: v.to(device) for m, v in self.present.items()}, self.id_index.to(device))
 
 
+class AlbumVectors(NamedTuple):
+    """What every album contributes to the scores: ``vectors [N, width]``, ``bias [N]`` and,
+    when the content has genre scores, their unit rows ``genres [N, L]`` (zero when absent)."""
+
+    vectors: torch.Tensor
+    bias: torch.Tensor
+    genres: torch.Tensor | None = None
+
+
 class AlbumEncoder(nn.Module):
-    """``AlbumTable`` -> ``(vectors [N, width], bias [N])``."""
+    """``AlbumTable`` -> ``AlbumVectors``."""
 
     def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 64, heads: int = 2,
                  id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1,
@@ -106,9 +126,17 @@ class AlbumEncoder(nn.Module):
         pooled, _ = self.attention(self.query.expand(n, -1, -1), keys, keys, key_padding_mask=torch.cat(padding, 1))
         return pooled[:, 0]
 
-    def forward(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, table: AlbumTable) -> AlbumVectors:
         vectors, bias, _ = self.encode(table)
-        return vectors, bias
+        return AlbumVectors(vectors, bias, self.genre_channel(table))
+
+    def genre_channel(self, table: AlbumTable) -> torch.Tensor | None:
+        """Unit genre-score rows ``[N, L]`` (zero for albums without any content), or None
+        when the content has no genre scores."""
+        if GENRES not in self.modalities:
+            return None
+        scores = F.normalize(table.content[GENRES].float(), dim=-1)
+        return scores * table.present[GENRES].unsqueeze(-1).to(scores.dtype)
 
     def encode(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(vectors [N, width], bias [N], content [N, width])``: ``content`` is the vectors'
@@ -170,24 +198,50 @@ class HistoryEncoder(nn.Module):
         return self.norm(hidden)
 
     def recency_mean(self, items: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        """``[B, T, width]``: at each slot t, ``sum_s<=t decay^(t-s) items_s / sum decay^(t-s)``
-        over the non-padding slots."""
-        length = items.shape[1]
-        steps = torch.arange(length, device=items.device)
-        age = (steps[:, None] - steps[None, :]).float()                        # [T, T]
-        decay = torch.sigmoid(self.decay_logit)
-        weights = torch.where(age >= 0, decay ** age.clamp(min=0), torch.zeros_like(age))
-        weights = weights[None] * (~padding)[:, None, :].float()               # [B, T, T]
-        weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-6)
-        return weights @ items
+        return recency_mean(items, padding, torch.sigmoid(self.decay_logit))
+
+
+def recency_mean(items: torch.Tensor, padding: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """``[B, T, D]``: at each slot t, ``sum_s<=t decay^(t-s) items_s / sum decay^(t-s)``
+    over the non-padding slots (``padding [B, T]``, True = padding)."""
+    length = items.shape[1]
+    steps = torch.arange(length, device=items.device)
+    age = (steps[:, None] - steps[None, :]).float()                        # [T, T]
+    weights = torch.where(age >= 0, decay ** age.clamp(min=0), torch.zeros_like(age))
+    weights = weights[None] * (~padding)[:, None, :].float()               # [B, T, T]
+    weights = weights / weights.sum(-1, keepdim=True).clamp(min=1e-6)
+    return weights @ items
+
+
+class GenreTaste(nn.Module):
+    """The listener's taste in genre-score space -> logits over the catalog.
+
+    The profile after each play is the recency-weighted mean (learned decay) of the played
+    albums' unit genre scores, normalised; an album's score is ``sum_l w_l profile_l g_l``
+    with learned per-label weights ``w [L]`` (from ``scale``): a weighted cosine, so that
+    labels that say little about taste (broad families) can count less than sub-genres.
+    """
+
+    def __init__(self, n_labels: int, decay: float = 0.8, scale: float = 5.0):
+        super().__init__()
+        self.decay_logit = nn.Parameter(torch.logit(torch.tensor(float(decay))))
+        self.label_weight = nn.Parameter(torch.full((n_labels,), float(scale)))
+
+    def profile(self, genres: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """Played albums' unit genre rows ``[B, T, L]`` -> unit profiles ``[B, T, L]``."""
+        return F.normalize(recency_mean(genres, padding, torch.sigmoid(self.decay_logit)), dim=-1)
+
+    def forward(self, profile: torch.Tensor, genres: torch.Tensor) -> torch.Tensor:
+        """``profile [..., L]`` x album rows ``genres [N, L]`` -> logits ``[..., N]``."""
+        return (profile * self.label_weight) @ genres.T
 
 
 class NextAlbumModel(nn.Module):
     """Histories of album indices -> logits over every album of the table."""
 
-    def __init__(self, albums: AlbumEncoder, history: HistoryEncoder):
+    def __init__(self, albums: AlbumEncoder, history: HistoryEncoder, taste: GenreTaste | None = None):
         super().__init__()
-        self.albums, self.history = albums, history
+        self.albums, self.history, self.taste = albums, history, taste
         self.temperature = nn.Parameter(torch.tensor(1.0 / albums.norm.normalized_shape[0] ** 0.5))
 
     @property
@@ -200,9 +254,21 @@ class NextAlbumModel(nn.Module):
         return self.logits(sequences, *self.albums(table), where=where)
 
     def logits(self, sequences: torch.Tensor, vectors: torch.Tensor, bias: torch.Tensor,
-               where: torch.Tensor | None = None) -> torch.Tensor:
-        """``forward`` with the album vectors ``[N, width]`` and biases ``[N]`` already computed."""
-        return self.project(self.hidden(sequences, vectors, where), vectors, bias)
+               genres: torch.Tensor | None = None, where: torch.Tensor | None = None) -> torch.Tensor:
+        """``forward`` with the ``AlbumVectors`` (vectors ``[N, width]``, biases ``[N]``, genre
+        rows ``[N, L]`` or None) already computed."""
+        logits = self.project(self.hidden(sequences, vectors, where), vectors, bias)
+        return logits + self.genre_logits(sequences, genres, where)
+
+    def genre_logits(self, sequences: torch.Tensor, genres: torch.Tensor | None,
+                     where: torch.Tensor | None = None) -> torch.Tensor | float:
+        """The genre taste's logits ``[B, T, N]`` (``[P, N]`` at ``where``); 0 without it."""
+        if self.taste is None or genres is None:
+            return 0.0
+        padding = sequences == PAD
+        played = genres[sequences.clamp(min=0)] * (~padding).unsqueeze(-1)
+        profile = self.taste.profile(played, padding)
+        return self.taste(profile[where] if where is not None else profile, genres)
 
     def hidden(self, sequences: torch.Tensor, vectors: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
         """The history states ``[B, T, width]`` (or ``[P, width]`` at ``where``) from album ``vectors [N, width]``."""
@@ -218,15 +284,14 @@ class NextAlbumModel(nn.Module):
         return (hidden @ vectors.T) * self.temperature + bias
 
     @torch.no_grad()
-    def score(self, histories: list[list[int]], table: AlbumTable,
-              albums: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    def score(self, histories: list[list[int]], table: AlbumTable, albums: AlbumVectors | None = None) -> torch.Tensor:
         """Next-album logits ``[B, N]`` after each history (the last ``max_len`` plays are read).
         ``albums``: ``self.albums(table)`` computed once, for serving many histories."""
-        vectors, bias = albums if albums is not None else self.albums(table)
-        sequences = pad_right_aligned([h[-self.max_len:] for h in histories]).to(vectors.device)
+        albums = albums if albums is not None else self.albums(table)
+        sequences = pad_right_aligned([h[-self.max_len:] for h in histories]).to(albums.vectors.device)
         last = torch.zeros_like(sequences, dtype=torch.bool)
         last[:, -1] = True
-        return self.logits(sequences, vectors, bias, where=last)
+        return self.logits(sequences, *albums, where=last)
 
 
 def pad_right_aligned(sequences: list[list[int]], length: int | None = None) -> torch.Tensor:

@@ -12,6 +12,7 @@ from genre_tagger.data.events import read_events
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.recommend.catalog import album_table, content_features
+from genre_tagger.recommend.model import GENRES
 from genre_tagger.recommend.store import load_recommender
 
 
@@ -28,8 +29,11 @@ class Recommender:
         self.ids = [r.id for r in records]
         self.index = {album: i for i, album in enumerate(self.ids)}
         content, present = content_features(self.bundle.tagger, records, self.bundle.modalities,
-                                            cache_dir_for(self.bundle.config, manifest), 0, progress)
-        self.table = album_table(self.ids, content, present, self.bundle.id_vocabulary)
+                                            cache_dir_for(self.bundle.config, manifest), 0, progress,
+                                            genre_scores=GENRES in self.bundle.input_dims)
+        inputs = list(self.bundle.input_dims)
+        self.table = album_table(self.ids, {m: content[m] for m in inputs}, {m: present[m] for m in inputs},
+                                 self.bundle.id_vocabulary)
         self.bundle.model.eval()
         with torch.no_grad():  # album vectors do not depend on the history: once per catalog
             self.albums = self.bundle.model.albums(self.table)

@@ -15,7 +15,7 @@ import torch
 
 from genre_tagger.config import instantiate
 from genre_tagger.errors import UserInputError
-from genre_tagger.recommend.model import NextAlbumModel
+from genre_tagger.recommend.model import GENRES, NextAlbumModel
 
 FORMAT = "genre_tagger.recommender/1"
 
@@ -31,10 +31,13 @@ class RecommenderBundle:
 
 
 def build_model(config: dict, input_dims: dict[str, int], n_ids: int) -> NextAlbumModel:
-    """Built once here from ``config['model']`` (class_path + init_args)."""
+    """Built once here from ``config['model']`` (class_path + init_args); the genre taste
+    only when the content has the tagger's genre scores and the config names one."""
     albums = instantiate(config["model"]["albums"], input_dims=input_dims, n_ids=n_ids)
     history = instantiate(config["model"]["history"])
-    return NextAlbumModel(albums, history)
+    taste_spec = config["model"].get("taste")
+    taste = instantiate(taste_spec, n_labels=input_dims[GENRES]) if taste_spec and GENRES in input_dims else None
+    return NextAlbumModel(albums, history, taste)
 
 
 def save_recommender(path: Path, bundle: RecommenderBundle) -> None:

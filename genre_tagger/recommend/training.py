@@ -27,11 +27,14 @@ from genre_tagger.config import deep_merge, dump_yaml, load_config, read_yaml
 from genre_tagger.data.events import read_events
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
-from genre_tagger.recommend.catalog import album_table, content_features, parse_modalities, tagger_modalities
+from genre_tagger.recommend.catalog import (
+    album_table, content_features, model_inputs, parse_modalities, tagger_modalities,
+)
 from genre_tagger.recommend.lit_module import (
     HeldOut, LengthBuckets, NextAlbumWindows, RecommenderModule, collate_held_out, collate_windows,
 )
 from genre_tagger.recommend.metrics import ranking_metrics, target_ranks
+from genre_tagger.recommend.model import GENRES
 from genre_tagger.recommend.splits import LeaveLastOut, leave_last_out
 from genre_tagger.recommend.store import RecommenderBundle, build_model, save_recommender
 from genre_tagger.tracking import RunTracker
@@ -176,13 +179,17 @@ def train_one(data: Interactions, content: dict, present: dict, modalities: list
     if not modalities:  # without content a dropped id leaves nothing: the id-only model keeps them all
         config = deep_merge(config, {"model": {"albums": {"init_args": {"id_dropout": 0.0}}},
                                      "optim": {"content_loss": 0.0}})
-    input_dims = {m: int(content[m].shape[1]) for m in modalities}
+    inputs = model_inputs(modalities, config["model"])
+    missing = [m for m in inputs if m not in content]
+    if missing:
+        raise ValueError(f"train_one(): content lacks {missing} (content_features(..., genre_scores=True))")
+    input_dims = {m: int(content[m].shape[1]) for m in inputs}
     model = build_model(config, input_dims, len(warm))
     if config["model"].get("id_start", "random") == "cooccurrence" and warm:
         init_ids_from_cooccurrence(model, data)
     counts = np.bincount([a for s in data.split.training_sequences() for a in s], minlength=data.n_items)
     model.albums.set_play_counts(torch.from_numpy(counts[counts > 0]))
-    table = album_table(data.ids, {m: content[m] for m in modalities}, {m: present[m] for m in modalities}, warm)
+    table = album_table(data.ids, {m: content[m] for m in inputs}, {m: present[m] for m in inputs}, warm)
     summary = fit_model(model, table, data.split, config, loggers, progress)
     summary["cold_offset"] = calibrate_cold_offset(model, table, data.split)
     return RecommenderBundle(model, config, modalities, input_dims, warm, None), summary
@@ -214,12 +221,15 @@ def train_recommender(
     run_dir = prepare_run_dir(output)
     dump_yaml(config, run_dir / "config.yaml")
     content, present = content_features(checkpoint, data.records, config["modalities"], cache_dir_for(config, manifest),
-                                         config["data"]["num_workers"], progress)
+                                         config["data"]["num_workers"], progress,
+                                         genre_scores=bool(config["model"].get("genre_scores")))
     tracker = RunTracker(run_dir, config["logger"], run_name=run_dir.name, config=config,
                          tags=["recommender", *config["modalities"]])
     try:
+        inputs = model_inputs(config["modalities"], config["model"])
+        described = ", ".join("genre scores" if m == GENRES else f"{m} embeddings" for m in inputs)
         say(f"training the recommender on {len(data.split.users)} users, {data.n_items} albums "
-            f"(content: {', '.join(config['modalities']) or 'none'})")
+            f"(content: {described or 'none'}; modalities read: {', '.join(config['modalities']) or 'none'})")
         bundle, summary = train_one(data, content, present, config["modalities"], config, tracker.loggers, progress)
         shutil.copyfile(checkpoint, run_dir / "tagger.ckpt")
         bundle.tagger = run_dir / "tagger.ckpt"

@@ -3,7 +3,9 @@
 Per view: standardise on the present training rows (dense views per column, sparse views
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
-best val macro ROC-AUC over the whole grid. Then stack: non-negative weights for the fused
+best macro ROC-AUC over the whole grid: on val alone, or, on small catalogs (``cv_folds``),
+on val together with out-of-fold logits of the training albums, since a val split of a few
+dozen albums picks C by chance as often as not. Then stack: non-negative weights for the fused
 head's logits and each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
 ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit spread,
 then per-label offsets by binary cross-entropy for calibrated scores; kept only
@@ -39,13 +41,15 @@ class ProbeReport:
     stack: dict[str, float] = field(default_factory=dict)
     deep_val_auc: float = float("nan")
     stacked_val_auc: float = float("nan")
+    cv_folds: int = 0  # 0: C chosen on val alone
 
     def line(self) -> str:
         if not self.chosen_c:
             return "linear probes: not fitted (no val album with a positive and a negative label)"
         views = ", ".join(f"{v} C={self.chosen_c[v]:g} ({self.view_val_auc[v]:.3f})" for v in self.chosen_c)
         weights = ", ".join(f"{k} {w:.2f}" for k, w in self.stack.items())
-        return (f"linear probes: {views}; stacked val macro ROC-AUC {self.stacked_val_auc:.3f} "
+        chosen_by = f"C by {self.cv_folds}-fold CV + val" if self.cv_folds else "C by val"
+        return (f"linear probes ({chosen_by}): {views}; stacked val macro ROC-AUC {self.stacked_val_auc:.3f} "
                 f"(fused head alone {self.deep_val_auc:.3f}); weights: {weights}")
 
 
@@ -111,25 +115,64 @@ def base_rate_logits(y: torch.Tensor) -> torch.Tensor:
     return torch.log(rate / (1 - rate))
 
 
+def fold_of(n: int, folds: int, seed: int = 0) -> np.ndarray:
+    """``[n]`` fold numbers 0..folds-1, shuffled, as even as possible."""
+    return np.random.default_rng(seed).permutation(n) % folds
+
+
+def out_of_fold_logits(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
+                       grid: tuple[float, ...], folds: int) -> dict[float, np.ndarray]:
+    """``{C: [len(train), L]}``: each training album's logits from the fit without its fold,
+    standardised per fold and label (``standardized``) so that folds pool into one ranking.
+
+    The inputs' standardisation stays the whole training split's (column statistics, no labels)."""
+    fold = fold_of(len(train), folds)
+    logits = {c: np.zeros((len(train), targets.shape[1]), dtype=np.float32) for c in grid}
+    for k in range(folds):
+        fit_rows, held = train[fold != k], train[fold == k]
+        x_fit, x_held = view_inputs(probe, features, fit_rows), view_inputs(probe, features, held)
+        y_fit = torch.from_numpy(targets[fit_rows].astype(np.float32))
+        start = (torch.zeros_like(probe.weight), base_rate_logits(y_fit))
+        for c in sorted(grid):
+            start = fit_logistic(x_fit, y_fit, c, start)
+            logits[c][fold == k] = standardized(_matmul(x_held, start[0]) + start[1]).numpy()
+    return logits
+
+
+def standardized(logits: torch.Tensor) -> torch.Tensor:
+    """Per label, centred and at unit spread over the rows ``[n, L]``. Pooled out-of-fold
+    logits come from different fits: a strongly penalised fit's logits vary little around
+    its fold's base rate, so differences between the folds' intercepts would decide the
+    pooled ranking and the selection would be biased against strong penalties."""
+    return (logits - logits.mean(dim=0)) / logits.std(dim=0).clamp(min=1e-12)
+
+
 def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
-             val: np.ndarray, grid: tuple[float, ...] = C_GRID) -> tuple[float, float, torch.Tensor]:
-    """Fit one probe over the C grid; keep the best on val. Returns ``(C, val AUC, val logits [n_val, L])``."""
+             val: np.ndarray, grid: tuple[float, ...] = C_GRID,
+             cv_folds: int = 0) -> tuple[float, float, torch.Tensor]:
+    """Fit one probe over the C grid; keep the best (on val, or on val and ``cv_folds``-fold
+    out-of-fold training logits when ``cv_folds`` > 1). Returns ``(C, val AUC, val logits [n_val, L])``."""
     set_standardization(probe, features.embeddings, features.present, train)
     x_train, x_val = view_inputs(probe, features, train), view_inputs(probe, features, val)
     y_train = torch.from_numpy(targets[train].astype(np.float32))
+    held_out = out_of_fold_logits(probe, features, targets, train, grid, cv_folds) if cv_folds > 1 else None
     start = (torch.zeros_like(probe.weight), base_rate_logits(y_train))
     best = None
-    # The whole grid: val macro ROC-AUC over C is not always unimodal (a tf-idf view can peak
+    # The whole grid: macro ROC-AUC over C is not always unimodal (a tf-idf view can peak
     # both at the strongest penalty, a centroid-like ranking, and again near C = 1-10).
     for c in sorted(grid):
         start = fit_logistic(x_train, y_train, c, start)
         val_logits = _matmul(x_val, start[0]) + start[1]
-        auc = macro_roc_auc(targets[val], val_logits.numpy())
-        if best is None or auc > best[1]:
-            best = (c, auc, start, val_logits)
-    c, auc, (weight, bias), val_logits = best
+        if held_out is None:
+            key = macro_roc_auc(targets[val], val_logits.numpy())
+        else:
+            key = macro_roc_auc(np.concatenate([targets[train], targets[val]]),
+                                np.concatenate([held_out[c], standardized(val_logits).numpy()]))
+        if best is None or key > best[1]:
+            best = (c, key, start, val_logits)
+    c, _, (weight, bias), val_logits = best
     probe.weight.copy_(weight), probe.bias.copy_(bias)
-    return c, auc, val_logits
+    return c, macro_roc_auc(targets[val], val_logits.numpy()), val_logits
 
 
 @torch.no_grad()
@@ -230,17 +273,23 @@ def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
 
 
 def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
-               splits: dict[str, np.ndarray]) -> ProbeReport:
-    """Fit every view's probe, then the stack (module docstring). Sets ``tagger.probes``."""
+               splits: dict[str, np.ndarray], cv_folds: int = 5, cv_max_train: int = 1500) -> ProbeReport:
+    """Fit every view's probe, then the stack (module docstring). Sets ``tagger.probes``.
+
+    C is chosen with ``cv_folds``-fold out-of-fold logits beside val when the training split
+    has at most ``cv_max_train`` albums (above, val is large enough and folds cost
+    ``cv_folds`` times the fit); ``cv_folds`` 0 or 1: on val alone."""
     probes: LinearProbes = tagger.probes
     train, val = splits["train"], splits["val"]
     report = ProbeReport()
     if len(train) < 2 or len(evaluable_labels(targets[val])) == 0:
         # Nothing to choose C or stacking weights on: the probes stay off (the head alone).
         return report
+    folds = cv_folds if len(train) <= cv_max_train else 0
+    report.cv_folds = folds if folds > 1 else 0
     view_val = []
     for probe in probes.probes:
-        c, auc, val_logits = fit_view(probe, features[probe.view.modality], targets, train, val)
+        c, auc, val_logits = fit_view(probe, features[probe.view.modality], targets, train, val, cv_folds=folds)
         report.chosen_c[probe.view.name], report.view_val_auc[probe.view.name] = c, auc
         view_val.append(val_logits)
     deep_val = fused_head_logits(tagger, features, val)

@@ -113,6 +113,33 @@ def latency(model: Path, manifest: Path, events: Path, users: int = 200) -> dict
             "peak_rss_mb_this_process": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def paired_against_baselines(run: Path, manifest: Path, events: Path) -> dict:
+    """Hit rate@10 of the trained model minus each baseline's on the same test users, with a
+    95 % paired bootstrap interval and the users only one of the two hits (wins / losses)."""
+    from genre_tagger.recommend.baselines import ItemKNN, Popularity
+    from genre_tagger.recommend.catalog import content_features
+    from genre_tagger.recommend.evaluation import model_scorer
+    from genre_tagger.recommend.metrics import score_ranks
+    from genre_tagger.recommend.model import GENRES
+    from genre_tagger.recommend.store import load_recommender
+    from genre_tagger.recommend.training import cache_dir_for, load_interactions
+    from genre_tagger.search.protocol import paired_recall_difference
+
+    bundle = load_recommender(run / "recommender.ckpt")
+    data = load_interactions(manifest, events)
+    content, present = content_features(bundle.tagger, data.records, bundle.modalities,
+                                        cache_dir_for(bundle.config, manifest), 0, False,
+                                        genre_scores=GENRES in bundle.input_dims)
+    histories, targets, training = data.split.test_inputs(), data.split.test_target, data.split.training_sequences()
+    scorers = {"popularity": Popularity(data.n_items).fit(training),
+               "item_knn": ItemKNN(data.n_items, **bundle.config["baselines"]["item_knn"]).fit(training)}
+    if (run / "id_only.ckpt").exists():
+        scorers["id_only"] = model_scorer(load_recommender(run / "id_only.ckpt"), data.ids, content, present)
+    model = score_ranks(model_scorer(bundle, data.ids, content, present), histories, targets)
+    return {name: paired_recall_difference(model, score_ranks(scorer, histories, targets), k=10)
+            for name, scorer in scorers.items()}
+
+
 def child_peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
@@ -165,6 +192,7 @@ def main() -> None:
             *(["--modalities", args.modalities] if args.modalities else []))
         report["train_recommender_peak_rss_mb"] = child_peak_rss_mb()
     report["metrics"] = json.loads((run / "metrics.json").read_text())
+    report["paired_hit_rate_at_10"] = paired_against_baselines(run, manifest, events)
     report["latency"] = latency(run / "recommender.ckpt", manifest, events)
     if args.ablation and not (work / "ablation" / "ablation.md").exists():
         extra = [a for c in args.ablation_config for a in ("--config", c)]

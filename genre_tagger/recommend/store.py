@@ -24,8 +24,8 @@ FORMAT = "genre_tagger.recommender/1"
 class RecommenderBundle:
     model: NextAlbumModel
     config: dict
-    modalities: list[str]
-    input_dims: dict[str, int]
+    modalities: list[str]        # the tagger modalities read (their embeddings and/or genre scores)
+    input_dims: dict[str, int]   # the model's content inputs and widths: modalities and/or GENRES
     id_vocabulary: list[str]
     tagger: Path | None          # the tagger checkpoint giving album content (None: id only)
 

@@ -197,10 +197,10 @@ def test_out_of_fold_logits_never_see_their_own_labels():
     assert macro_roc_auc(targets[train][:, :3], before[1.0][:, :3]) > 0.75  # the informative labels
 
 
-def test_small_catalogs_choose_c_with_folds_and_large_ones_on_val():
+def test_small_val_splits_choose_c_with_folds_and_large_ones_on_val_alone():
     features, targets, splits = toy_features()
-    report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_train=1000)
+    report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_val=200)  # val: 120
     assert report.cv_folds == 3 and "3-fold CV" in report.line()
-    report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_train=100)
+    report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_val=100)
     assert report.cv_folds == 0 and "C by val" in report.line()
     assert report.stacked_val_auc > 0.75

@@ -1,8 +1,8 @@
 """Simple features + one-vs-rest logistic regression, per modality and fused.
 
-The reference is fitted on ``split=train``, its C chosen on val macro ROC-AUC (on small
-catalogs together with 5-fold out-of-fold scores of the training albums, the protocol the
-model's linear probes use: ``training/probes.py``), its thresholds calibrated on val, and it is scored on the evaluation split with the project's
+The reference is fitted on ``split=train``, its C chosen on val macro ROC-AUC (when val is
+small, together with 5-fold out-of-fold scores of the training albums: the protocol the
+model's linear probes use, ``training/probes.py``), its thresholds calibrated on val, and it is scored on the evaluation split with the project's
 own metrics: the same rows, labels and protocol as the model's ablation rows. An album
 without a modality gets zero features for it (only the intercept speaks), as an absent
 modality gives the model nothing either.
@@ -24,7 +24,7 @@ from genre_tagger.metrics import calibrate_thresholds, compute_metrics
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 TEXT_C_GRID = (1.0, 10.0, 100.0)
-CV_FOLDS, CV_MAX_TRAIN = 5, 1500  # as the probes' defaults (training/probes.fit_probes)
+CV_FOLDS, CV_MAX_VAL = 5, 200  # as the probes' defaults (training/probes.fit_probes)
 
 
 @dataclass
@@ -88,9 +88,9 @@ def _out_of_fold(c: float, features, targets: np.ndarray, train: np.ndarray, fol
 def select_c(features, targets: np.ndarray, train: np.ndarray, val: np.ndarray,
              grid: tuple[float, ...]) -> tuple[float, object, np.ndarray, dict[float, float]]:
     """One-vs-rest LR per C on ``train``; the best C by macro ROC-AUC on val, pooled with
-    out-of-fold training scores when the training split is small (``CV_MAX_TRAIN``).
+    out-of-fold training scores when val is small (fewer than ``CV_MAX_VAL`` albums).
     Returns ``(C, its model, its val decision scores, {C: selection AUC})``."""
-    folds = CV_FOLDS if len(train) <= CV_MAX_TRAIN else 0
+    folds = CV_FOLDS if len(val) < CV_MAX_VAL else 0
     best, tried = None, {}
     for c in grid:
         model, val_scores = _fit_scores(c, features, targets, train, val)

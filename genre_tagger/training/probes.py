@@ -3,9 +3,9 @@
 Per view: standardise on the present training rows (dense views per column, sparse views
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
-best macro ROC-AUC over the whole grid: on val alone, or, on small catalogs (``cv_folds``),
-on val together with out-of-fold logits of the training albums, since a val split of a few
-dozen albums picks C by chance as often as not. Then stack: non-negative weights for the fused
+best macro ROC-AUC over the whole grid: on val alone, or, when val is small (``cv_folds``,
+``cv_max_val``), on val together with out-of-fold logits of the training albums, since a val
+split of a few dozen albums picks C by chance as often as not. Then stack: non-negative weights for the fused
 head's logits and each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
 ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit spread,
 then per-label offsets by binary cross-entropy for calibrated scores; kept only
@@ -273,19 +273,19 @@ def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
 
 
 def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
-               splits: dict[str, np.ndarray], cv_folds: int = 5, cv_max_train: int = 1500) -> ProbeReport:
+               splits: dict[str, np.ndarray], cv_folds: int = 5, cv_max_val: int = 200) -> ProbeReport:
     """Fit every view's probe, then the stack (module docstring). Sets ``tagger.probes``.
 
-    C is chosen with ``cv_folds``-fold out-of-fold logits beside val when the training split
-    has at most ``cv_max_train`` albums (above, val is large enough and folds cost
-    ``cv_folds`` times the fit); ``cv_folds`` 0 or 1: on val alone."""
+    C is chosen with ``cv_folds``-fold out-of-fold logits beside val when val has fewer than
+    ``cv_max_val`` albums (with more, val alone is steady enough and folds would cost
+    ``cv_folds`` fits per C); ``cv_folds`` 0 or 1: on val alone."""
     probes: LinearProbes = tagger.probes
     train, val = splits["train"], splits["val"]
     report = ProbeReport()
     if len(train) < 2 or len(evaluable_labels(targets[val])) == 0:
         # Nothing to choose C or stacking weights on: the probes stay off (the head alone).
         return report
-    folds = cv_folds if len(train) <= cv_max_train else 0
+    folds = cv_folds if len(val) < cv_max_val else 0
     report.cv_folds = folds if folds > 1 else 0
     view_val = []
     for probe in probes.probes:

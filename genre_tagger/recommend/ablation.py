@@ -69,7 +69,7 @@ def run_ablation(checkpoint: str | Path, manifest: str | Path, events: str | Pat
     parts = (["the tagger's genre scores from the row's modalities"] if tagger is not None else []) + (
         ["the row's modality embeddings"] if config["model"].get("embeddings", True) else [])
     write_tables(rows, out, n_users=len(targets), n_cold=int(cold.sum()), n_albums=data.n_items,
-                 content=" and ".join(parts))
+                 content=" and ".join(parts) or "none (id only)")
     plot(rows, out / "ablation.png")
     (out / "ablation.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     return {"rows": rows, "markdown": (out / "ablation.md").read_text(encoding="utf-8"), "output": str(out)}

@@ -2,10 +2,11 @@
 
 The reference is fitted on ``split=train``, its C chosen on val macro ROC-AUC (when val is
 small, together with 5-fold out-of-fold scores of the training albums: the protocol the
-model's linear probes use, ``training/probes.py``), its thresholds calibrated on val, and it is scored on the evaluation split with the project's
-own metrics: the same rows, labels and protocol as the model's ablation rows. An album
-without a modality gets zero features for it (only the intercept speaks), as an absent
-modality gives the model nothing either.
+model's linear probes use, ``genre_tagger/selection.py``), its thresholds calibrated on
+val, and it is scored on the evaluation split with the project's own metrics: the same
+rows, labels and protocol as the model's ablation rows. An album without a modality gets
+zero features for it (only the intercept speaks), as an absent modality gives the model
+nothing either.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from genre_tagger.baselines.features import album_texts, dense_features
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.metrics import calibrate_thresholds, compute_metrics
+from genre_tagger.selection import fold_of, folds_for, selection_auc, standardized
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 TEXT_C_GRID = (1.0, 10.0, 100.0)
-CV_FOLDS, CV_MAX_VAL = 5, 200  # as the probes' defaults (training/probes.fit_probes)
 
 
 @dataclass
@@ -52,10 +53,6 @@ def _tfidf(docs: list[str], train: np.ndarray) -> sparse.csr_matrix:
     return vectorizer.transform(docs).tocsr()
 
 
-def _macro_auc(targets: np.ndarray, scores: np.ndarray) -> float:
-    return compute_metrics(targets, scores, np.full(targets.shape[1], 0.5))["macro_roc_auc"]
-
-
 def _one_vs_rest(c: float):
     from sklearn.linear_model import LogisticRegression
     from sklearn.multiclass import OneVsRestClassifier
@@ -72,34 +69,25 @@ def _fit_scores(c: float, features, targets: np.ndarray, fit_rows: np.ndarray, s
         return model, model.decision_function(features[score_rows])
 
 
-def _standardized(scores: np.ndarray) -> np.ndarray:
-    """Per label centred and at unit spread: scores of different fits pool into one ranking."""
-    return (scores - scores.mean(axis=0)) / np.maximum(scores.std(axis=0), 1e-12)
-
-
 def _out_of_fold(c: float, features, targets: np.ndarray, train: np.ndarray, folds: int) -> np.ndarray:
-    fold = np.random.default_rng(0).permutation(len(train)) % folds
+    fold = fold_of(len(train), folds)
     scores = np.zeros((len(train), targets.shape[1]))
     for k in range(folds):
-        scores[fold == k] = _standardized(_fit_scores(c, features, targets, train[fold != k], train[fold == k])[1])
+        scores[fold == k] = standardized(_fit_scores(c, features, targets, train[fold != k], train[fold == k])[1])
     return scores
 
 
 def select_c(features, targets: np.ndarray, train: np.ndarray, val: np.ndarray,
              grid: tuple[float, ...]) -> tuple[float, object, np.ndarray, dict[float, float]]:
     """One-vs-rest LR per C on ``train``; the best C by macro ROC-AUC on val, pooled with
-    out-of-fold training scores when val is small (fewer than ``CV_MAX_VAL`` albums).
+    out-of-fold training scores when val is small (``genre_tagger/selection.py``, as the probes).
     Returns ``(C, its model, its val decision scores, {C: selection AUC})``."""
-    folds = CV_FOLDS if len(val) < CV_MAX_VAL else 0
+    folds = folds_for(len(val))
     best, tried = None, {}
     for c in grid:
         model, val_scores = _fit_scores(c, features, targets, train, val)
-        if folds:
-            tried[c] = _macro_auc(np.concatenate([targets[train], targets[val]]),
-                                  np.concatenate([_out_of_fold(c, features, targets, train, folds),
-                                                  _standardized(val_scores)]))
-        else:
-            tried[c] = _macro_auc(targets[val], val_scores)
+        held_out = _out_of_fold(c, features, targets, train, folds) if folds else None
+        tried[c] = selection_auc(targets[val], val_scores, targets[train], held_out)
         if best is None or tried[c] > best[0]:
             best = (tried[c], c, model, val_scores)
     _, c, model, val_scores = best

@@ -3,12 +3,12 @@
 Per view: standardise on the present training rows (dense views per column, sparse views
 left as they are), fit a multi-label logistic regression with L2 strength ``1/C`` by
 L-BFGS for each C of a grid (warm-started from the stronger penalty), keep the C with the
-best macro ROC-AUC over the whole grid: on val alone, or, when val is small (``cv_folds``,
-``cv_max_val``), on val together with out-of-fold logits of the training albums, since a val
-split of a few dozen albums picks C by chance as often as not. Then stack: non-negative weights for the fused
-head's logits and each probe's (each centred and scaled to unit spread first) fitted on val by a pairwise
-ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit spread,
-then per-label offsets by binary cross-entropy for calibrated scores; kept only
+best macro ROC-AUC over the whole grid: on val alone, or, when val is small, on val together
+with out-of-fold logits of the training albums (``genre_tagger/selection.py``, the rule the
+simple-features reference uses too). Then stack: non-negative weights for the fused head's
+logits and each probe's (each centred and scaled to unit spread first) fitted on val by a
+pairwise ranking loss (macro ROC-AUC's smooth surrogate), rescaled to the fused head's logit
+spread, then per-label offsets by binary cross-entropy for calibrated scores; kept only
 when the stack beats the fused head alone on val. This is the simple-features reference's
 own protocol (logistic regression, C chosen on val), applied to every view the model has.
 """
@@ -25,6 +25,9 @@ from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.probes import LinearProbes, ViewProbe
 from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.selection import (
+    FOLDS, MAX_VAL_FOR_FOLDS, fold_of, folds_for, selection_auc, standardized,
+)
 
 C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 SPARSE_DENSITY = 0.2  # below this share of non-zeros a view's matrix is multiplied as sparse
@@ -115,15 +118,10 @@ def base_rate_logits(y: torch.Tensor) -> torch.Tensor:
     return torch.log(rate / (1 - rate))
 
 
-def fold_of(n: int, folds: int, seed: int = 0) -> np.ndarray:
-    """``[n]`` fold numbers 0..folds-1, shuffled, as even as possible."""
-    return np.random.default_rng(seed).permutation(n) % folds
-
-
 def out_of_fold_logits(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
                        grid: tuple[float, ...], folds: int) -> dict[float, np.ndarray]:
     """``{C: [len(train), L]}``: each training album's logits from the fit without its fold,
-    standardised per fold and label (``standardized``) so that folds pool into one ranking.
+    standardised per fold and label (``selection.standardized``) so that folds pool into one ranking.
 
     The inputs' standardisation stays the whole training split's (column statistics, no labels)."""
     fold = fold_of(len(train), folds)
@@ -135,16 +133,8 @@ def out_of_fold_logits(probe: ViewProbe, features: ModalityFeatures, targets: np
         start = (torch.zeros_like(probe.weight), base_rate_logits(y_fit))
         for c in sorted(grid):
             start = fit_logistic(x_fit, y_fit, c, start)
-            logits[c][fold == k] = standardized(_matmul(x_held, start[0]) + start[1]).numpy()
+            logits[c][fold == k] = standardized((_matmul(x_held, start[0]) + start[1]).numpy())
     return logits
-
-
-def standardized(logits: torch.Tensor) -> torch.Tensor:
-    """Per label, centred and at unit spread over the rows ``[n, L]``. Pooled out-of-fold
-    logits come from different fits: a strongly penalised fit's logits vary little around
-    its fold's base rate, so differences between the folds' intercepts would decide the
-    pooled ranking and the selection would be biased against strong penalties."""
-    return (logits - logits.mean(dim=0)) / logits.std(dim=0).clamp(min=1e-12)
 
 
 def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
@@ -163,11 +153,8 @@ def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, 
     for c in sorted(grid):
         start = fit_logistic(x_train, y_train, c, start)
         val_logits = _matmul(x_val, start[0]) + start[1]
-        if held_out is None:
-            key = macro_roc_auc(targets[val], val_logits.numpy())
-        else:
-            key = macro_roc_auc(np.concatenate([targets[train], targets[val]]),
-                                np.concatenate([held_out[c], standardized(val_logits).numpy()]))
+        key = selection_auc(targets[val], val_logits.numpy(), targets[train],
+                            held_out[c] if held_out is not None else None)
         if best is None or key > best[1]:
             best = (c, key, start, val_logits)
     c, _, (weight, bias), val_logits = best
@@ -273,7 +260,8 @@ def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
 
 
 def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
-               splits: dict[str, np.ndarray], cv_folds: int = 5, cv_max_val: int = 200) -> ProbeReport:
+               splits: dict[str, np.ndarray], cv_folds: int = FOLDS,
+               cv_max_val: int = MAX_VAL_FOR_FOLDS) -> ProbeReport:
     """Fit every view's probe, then the stack (module docstring). Sets ``tagger.probes``.
 
     C is chosen with ``cv_folds``-fold out-of-fold logits beside val when val has fewer than
@@ -285,8 +273,8 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
     if len(train) < 2 or len(evaluable_labels(targets[val])) == 0:
         # Nothing to choose C or stacking weights on: the probes stay off (the head alone).
         return report
-    folds = cv_folds if len(val) < cv_max_val else 0
-    report.cv_folds = folds if folds > 1 else 0
+    folds = folds_for(len(val), cv_folds, cv_max_val)
+    report.cv_folds = folds
     view_val = []
     for probe in probes.probes:
         c, auc, val_logits = fit_view(probe, features[probe.view.modality], targets, train, val, cv_folds=folds)

@@ -8,8 +8,9 @@ Makes (or reuses) a synthetic catalog under benchmarks/_work/search_<albums>_<la
 trains the tagger there with `genre-tagger train` unless --checkpoint is given, then, on the
 same cached embeddings, trains the joint space with `fit_joint_space` (the function `train`
 calls) in the settings of ``VARIANTS``, each over --seeds seeds: the shipped config (own texts +
-generated descriptions + the supervised genre term), and one change each: no genre term,
-generated descriptions only, own texts only, no text (audio-cover). All are scored on the test split by
+generated descriptions, the text side read through its own tf-idf word view), and one change
+each: own texts only, no text (audio-cover), generated descriptions only, the text encoder's
+embedding read too, no view, the session-5 form. All are scored on the test split by
 `genre_tagger.search.protocol.search_metrics`, beside a random baseline and the cosine
 between the tagger's predicted genre scores. Each joint space's search vectors carry the
 tagger's genre scores with the weight `train` selects on val (`search.combine`; 0 allowed);
@@ -50,10 +51,13 @@ DEFAULT = "joint space + genre scores: shipped config (own texts + generated des
 JOINT_ALONE = "joint space alone (genre weight 0), shipped config"
 VARIANTS = {  # overrides of the shipped search.fit settings
     DEFAULT: {},
-    "joint space + genre scores: no tf-idf text view (the text encoder alone)": {"text_view": False},
-    "joint space + genre scores: generated descriptions only": {"text_sources": ["generated"]},
     "joint space + genre scores: own texts only (no generated descriptions)": {"text_sources": ["own"]},
     "joint space + genre scores: no text (audio-cover only)": {"text_sources": []},
+    "joint space + genre scores: generated descriptions only": {"text_sources": ["generated"]},
+    "joint space + genre scores: text side reads the text encoder's embedding too": {"text_inputs": "both"},
+    "joint space + genre scores: no tf-idf text view (the text encoder alone)": {"text_view": False},
+    "joint space + genre scores: session-5 form (MLP on the tagger's frozen projections, LayerNorm, both text inputs)":
+        {"stems": True, "input_norm": "layer", "hidden": 512, "dropout": 0.1, "weight_decay": 1e-4, "text_inputs": "both"},
 }
 
 

@@ -118,11 +118,11 @@ def _latent_catalog(n=240, seed=0, shuffle_train_text=False):
                      text, text_present, DescriptionEmbeddings.empty(16), [["x"]] * n, splits)
 
 
-@pytest.mark.parametrize("shuffled", [False, True])
-def test_joint_space_learns_text_to_album_and_shuffled_pairs_do_not(shuffled):
+@pytest.mark.parametrize("shuffled,hidden", [(False, 0), (True, 0), (False, 32), (True, 32)])
+def test_joint_space_learns_text_to_album_and_shuffled_pairs_do_not(shuffled, hidden):
     torch.set_num_threads(1)
     data = _latent_catalog(shuffle_train_text=shuffled)
-    settings = JointSettings(dim=16, hidden=32, text_sources=["own"], max_epochs=40, patience=40, batch_size=32)
+    settings = JointSettings(dim=16, hidden=hidden, text_sources=["own"], max_epochs=40, patience=40, batch_size=32)
     space, _ = fit_joint_space(data, settings, progress=False)
     metrics = validate(space, data, data.splits["test"])
     chance = 5 / metrics["n_albums"]
@@ -151,7 +151,7 @@ def test_stems_are_frozen_copies_in_front_of_the_projections():
     data = _latent_catalog()
     dims = {"audio": 12, "image": 10, "text": 16}
     stems = {m: torch.nn.Sequential(torch.nn.LayerNorm(d), torch.nn.Linear(d, 8), torch.nn.GELU()) for m, d in dims.items()}
-    settings = JointSettings(dim=8, hidden=16, text_sources=["own"], max_epochs=2, batch_size=32)
+    settings = JointSettings(dim=8, hidden=16, text_sources=["own"], max_epochs=2, batch_size=32, stems=True)
     space, _ = fit_joint_space(data, settings, progress=False, stems=stems)
     assert space.stem_width == 8
     for m in dims:  # copied, and training left them as they were
@@ -191,3 +191,64 @@ def test_text_view_columns_bypass_the_stem_and_the_tagger_reads_only_its_own():
 
     cut = tagger_inputs(Tagger(), {"text": torch.cat([dense, view], dim=1), "audio": torch.randn(2, 4)})
     assert torch.equal(cut["text"], dense) and cut["audio"].shape == (2, 4)
+
+
+def test_linear_projections_when_hidden_is_zero():
+    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=0, dropout=0.2)
+    linear = [m for m in space.projections["text"] if isinstance(m, torch.nn.Linear)]
+    assert len(linear) == 1 and (linear[0].in_features, linear[0].out_features) == (5, 6)
+    assert space.text(torch.randn(3, 5)).shape == (3, 6)
+
+
+def test_a_word_view_is_fitted_beside_a_tagger_view_and_survives_its_payload():
+    from types import SimpleNamespace
+
+    from genre_tagger.data.text import HashingTokenizer
+    from genre_tagger.models.encoders.sparse_text import SparseTextView
+    from genre_tagger.search.text_view import load_view, view_payload, wanted
+
+    # the tagger's own sparse view reaches the joint space only through a genre-trained stem
+    tagger_with_view = SimpleNamespace(modalities=["audio", "text"])
+    assert wanted(tagger_with_view, {"max_features": 64}) and not wanted(tagger_with_view, None)
+    assert not wanted(SimpleNamespace(modalities=["audio"]), {"max_features": 64})
+
+    tokenizer = HashingTokenizer(vocab_size=512)
+    ids = [torch.tensor(tokenizer.encode_chunks(t, 16, 4)[0]) for t in
+           ("breakneck fuzzed-out drums", "slow clean piano", "breakneck clean drums")]
+    width = max(len(i) for i in ids)
+    batch = {"input_ids": torch.stack([torch.nn.functional.pad(i, (0, width - len(i))) for i in ids]).unsqueeze(1),
+             "attention_mask": torch.stack([torch.arange(width) < len(i) for i in ids]).unsqueeze(1),
+             "chunk_mask": torch.ones(3, 1, dtype=torch.bool), "present": torch.ones(3, dtype=torch.bool)}
+    view = SparseTextView(vocab_size=512, max_features=32, min_df=2, units="words", tokenizer=tokenizer)
+    view.fit([batch])
+    again = load_view(view_payload(view))
+    assert again.units == "words" and torch.allclose(again(batch), view(batch))
+    assert (view(batch)[[0, 2]] > 0).sum(dim=1).min() >= 1   # "breakneck" / "clean" / "drums" are terms
+
+
+def test_standardised_inputs_are_fitted_on_the_present_training_albums():
+    from genre_tagger.search.joint import Standardize
+
+    data = _latent_catalog()
+    data.album["audio"][~data.album_present["audio"]] = 0.0  # missing rows carry zeros, as in the cache
+    space, _ = fit_joint_space(data, JointSettings(dim=8, text_sources=["own"], max_epochs=1), progress=False)
+    first = space.projections["audio"][0]
+    assert isinstance(first, Standardize) and isinstance(space.projections["text"][0], torch.nn.LayerNorm)
+    train = data.splits["train"][data.album_present["audio"][data.splits["train"]]]
+    assert np.allclose(first.mean.numpy(), data.album["audio"][train].mean(axis=0), atol=1e-5)
+    x = torch.from_numpy(data.album["audio"][train].astype(np.float32))
+    assert torch.allclose(first(x).std(dim=0), torch.ones(12), atol=1e-4)
+    # saved with the space: a space rebuilt from its state standardises alike
+    again = JointSpace({"audio": 12, "image": 10, "text": 16}, dim=8, hidden=0, input_norm="standardize")
+    again.load_state_dict(space.state_dict())
+    assert torch.allclose(again.projections["audio"][0](x), first(x))
+
+
+def test_the_text_side_can_read_the_view_alone():
+    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=0, text_view_dim=7, text_inputs="view").eval()
+    dense, view = torch.randn(2, 5), torch.rand(2, 7)
+    assert space.projections["text"][2].in_features == 7
+    assert torch.allclose(space.text(torch.cat([dense, view], dim=1)), space.text(torch.cat([dense * 0, view], dim=1)))
+    assert JointSpace({"audio": 4, "text": 5}, text_inputs="view").text_inputs == "both"  # no view: the encoder's
+    with pytest.raises(ValueError, match="text_inputs"):
+        JointSpace({"audio": 4}, text_inputs="words")

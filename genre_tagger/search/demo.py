@@ -23,7 +23,7 @@ OUTPUTS = ("search_index", "search_eval")
 
 def _pick_query(manifest: Path) -> tuple[str, str]:
     """A test album with genres and audio or cover: its id for "more like this", one of its
-    genres (not the umbrella "Pop") for the text query."""
+    genres (not the umbrella "Pop") and a few words on the sound for the text query."""
     fallback = None
     for record, _ in iter_manifest(manifest):
         if record is None:
@@ -31,7 +31,7 @@ def _pick_query(manifest: Path) -> tuple[str, str]:
         fallback = fallback or record.id
         if record.split == "test" and record.genres and (record.audio or record.cover):
             specific = [g for g in record.genres if g != "Pop"] or record.genres
-            return record.id, f"{specific[0].lower()} with a dark, driving sound"
+            return record.id, f"{specific[0].lower()} with a bright, uptempo, drum-heavy sound"
     return fallback or "", "melancholic piano ballads"
 
 

@@ -53,8 +53,8 @@ class JointData:
 @dataclass
 class JointSettings:
     dim: int = 128
-    hidden: int = 512
-    dropout: float = 0.1
+    hidden: int = 0  # 0: one linear map per modality; > 0: a two-layer MLP
+    dropout: float = 0.2
     temperature: float = 0.07
     learn_temperature: bool = True
     text_sources: list[str] = field(default_factory=lambda: ["own", "generated"])
@@ -62,17 +62,20 @@ class JointSettings:
     album_dropout: float = 0.2
     batch_size: int = 128
     lr: float = 1e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
     max_epochs: int = 100
     patience: int = 15
-    stems: bool = True  # build on the tagger's modality projections when given them
+    stems: bool = False  # build on the tagger's modality projections when given them
+    input_norm: str = "standardize"  # audio/cover inputs per feature, or "layer" (JointSpace)
+    text_inputs: str = "view"  # the text projection reads the sparse view alone; "both": + the encoder's
     genre_loss: float = 0.0  # weight of the supervised genre term beside InfoNCE
     soft_targets: float = 0.0  # share of InfoNCE's target given to albums sharing genres
     seed: int = 0
 
     def space_args(self) -> dict:
         return {"dim": self.dim, "hidden": self.hidden, "dropout": self.dropout, "temperature": self.temperature,
-                "learn_temperature": self.learn_temperature}
+                "learn_temperature": self.learn_temperature, "input_norm": self.input_norm,
+                "text_inputs": self.text_inputs}
 
 
 def _tensors(data: JointData) -> dict[str, torch.Tensor]:
@@ -218,6 +221,8 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     space = JointSpace(dims, **settings.space_args(), stem_width=width, text_view_dim=data.text_view_dim)
     if use_stems:
         space.load_stems(stems)
+    space.fit_input_scaling({m: torch.from_numpy(np.asarray(data.album[m], np.float32)[
+        data.splits["train"][np.asarray(data.album_present[m], bool)[data.splits["train"]]]]) for m in dims if m != "text"})
     sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])
     if len(sampler.rows) < 2:
         raise ValueError("fewer than 2 training albums with an album side and a text to pair it with")

@@ -19,10 +19,35 @@ from torch import nn
 MODALITIES = ("audio", "image", "text")
 
 
-def projection(in_dim: int, hidden: int, dim: int, dropout: float) -> nn.Sequential:
-    """Two-layer MLP ``[B, in_dim] -> [B, dim]`` (LayerNorm first: encoders differ in scale)."""
-    return nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, dim))
+class Standardize(nn.Module):
+    """Per-feature standardisation ``[B, D] -> [B, D]``, mean and spread fitted on training rows
+    (buffers, so saved with the space). Unlike LayerNorm it keeps how far one album's feature
+    lies from the catalog's, e.g. how loud or distorted it is beside others of its genre."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("inv_std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, rows: torch.Tensor) -> None:
+        """``rows [N, D]``: the training albums' inputs (present ones only)."""
+        self.mean.copy_(rows.mean(dim=0))
+        if len(rows) > 1:
+            self.inv_std.copy_(1.0 / rows.std(dim=0).clamp(min=1e-6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) * self.inv_std
+
+
+def projection(in_dim: int, hidden: int, dim: int, dropout: float, standardize: bool = False) -> nn.Sequential:
+    """Two-layer MLP ``[B, in_dim] -> [B, dim]``, inputs first normalised (encoders differ in
+    scale): LayerNorm, or per-feature ``Standardize`` fitted later; ``hidden`` 0: one linear map
+    with ``dropout`` on its inputs."""
+    norm = Standardize(in_dim) if standardize else nn.LayerNorm(in_dim)
+    if hidden <= 0:
+        return nn.Sequential(norm, nn.Dropout(dropout), nn.Linear(in_dim, dim))
+    return nn.Sequential(norm, nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
 
 
 class JointSpace(nn.Module):
@@ -32,13 +57,22 @@ class JointSpace(nn.Module):
     ``temperature`` is the initial value, learned when ``learn_temperature``. With
     ``text_view_dim`` > 0 a text vector is ``[B, input_dims["text"] + text_view_dim]``: the
     text encoder's embedding (through its stem) followed by a sparse view's (``text_view.py``),
-    and the text projection reads both.
+    and the text projection reads both. ``input_norm``: how each projection normalises its
+    inputs, ``layer`` (LayerNorm) or ``standardize`` (audio and cover per feature, fitted by
+    ``fit_input_scaling`` on the training albums; text keeps LayerNorm). ``text_inputs``:
+    what the text projection reads, ``both`` (encoder embedding and view) or ``view`` (the
+    sparse view alone; needs ``text_view_dim`` > 0).
     """
 
     def __init__(self, input_dims: dict[str, int], dim: int = 128, hidden: int = 512, dropout: float = 0.1,
                  temperature: float = 0.07, learn_temperature: bool = True, stem_width: int | None = None,
-                 text_view_dim: int = 0):
-        super().__init__()
+                 text_view_dim: int = 0, input_norm: str = "layer", text_inputs: str = "both"):
+        super().__init__()  # the defaults of input_norm and text_inputs: checkpoints made before they existed
+        if input_norm not in ("layer", "standardize"):
+            raise ValueError(f"input_norm must be 'layer' or 'standardize', got {input_norm!r}")
+        if text_inputs not in ("both", "view"):
+            raise ValueError(f"text_inputs must be 'both' or 'view', got {text_inputs!r}")
+        self.input_norm = input_norm
         unknown = set(input_dims) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}")
@@ -46,6 +80,7 @@ class JointSpace(nn.Module):
         self.dim = dim
         self.stem_width = stem_width
         self.text_view_dim = text_view_dim if "text" in input_dims else 0
+        self.text_inputs = text_inputs if self.text_view_dim else "both"
         # Frozen stems: copies of the tagger's genre-trained modality projections (LayerNorm,
         # Linear, GELU), which the joint space builds on (measured: benchmarks/RESULTS.md).
         self.stems = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, stem_width), nn.GELU())
@@ -53,7 +88,10 @@ class JointSpace(nn.Module):
         if self.stems is not None:
             self.stems.requires_grad_(False)
         widths = {m: (stem_width or d) + (self.text_view_dim if m == "text" else 0) for m, d in input_dims.items()}
-        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout) for m, w in widths.items()})
+        if self.text_inputs == "view":
+            widths["text"] = self.text_view_dim
+        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout, input_norm == "standardize" and m != "text")
+                                          for m, w in widths.items()})
         scale = torch.tensor(math.log(1.0 / temperature))
         if learn_temperature:
             self.log_scale = nn.Parameter(scale)
@@ -74,12 +112,22 @@ class JointSpace(nn.Module):
         for m, stem in self.stems.items():
             stem.load_state_dict(modules[m].state_dict())
 
+    @torch.no_grad()
+    def fit_input_scaling(self, embeddings: dict[str, torch.Tensor]) -> None:
+        """Fit each ``Standardize`` on ``{m: [N_m, D_m]}``, the present training albums' inputs."""
+        for m, x in embeddings.items():
+            first = self.projections[m][0] if m in self.projections else None
+            if isinstance(first, Standardize) and len(x):
+                first.fit(self.stems[m](x.float()) if self.stems is not None else x.float())
+
     def project(self, modality: str, embeddings: torch.Tensor) -> torch.Tensor:
         """``[B, D_m] -> [B, dim]``, unit length (text: ``D_text + text_view_dim`` columns)."""
         x = embeddings.float()
         view = None
         if modality == "text" and self.text_view_dim:
             x, view = x[:, :-self.text_view_dim], x[:, -self.text_view_dim:]
+        if view is not None and self.text_inputs == "view":
+            return F.normalize(self.projections[modality](view), dim=-1)
         if self.stems is not None:
             x = self.stems[modality](x)
         if view is not None:

@@ -1,13 +1,15 @@
-"""The joint space's own sparse text view: tf-idf of word pieces and their bigrams
-(``SparseTextView``), fitted on the training albums' texts and read from the same token
-windows as the text encoder (the bundle's ``TextLoader``).
+"""The joint space's own sparse text view: tf-idf of whole words and word bigrams (or word
+pieces: ``units``) (``SparseTextView``), fitted on the training albums' texts and read from
+the same token windows as the text encoder (the bundle's ``TextLoader``).
 
 A frozen sentence encoder averages a review's few telling words away; a text query then
 carries little of what it says about the music (measured: benchmarks/RESULTS.md, Search).
 The view's vector is appended to the text encoder's embedding, so everything downstream
 sees one text vector ``[B, D_text + D_view]``: the joint space's text projection reads all
 of it (``JointSpace(text_view_dim=...)``), the tagger only its first ``D_text`` columns
-(``tagger_inputs``). Skipped when the tagger's text encoder already fits such a view.
+(``tagger_inputs``). Fitted even when the tagger's text encoder has a sparse view of its
+own: that one reaches the joint space only through the tagger's genre-trained projection,
+which keeps what names genres and drops what describes one album's sound.
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ CLASS_PATH = "genre_tagger.models.encoders.sparse_text.SparseTextView"
 
 
 def wanted(bundle: TaggerBundle, settings: dict | None) -> bool:
-    """A view is fitted when configured, the bundle reads text, and its text encoder has none of its own."""
-    encoder = bundle.model.encoders["text"] if "text" in bundle.modalities else None
-    return bool(settings) and encoder is not None and not getattr(encoder, "needs_fit", False)
+    """A view is fitted when configured and the bundle reads text."""
+    return bool(settings) and "text" in bundle.modalities
 
 
 def fit_text_view(bundle: TaggerBundle, train_records: list[AlbumRecord], settings: dict,
                   progress: bool = True) -> SparseTextView:
-    """A ``SparseTextView(**settings)`` fitted on ``train_records``' texts."""
+    """A ``SparseTextView(**settings)`` fitted on ``train_records``' texts (``units: words``
+    joins word pieces as the bundle's text tokenizer marks them)."""
+    settings = dict(settings)
+    if settings.get("units") == "words":
+        settings.setdefault("tokenizer", bundle.loaders["text"].tokenizer)
     view = SparseTextView(**settings)
     fit_views({"text": view}, {"text": bundle.loaders["text"]}, [r for r in train_records if r.texts],
               progress=progress)
@@ -58,8 +63,12 @@ def widen(text: ModalityFeatures, view: ModalityFeatures) -> ModalityFeatures:
 
 
 def view_args(view: SparseTextView) -> dict:
-    return {"vocab_size": view.vocab_size, "bigram_buckets": view.bigram_buckets,
+    """What rebuilds the view before its state is loaded (the word-continuation ids are state)."""
+    args = {"vocab_size": view.vocab_size, "bigram_buckets": view.bigram_buckets,
             "max_features": view.max_features, "min_df": view.min_df}
+    if view.units == "words":
+        args.update(units="words", word_buckets=view.unigram_ids)
+    return args
 
 
 def view_payload(view: SparseTextView) -> dict:

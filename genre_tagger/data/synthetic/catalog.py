@@ -20,7 +20,9 @@ How a catalog is made
    its true genres' directions times strengths + the artist's offset + album noise;
    synthesiser and cover parameters are its sigmoid (each track adds its own noise).
    Reviews mix neutral template prose with descriptive words drawn from the genres by
-   text strength, the artist's pet words and random words; now and then a genre is named.
+   text strength, the artist's pet words and random words; now and then a genre is named;
+   a few sentences say what the album itself sounds like (``sound_words.py``: its most
+   noticeable synthesiser traits, from its own latent, so albums of one genre differ).
 4. Modalities go missing independently at ``missing_rates`` (an album that lost all three
    keeps one at random); ~30% of albums with reviews get them as ``text_files``.
 5. Splits are artist-disjoint: artists in a seeded random order go to whichever split is
@@ -48,6 +50,7 @@ import numpy as np
 from genre_tagger.interrupts import quiet_worker_signals
 from genre_tagger.data.synthetic.audio_synth import AUDIO_PARAMS, render_track, write_audio
 from genre_tagger.data.synthetic.cover_synth import COVER_PARAMS, render_cover, save_cover
+from genre_tagger.data.synthetic.sound_words import add_sound_sentences
 from genre_tagger.data.synthetic.style import World, build_world
 from genre_tagger.data.synthetic.text_synth import (
     GENERAL_ADJ, GENERAL_NOUN, album_title, artist_name, render_reviews,
@@ -325,6 +328,31 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def album_reviews(plan: AlbumPlan, seed: int, review_words: tuple[int, int], world: World) -> list[str] | None:
+    """The album's reviews (None when its texts are missing): genre and artist words from one
+    generator, then the sentences on its own sound from another, so that the rest of the
+    catalog does not move with ``Calibration.text_sound_sentences``."""
+    if not plan.n_texts:
+        return None
+    cal = world.calibration
+    rng = np.random.default_rng([seed, 3, plan.index, 2])
+    styles = [world.styles[g] for g in plan.text_genres]
+    weights = np.array([st.strength["text"] for st in styles])
+    texts = render_reviews(
+        n_reviews=plan.n_texts, word_range=review_words,
+        genre_words=[(list(st.adjectives), list(st.nouns)) for st in styles],
+        genre_weights=weights, noise_weight=cal.text_noise_weight,
+        genre_names=[world.vocab.labels[g] for g in plan.text_genres],
+        name_weights=weights ** 2, artist=plan.artist,
+        artist_words=(list(plan.artist_words[0]), list(plan.artist_words[1])),
+        title=plan.title, all_labels=world.vocab.labels,
+        descriptive_share=cal.text_descriptive_share, artist_share=cal.text_artist_share,
+        name_rate=cal.text_name_rate, wrong_name_rate=cal.text_wrong_name_rate, rng=rng,
+    )
+    return add_sound_sentences(texts, plan.audio_z, cal.text_sound_sentences, cal.text_sound_error,
+                               np.random.default_rng([seed, 3, plan.index, 3]))
+
+
 def _render_album(plan: AlbumPlan, s: _RenderSettings) -> dict:
     """Write one album's media; return its manifest record (paths relative to out_dir)."""
     world = build_world(s.n_labels)
@@ -352,22 +380,7 @@ def _render_album(plan: AlbumPlan, s: _RenderSettings) -> dict:
         rec["cover"] = rel
     else:
         rec["cover"] = None
-    texts = None
-    if plan.n_texts:
-        rng = np.random.default_rng([s.seed, 3, plan.index, 2])
-        styles = [world.styles[g] for g in plan.text_genres]
-        weights = np.array([st.strength["text"] for st in styles])
-        texts = render_reviews(
-            n_reviews=plan.n_texts, word_range=s.review_words,
-            genre_words=[(list(st.adjectives), list(st.nouns)) for st in styles],
-            genre_weights=weights, noise_weight=cal.text_noise_weight,
-            genre_names=[world.vocab.labels[g] for g in plan.text_genres],
-            name_weights=weights ** 2, artist=plan.artist,
-            artist_words=(list(plan.artist_words[0]), list(plan.artist_words[1])),
-            title=plan.title, all_labels=world.vocab.labels,
-            descriptive_share=cal.text_descriptive_share, artist_share=cal.text_artist_share,
-            name_rate=cal.text_name_rate, wrong_name_rate=cal.text_wrong_name_rate, rng=rng,
-        )
+    texts = album_reviews(plan, s.seed, s.review_words, world)
     if texts and plan.text_as_files:
         rels = []
         for k, text in enumerate(texts):

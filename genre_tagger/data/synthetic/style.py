@@ -62,6 +62,8 @@ class Calibration:
     text_descriptive_share: float = 0.5         # share of sentences that describe the music
     text_name_rate: float = 0.12                # chance a review names one of its genres
     text_wrong_name_rate: float = 0.05          # ... names a random genre
+    text_sound_sentences: float = 1.5           # mean sentences per review on the album's own sound
+    text_sound_error: float = 0.1               # chance such a sentence names the opposite trait
 
 
 CALIBRATION = Calibration()

@@ -61,7 +61,8 @@ def test_catalog_reviews_tell_fast_albums_from_slow_ones_within_a_genre():
 
 def test_rest_of_the_review_does_not_move_with_the_sound_sentences():
     plan = next(p for p in plan_catalog(n_albums=50, seed=0, n_labels=50) if p.n_texts)
-    without = album_reviews(plan, 0, (40, 120), build_world(50, dataclasses.replace(CALIBRATION, text_sound_sentences=0.0)))
+    quiet = dataclasses.replace(CALIBRATION, text_sound_sentences=0.0)
+    without = album_reviews(plan, 0, (40, 120), build_world(50, quiet))
     with_sound = album_reviews(plan, 0, (40, 120), build_world(50))
     for before, after in zip(without, with_sound):
         for sentence in before.split(". "):

@@ -198,6 +198,13 @@ def album_vectors(space: JointSpace, data: JointData, rows: np.ndarray) -> tuple
     return vectors.numpy(), known.numpy()
 
 
+def _present_training_rows(data: JointData, modality: str) -> torch.Tensor:
+    """``[N, D_m]``: the embeddings of the training albums that have ``modality``."""
+    train = data.splits["train"]
+    rows = train[np.asarray(data.album_present[modality], bool)[train]]
+    return torch.from_numpy(np.asarray(data.album[modality], np.float32)[rows])
+
+
 def selection_score(metrics: dict[str, float], settings: JointSettings) -> float:
     """Mean text-to-album recall@1/5/10 on val; album-to-album precision@10 without text."""
     if not settings.text_sources:
@@ -221,8 +228,7 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     space = JointSpace(dims, **settings.space_args(), stem_width=width, text_view_dim=data.text_view_dim)
     if use_stems:
         space.load_stems(stems)
-    space.fit_input_scaling({m: torch.from_numpy(np.asarray(data.album[m], np.float32)[
-        data.splits["train"][np.asarray(data.album_present[m], bool)[data.splits["train"]]]]) for m in dims if m != "text"})
+    space.fit_input_scaling({m: _present_training_rows(data, m) for m in dims if m != "text"})
     sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])
     if len(sampler.rows) < 2:
         raise ValueError("fewer than 2 training albums with an album side and a text to pair it with")

@@ -90,7 +90,8 @@ class JointSpace(nn.Module):
         widths = {m: (stem_width or d) + (self.text_view_dim if m == "text" else 0) for m, d in input_dims.items()}
         if self.text_inputs == "view":
             widths["text"] = self.text_view_dim
-        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout, input_norm == "standardize" and m != "text")
+        standardized = {m for m in widths if input_norm == "standardize" and m != "text"}
+        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout, m in standardized)
                                           for m, w in widths.items()})
         scale = torch.tensor(math.log(1.0 / temperature))
         if learn_temperature:

@@ -21,9 +21,10 @@ import re
 import numpy as np
 
 from genre_tagger.data.synthetic.audio_synth import AUDIO_PARAMS
+from genre_tagger.data.synthetic.text_synth import finished_sentence
 
 # parameter: ((low mild, low strong), (high mild, high strong)); each a tuple of words
-SOUND_WORDS: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]]] = {
+SOUND_WORDS: dict[str, tuple] = {
     "tempo": ((("slow", "unhurried"), ("crawling", "funereal")),
               (("brisk", "uptempo"), ("breakneck", "frenetic"))),
     "drum_level": ((("softly-drummed", "lightly-drummed"), ("drumless", "beatless")),
@@ -58,7 +59,6 @@ SOUND_SENTENCES = (
 )
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_AN = re.compile(r"\b([Aa]) ([aeiouAEIOU])")
 _PARAM_INDEX = {name: AUDIO_PARAMS.index(name) for name in SOUND_WORDS}
 
 
@@ -87,8 +87,7 @@ def sound_sentences(audio_z: np.ndarray, mean_count: float, error_rate: float,
         words = sound_traits(audio_z, 2 if "{b}" in template else 1, error_rate, rng)
         if len(words) < (2 if "{b}" in template else 1):
             continue
-        s = _AN.sub(r"\1n \2", template.format(a=words[0], b=words[-1]))
-        out.append(s[0].upper() + s[1:])
+        out.append(finished_sentence(template.format(a=words[0], b=words[-1])))
     return out
 
 

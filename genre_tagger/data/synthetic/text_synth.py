@@ -200,6 +200,12 @@ def signature_words(label: str, top: str, rng: np.random.Generator) -> tuple[lis
 _AN = re.compile(r"\b([Aa]) ([aeiouAEIOU])")
 
 
+def finished_sentence(text: str) -> str:
+    """A filled template as printed: "a" before a vowel made "an", first letter upper case."""
+    text = _AN.sub(r"\1n \2", text)
+    return text[0].upper() + text[1:]
+
+
 def _pick(rng: np.random.Generator, items):
     return items[int(rng.integers(len(items)))]
 
@@ -250,7 +256,7 @@ def render_reviews(
         n_words = 0
         if nw.size and nw.sum() > 0 and rng.random() < name_rate:
             g = int(rng.choice(len(nw), p=nw / nw.sum()))
-            sentences.append(_AN.sub(r"\1n \2", _pick(rng, NAME_SENTENCES).format(genre=genre_names[g])))
+            sentences.append(finished_sentence(_pick(rng, NAME_SENTENCES).format(genre=genre_names[g])))
         if rng.random() < wrong_name_rate:
             sentences.append(_pick(rng, WRONG_NAME_SENTENCES).format(genre=_pick(rng, all_labels)))
         n_words = sum(len(s.split()) for s in sentences)
@@ -267,10 +273,8 @@ def render_reviews(
                 fill.update(adj=word(0), adj2=word(0), noun=word(1), noun2=word(1))
             else:
                 template = _pick(rng, NEUTRAL_SENTENCES)
-            s = _AN.sub(r"\1n \2", template.format(**fill))
-            s = s[0].upper() + s[1:]
-            sentences.append(s)
-            n_words += len(s.split())
+            sentences.append(finished_sentence(template.format(**fill)))
+            n_words += len(sentences[-1].split())
         order = rng.permutation(len(sentences))
         reviews.append(" ".join(sentences[i] for i in order))
     return reviews

@@ -39,6 +39,11 @@ def test_train_stores_a_joint_space_with_val_metrics(search_run):
     checkpoint, metrics = search_run
     assert "joint_space" in torch.load(checkpoint, weights_only=True)["extra"]
     assert metrics["search"]["val"]["n_queries"] > 0 and metrics["search"]["descriptions"] > 0
+    # the shipped config: the closed form, its grid chosen on val, the space as wide as chosen
+    report = metrics["search"]
+    assert report["method"] == "cca" and report["best_epoch"] == -1 and len(report["cca_grid"]) == 12
+    payload = torch.load(checkpoint, weights_only=True)["extra"]["joint_space"]
+    assert payload["init"]["dim"] == report["cca_chosen"]["dim"] and payload["init"]["fusion"] == "sum"
 
 
 def test_the_text_view_is_stored_and_raw_and_cached_paths_agree(search_run, tiny_catalog, tmp_path):

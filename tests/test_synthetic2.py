@@ -30,3 +30,29 @@ def test_genres_speak_through_some_modalities_only():
     shares = [len(g.modalities) for g in world.genres]
     assert min(shares) >= 1 and sum(s < 3 for s in shares) > 10
     assert len({k for g in world.genres for k in g.keywords}) == 3 * 40
+
+
+def test_reviews_name_the_artists_signature_sound_and_nothing_else_changes(tmp_path):
+    import numpy as np
+
+    from genre_tagger.data.synthetic2 import sound
+
+    assert [sound.level({"kind": "pulse", "rate": r}) for r in (1.2, 2.5, 4.5)] == [0, 1, 2]
+    assert sound.level({"kind": "band", "centre": 1118.0}) == 1  # the middle of the log range
+    words = sound.sound_sentences({"kind": "tremolo", "mod": 11.0}, 50.0, 0.0, np.random.default_rng(0))
+    assert len(words) > 20 and set(words) == {"Hyc wybbel."}
+    with_sound = read(write_catalog2(tmp_path / "on", n_albums=30, seed=1, n_genres=6, track_seconds=0.3,
+                                     progress=False))
+    without = read(write_catalog2(tmp_path / "off", n_albums=30, seed=1, n_genres=6, track_seconds=0.3,
+                                  progress=False, sound_sentences=0))
+    named = 0
+    for on, off in zip(with_sound, without):
+        assert {k: v for k, v in on.items() if k != "texts"} == {k: v for k, v in off.items() if k != "texts"}
+        for text_on, text_off in zip(on["texts"] or [], off["texts"] or []):
+            kept = [s for s in text_on.split(" ") if not any(w in s.lower() for w in sound.KIND_WORDS.values())
+                    and s.rstrip(".").lower() not in sound.LEVEL_WORDS]
+            assert " ".join(kept) == text_off  # the review around the sound sentences is unchanged
+            named += text_on != text_off
+    assert named > 5
+    assert sorted(p.read_bytes() for p in (tmp_path / "on" / "covers").iterdir()) == \
+        sorted(p.read_bytes() for p in (tmp_path / "off" / "covers").iterdir())

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from genre_tagger.search import cca_fit
 from genre_tagger.search.features import DescriptionEmbeddings
 from genre_tagger.search.joint import JointSpace, genre_cross_entropy, info_nce
 from genre_tagger.search.protocol import search_metrics
@@ -70,12 +71,19 @@ class JointSettings:
     text_inputs: str = "view"  # the text projection reads the sparse view alone; "both": + the encoder's
     genre_loss: float = 0.0  # weight of the supervised genre term beside InfoNCE
     soft_targets: float = 0.0  # share of InfoNCE's target given to albums sharing genres
+    text_norm: str = "layer"  # the text projection's input normalisation, or "none"
+    fusion: str = "mean"  # album side: mean of unit modality vectors, or "sum" of linear maps
+    # "contrastive": InfoNCE from a random start; "cca": the closed-form regularised CCA of
+    # cca.py (grid below, chosen on val), then max_epochs of InfoNCE from it (0: none).
+    method: str = "contrastive"
+    cca: dict = field(default_factory=lambda: {"album_ridge": [1.0, 3.0], "text_ridge": [1.0, 3.0],
+                                               "dims": [8, 16, 32]})
     seed: int = 0
 
     def space_args(self) -> dict:
         return {"dim": self.dim, "hidden": self.hidden, "dropout": self.dropout, "temperature": self.temperature,
                 "learn_temperature": self.learn_temperature, "input_norm": self.input_norm,
-                "text_inputs": self.text_inputs}
+                "text_inputs": self.text_inputs, "text_norm": self.text_norm, "fusion": self.fusion}
 
 
 def _tensors(data: JointData) -> dict[str, torch.Tensor]:
@@ -225,17 +233,32 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     dims["text"] = data.text.shape[1] - data.text_view_dim
     use_stems = bool(stems) and settings.stems and set(dims) <= set(stems)
     width = next(iter(stems.values()))[1].out_features if use_stems else None
-    space = JointSpace(dims, **settings.space_args(), stem_width=width, text_view_dim=data.text_view_dim)
-    if use_stems:
-        space.load_stems(stems)
-    space.fit_input_scaling({m: _present_training_rows(data, m) for m in dims if m != "text"})
+    scaling = {m: _present_training_rows(data, m) for m in dims if m != "text"}
+
+    def make_space(dim: int) -> JointSpace:
+        space = JointSpace(dims, **{**settings.space_args(), "dim": dim}, stem_width=width,
+                           text_view_dim=data.text_view_dim)
+        if use_stems:
+            space.load_stems(stems)
+        space.fit_input_scaling(scaling)
+        return space
+
+    score_epoch = val_score or (lambda s: selection_score(validate(s, data, data.splits["val"]), settings))
+    space = make_space(settings.dim)
     sampler = _Sampler(data, _tensors(data), settings, [m for m in ALBUM_SIDE if m in dims])
     if len(sampler.rows) < 2:
         raise ValueError("fewer than 2 training albums with an album side and a text to pair it with")
+    best, best_state, best_epoch, history, start_report = -np.inf, None, 0, [], {}
+    if settings.method == "cca":
+        cca_fit.check_settings(settings, data.text_view_dim)
+        pairs = cca_fit.training_pairs(space, data, sampler.rows, sampler.own, "generated" in settings.text_sources)
+        space, start_report = cca_fit.canonical_start(make_space, pairs, settings.cca, score_epoch)
+        best, best_state, best_epoch = start_report["cca_val_score"], copy.deepcopy(space.state_dict()), -1
+    elif settings.method != "contrastive":
+        raise ValueError(f"search.fit.method must be 'contrastive' or 'cca', got {settings.method!r}")
     head = torch.nn.Linear(space.dim, sampler.t["genres"].shape[1]) if settings.genre_loss > 0 else None
     trainable = [p for p in space.parameters() if p.requires_grad] + (list(head.parameters()) if head else [])
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
-    best, best_state, best_epoch, history = -np.inf, None, 0, []
     bar = tqdm(range(settings.max_epochs), desc="joint space", unit="epoch", disable=not progress)
     for epoch in bar:
         space.train()
@@ -251,8 +274,7 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
             optimizer.step()
             losses.append(loss.item())
         space.eval()
-        score = (val_score(space) if val_score is not None
-                 else selection_score(validate(space, data, data.splits["val"]), settings))
+        score = score_epoch(space)
         score = -np.inf if np.isnan(score) else score  # no val queries: the last epoch is kept
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_score": score})
         bar.set_postfix(loss=f"{np.mean(losses):.3f}", val=f"{score:.3f}")
@@ -263,6 +285,7 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     bar.close()
     space.load_state_dict(best_state)
     space.eval()
-    report = {"val": validate(space, data, data.splits["val"]), "best_epoch": best_epoch,
-              "epochs": len(history), "train_pairs": int(len(sampler.rows)), "temperature": float(1 / space.scale.detach())}
+    report = {"val": validate(space, data, data.splits["val"]), "best_epoch": best_epoch,  # -1: the closed form
+              "epochs": len(history), "train_pairs": int(len(sampler.rows)), "temperature": float(1 / space.scale.detach()),
+              "method": settings.method, **{k: v for k, v in start_report.items() if k != "cca_val_score"}}
     return space, report

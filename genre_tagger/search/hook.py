@@ -99,7 +99,7 @@ def joint_payload(space: JointSpace, settings: dict, genre_weight: float = 0.0, 
     """``genre_weight``: the val-selected weight of the genre-score part of the search vectors;
     ``view``: the fitted sparse text view (its vocabulary and idf), if any."""
     return {"format": FORMAT, "input_dims": dict(space.input_dims), "genre_weight": float(genre_weight),
-            "init": {**JointSettings(**settings["fit"]).space_args(), "stem_width": space.stem_width,
+            "init": {**JointSettings(**settings["fit"]).space_args(), "dim": space.dim, "stem_width": space.stem_width,
                      "text_view_dim": space.text_view_dim},
             "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
             "text_view": text_view.view_payload(view) if view is not None else None,

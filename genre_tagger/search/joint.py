@@ -40,11 +40,11 @@ class Standardize(nn.Module):
         return (x - self.mean) * self.inv_std
 
 
-def projection(in_dim: int, hidden: int, dim: int, dropout: float, standardize: bool = False) -> nn.Sequential:
+def projection(in_dim: int, hidden: int, dim: int, dropout: float, norm: str = "layer") -> nn.Sequential:
     """Two-layer MLP ``[B, in_dim] -> [B, dim]``, inputs first normalised (encoders differ in
-    scale): LayerNorm, or per-feature ``Standardize`` fitted later; ``hidden`` 0: one linear map
-    with ``dropout`` on its inputs."""
-    norm = Standardize(in_dim) if standardize else nn.LayerNorm(in_dim)
+    scale): ``norm`` "layer" (LayerNorm), "standardize" (per feature, fitted later) or "none";
+    ``hidden`` 0: one linear map with ``dropout`` on its inputs."""
+    norm = {"layer": nn.LayerNorm, "standardize": Standardize, "none": lambda _: nn.Identity()}[norm](in_dim)
     if hidden <= 0:
         return nn.Sequential(norm, nn.Dropout(dropout), nn.Linear(in_dim, dim))
     return nn.Sequential(norm, nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
@@ -61,18 +61,25 @@ class JointSpace(nn.Module):
     inputs, ``layer`` (LayerNorm) or ``standardize`` (audio and cover per feature, fitted by
     ``fit_input_scaling`` on the training albums; text keeps LayerNorm). ``text_inputs``:
     what the text projection reads, ``both`` (encoder embedding and view) or ``view`` (the
-    sparse view alone; needs ``text_view_dim`` > 0).
+    sparse view alone; needs ``text_view_dim`` > 0). ``text_norm``: the text projection's input
+    normalisation, ``layer`` or ``none`` (the view's unit tf-idf vectors as they are).
+    ``fusion``: how an album's present modalities combine, ``mean`` (of their unit vectors) or
+    ``sum`` (of their linear maps plus a shared bias, then normalised: one linear map of the
+    album's concatenated standardised inputs with absent ones at the catalog mean, the form a
+    closed-form fit such as ``cca.py`` gives; ``load_canonical_maps``).
     """
 
     def __init__(self, input_dims: dict[str, int], dim: int = 128, hidden: int = 512, dropout: float = 0.1,
                  temperature: float = 0.07, learn_temperature: bool = True, stem_width: int | None = None,
-                 text_view_dim: int = 0, input_norm: str = "layer", text_inputs: str = "both"):
-        super().__init__()  # the defaults of input_norm and text_inputs: checkpoints made before they existed
-        if input_norm not in ("layer", "standardize"):
-            raise ValueError(f"input_norm must be 'layer' or 'standardize', got {input_norm!r}")
-        if text_inputs not in ("both", "view"):
-            raise ValueError(f"text_inputs must be 'both' or 'view', got {text_inputs!r}")
-        self.input_norm = input_norm
+                 text_view_dim: int = 0, input_norm: str = "layer", text_inputs: str = "both",
+                 text_norm: str = "layer", fusion: str = "mean"):
+        super().__init__()  # the defaults of the last four: what checkpoints made before they existed mean
+        for name, value, allowed in (("input_norm", input_norm, ("layer", "standardize")),
+                                     ("text_inputs", text_inputs, ("both", "view")),
+                                     ("text_norm", text_norm, ("layer", "none")), ("fusion", fusion, ("mean", "sum"))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        self.input_norm, self.fusion = input_norm, fusion
         unknown = set(input_dims) - set(MODALITIES)
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)}")
@@ -90,9 +97,9 @@ class JointSpace(nn.Module):
         widths = {m: (stem_width or d) + (self.text_view_dim if m == "text" else 0) for m, d in input_dims.items()}
         if self.text_inputs == "view":
             widths["text"] = self.text_view_dim
-        standardized = {m for m in widths if input_norm == "standardize" and m != "text"}
-        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout, m in standardized)
-                                          for m, w in widths.items()})
+        norms = {m: text_norm if m == "text" else input_norm for m in widths}
+        self.projections = nn.ModuleDict({m: projection(w, hidden, dim, dropout, norms[m]) for m, w in widths.items()})
+        self.album_bias = nn.Parameter(torch.zeros(dim)) if fusion == "sum" else None
         scale = torch.tensor(math.log(1.0 / temperature))
         if learn_temperature:
             self.log_scale = nn.Parameter(scale)
@@ -123,17 +130,55 @@ class JointSpace(nn.Module):
 
     def project(self, modality: str, embeddings: torch.Tensor) -> torch.Tensor:
         """``[B, D_m] -> [B, dim]``, unit length (text: ``D_text + text_view_dim`` columns)."""
+        return F.normalize(self.raw_projection(modality, embeddings), dim=-1)
+
+    def raw_projection(self, modality: str, embeddings: torch.Tensor) -> torch.Tensor:
+        """``[B, D_m] -> [B, dim]`` before normalisation."""
         x = embeddings.float()
         view = None
         if modality == "text" and self.text_view_dim:
             x, view = x[:, :-self.text_view_dim], x[:, -self.text_view_dim:]
         if view is not None and self.text_inputs == "view":
-            return F.normalize(self.projections[modality](view), dim=-1)
+            return self.projections[modality](view)
         if self.stems is not None:
             x = self.stems[modality](x)
         if view is not None:
             x = torch.cat([x, view], dim=-1)
-        return F.normalize(self.projections[modality](x), dim=-1)
+        return self.projections[modality](x)
+
+    @property
+    def album_modalities(self) -> list[str]:
+        return [m for m in self.modalities if m != "text"]
+
+    @torch.no_grad()
+    def album_design(self, embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[B, sum D_m + M]``: each album modality's normalised input (zeros where absent: the
+        training mean once standardised), then one presence flag per modality; what a linear
+        map of the album side reads under ``fusion: sum`` (``load_canonical_maps``)."""
+        columns, flags = [], []
+        for m in self.album_modalities:
+            mask = present[m].bool().unsqueeze(-1)
+            columns.append(self.projections[m][0](embeddings[m].float()) * mask)
+            flags.append(mask.float())
+        return torch.cat(columns + flags, dim=1)
+
+    @torch.no_grad()
+    def load_canonical_maps(self, maps) -> None:
+        """Set the linear maps (``hidden: 0``, ``fusion: sum``, ``text_inputs: view``) to a fitted
+        ``cca.CanonicalMaps`` whose album side read ``album_design`` and text side the view."""
+        if self.fusion != "sum" or not all(len(self.projections[m]) == 3 for m in self.modalities):
+            raise ValueError("canonical maps need linear projections (hidden 0) and fusion 'sum'")
+        weight = lambda block: torch.as_tensor(block * maps.correlations, dtype=torch.float32)  # noqa: E731
+        start, flags = 0, sum(self.projections[m][2].in_features for m in self.album_modalities)
+        for j, m in enumerate(self.album_modalities):
+            linear, width = self.projections[m][2], self.projections[m][2].in_features
+            linear.weight.copy_(weight(maps.album_map[start:start + width]).T)
+            linear.bias.copy_(weight(maps.album_map[flags + j]))
+            start += width
+        self.album_bias.copy_(weight(-maps.album_mean @ maps.album_map))
+        if "text" in self.projections:
+            self.projections["text"][2].weight.copy_(weight(maps.text_map).T)
+            self.projections["text"][2].bias.copy_(weight(-maps.text_mean @ maps.text_map))
 
     def text(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Text-encoder embeddings ``[B, D_text]`` -> query vectors ``[B, dim]``."""
@@ -154,9 +199,12 @@ class JointSpace(nn.Module):
         count = torch.zeros(batch, 1, device=self.log_scale.device)
         for m in used:
             mask = present[m].bool().unsqueeze(-1).to(total.device)
-            total = total + self.project(m, embeddings[m]) * mask
+            part = self.raw_projection(m, embeddings[m]) if self.fusion == "sum" else self.project(m, embeddings[m])
+            total = total + part * mask
             count = count + mask
         known = count.squeeze(-1) > 0
+        if self.fusion == "sum":
+            total = total + self.album_bias
         return F.normalize(total / count.clamp(min=1.0), dim=-1) * known.unsqueeze(-1), known
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from genre_tagger.data.synthetic2.render import SR, render_audio, render_cover, render_review
+from genre_tagger.data.synthetic2 import sound
 from genre_tagger.data.synthetic2.world import World, _audio_evidence, _cover_evidence, build_world, invented_word
 
 MISSING = {"audio": 0.10, "image": 0.20, "text": 0.25}
@@ -20,6 +21,9 @@ MISSING = {"audio": 0.10, "image": 0.20, "text": 0.25}
 # opacity; text: mean keyword mentions per review). Calibrated so that simple features + LR
 # score roughly 0.7-0.85 per modality on 600 albums (benchmarks/RESULTS.md, second generator).
 STRENGTH = {"audio": 0.7, "image": 1.0, "text": 3.0}
+# Reviews also name the artist's signature sound (sound.py): mean sentences per review, and
+# how often the reviewer names the wrong level.
+SOUND_SENTENCES, SOUND_ERROR = 1.2, 0.1
 
 
 def artist_split(artist: str, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> str:
@@ -63,7 +67,8 @@ def _present(rng: np.random.Generator, missing: Mapping[str, float]) -> dict[str
 
 
 def _write_album(out: Path, album_id: str, artist: dict, labels: list[int], world: World, present: dict,
-                 strength: Mapping[str, float], rng: np.random.Generator, track_seconds: float) -> dict:
+                 strength: Mapping[str, float], rng: np.random.Generator, track_seconds: float,
+                 sound_rng: np.random.Generator, sound_mean: float) -> dict:
     record: dict = {"id": album_id, "artist": artist["name"], "split": artist_split(artist["name"]),
                     "audio": None, "cover": None, "texts": None}
     if present["audio"]:
@@ -86,6 +91,10 @@ def _write_album(out: Path, album_id: str, artist: dict, labels: list[int], worl
         for _ in range(int(rng.integers(1, 3))):
             keywords = [(world.genres[g].keywords, s) for g, s in _evidence(world, labels, "text", strength["text"], rng)]
             record["texts"].append(render_review(keywords, artist["pets"], world.filler, rng, int(rng.integers(40, 110))))
+        # From a stream of their own, so that everything else is as without them.
+        record["texts"] = [sound.add_sound_sentences(
+            review, sound.sound_sentences(artist["audio"], sound_mean, SOUND_ERROR, sound_rng), sound_rng)
+            for review in record["texts"]]
     return record
 
 
@@ -93,11 +102,13 @@ def write_catalog2(
     output_dir: str | Path, n_albums: int = 600, seed: int = 0, *, n_genres: int = 40,
     missing_rates: Mapping[str, float] | None = None, strength: Mapping[str, float] | None = None,
     label_noise: float = 0.05, track_seconds: float = 6.0, modality_share: float = 0.6, progress: bool = True,
+    sound_sentences: float = SOUND_SENTENCES,
 ) -> Path:
     """Write ``manifest.jsonl`` (id, artist, split, genres, audio, cover, texts) + media; return its path.
 
     Deterministic by ``seed``. ``strength`` and ``missing_rates`` override per modality;
-    ``modality_share``: chance that a modality carries a given genre's evidence.
+    ``modality_share``: chance that a modality carries a given genre's evidence;
+    ``sound_sentences``: mean sentences per review naming the artist's signature sound (0: none).
     ~0.05 s per album on one core at the defaults.
     """
     out = Path(output_dir)
@@ -114,7 +125,7 @@ def write_catalog2(
         artist = artists[int(rng.integers(len(artists)))]
         labels = _labels(artist, world, album_rng)
         record = _write_album(out, f"s2-{seed}-{index:05d}", artist, labels, world, _present(album_rng, missing),
-                              power, album_rng, track_seconds)
+                              power, album_rng, track_seconds, np.random.default_rng([seed, 5, index]), sound_sentences)
         shown = [g for g in labels if album_rng.random() >= label_noise]
         if album_rng.random() < label_noise:
             shown.append(int(album_rng.integers(len(world.genres))))

@@ -1,0 +1,89 @@
+"""Regularised canonical correlation analysis (CCA) between albums and their texts: the
+closed-form linear joint space.
+
+What a review says about one album's own sound (tempo, distortion, ...) is a handful of words
+among many; a contrastive linear map from thousands of word features, trained on a few
+thousand albums, learns the training artists' pet words first and overfits within a few
+epochs. CCA instead finds the few directions along which an album's audio/cover features and
+its words vary *together* across the catalog (the album's genres and the sounds the reviews
+name), with ridge terms that keep the rare words from being fitted one by one. Measured
+against the contrastive form in ``benchmarks/RESULTS.md`` (Search, session 8).
+
+Both sides are centred; ``album_ridge`` and ``text_ridge`` are relative to each side's mean
+feature variance (so one setting suits inputs of any scale). Computed through the thin SVDs of
+the two data matrices, so the cost is ``O(N^2 (D_album + D_text))`` and no ``D x D`` matrix is
+ever formed (a text view has thousands of columns).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+
+@dataclass
+class CanonicalMaps:
+    """One fitted CCA: ``album_mean [D_a]``, ``album_map [D_a, k]``, ``text_mean [D_t]``,
+    ``text_map [D_t, k]`` and the canonical ``correlations [k]`` (descending). A side's vector
+    is ``(x - mean) @ map * correlations``: directions weighted by how much the two sides agree."""
+
+    album_mean: np.ndarray
+    album_map: np.ndarray
+    text_mean: np.ndarray
+    text_map: np.ndarray
+    correlations: np.ndarray
+    album_ridge: float
+    text_ridge: float
+
+    @property
+    def dim(self) -> int:
+        return int(self.album_map.shape[1])
+
+    def album(self, x: np.ndarray) -> np.ndarray:
+        """``[B, D_a] -> [B, k]``."""
+        return (x - self.album_mean) @ self.album_map * self.correlations
+
+    def text(self, y: np.ndarray) -> np.ndarray:
+        """``[B, D_t] -> [B, k]``."""
+        return (y - self.text_mean) @ self.text_map * self.correlations
+
+
+class _Side:
+    """The thin SVD of one centred side ``[N, D]`` and its mean feature variance."""
+
+    def __init__(self, x: np.ndarray):
+        x = np.asarray(x, np.float64)
+        self.mean = x.mean(axis=0)
+        self.u, self.s, vt = np.linalg.svd(x - self.mean, full_matrices=False)
+        self.v = vt.T
+        self.scale = float((self.s ** 2).sum() / (len(x) * x.shape[1])) or 1.0
+
+    def gains(self, ridge: float, n: int) -> np.ndarray:
+        """``[r]``: 1 / sqrt(eigenvalue of the covariance + ridge * mean variance)."""
+        return 1.0 / np.sqrt(self.s ** 2 / n + ridge * self.scale)
+
+
+def canonical_maps(album: np.ndarray, text: np.ndarray, album_ridges: Sequence[float],
+                   text_ridges: Sequence[float], dims: Sequence[int]) -> Iterator[CanonicalMaps]:
+    """Every ``CanonicalMaps`` of the grid ``album_ridges x text_ridges x dims`` for the paired
+    rows ``album [N, D_a]``, ``text [N, D_t]`` (row i of both: one album). ``dims`` above the
+    rank available are cut to it."""
+    if len(album) != len(text) or len(album) < 2:
+        raise ValueError("CCA needs at least 2 paired rows, as many album rows as text rows")
+    n = len(album)
+    a, t = _Side(album), _Side(text)
+    cross = a.u.T @ t.u
+    for album_ridge in album_ridges:
+        ga = a.gains(album_ridge, n)
+        for text_ridge in text_ridges:
+            gt = t.gains(text_ridge, n)
+            # The whitened cross-covariance in the two row spaces: (s_a g_a) U_a' U_t (s_t g_t) / N.
+            core = (a.s * ga)[:, None] * cross * (t.s * gt)[None, :] / n
+            left, correlations, right_t = np.linalg.svd(core)
+            for dim in dims:
+                k = max(1, min(int(dim), len(correlations)))
+                yield CanonicalMaps(a.mean, a.v @ (ga[:, None] * left[:, :k]), t.mean,
+                                    t.v @ (gt[:, None] * right_t[:k].T), correlations[:k].copy(),
+                                    float(album_ridge), float(text_ridge))

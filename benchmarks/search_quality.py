@@ -43,7 +43,7 @@ from genre_tagger.search.features import default_cache_dir
 from genre_tagger.search.combine import best_weight_score, combine, metrics_at, protocol_vectors, select_genre_weight
 from genre_tagger.search.fit import JointSettings, fit_joint_space
 from genre_tagger.search.hook import fit_view, joint_data, search_config, tagger_stems
-from genre_tagger.search.protocol import own_ranks, paired_recall_difference
+from genre_tagger.search.protocol import own_ranks, paired_rank_sign_test, paired_recall_difference
 from genre_tagger.training import train
 
 WORK = Path(__file__).resolve().parent / "_work"
@@ -105,8 +105,11 @@ def paired_lines(paired: list[dict], n_queries: int) -> list[str]:
              "(95 % bootstrap interval over queries; queries only the default / only the baseline finds in its top 10):",
              ""]
     for seed, p in enumerate(paired):
+        five, signs = p["at_5"], p["ranks"]
         lines.append(f"- {'closed form (one fit)' if len(paired) == 1 else f'seed {seed}'}: {p['delta']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}]; "
-                     f"{p['wins']} / {p['losses']} queries")
+                     f"{p['wins']} / {p['losses']} queries; recall@5 {five['delta']:+.3f} [{five['low']:+.3f}, "
+                     f"{five['high']:+.3f}]; own album ranked higher for {signs['better']} queries, lower for "
+                     f"{signs['worse']} (sign test p = {signs['p_value']:.2g})")
     return lines
 
 
@@ -134,7 +137,10 @@ def run_variants(args, bundle, datasets, splits, settings, tables) -> tuple[dict
                 table.setdefault(name, []).append(metrics_at(protocol_vectors(space, bundle.model, data, splits[split]),
                                                              weight))
             if name == DEFAULT:
-                paired.append(paired_recall_difference(test_ranks(space, weight, bundle, data, splits["test"]), base))
+                ranks = test_ranks(space, weight, bundle, data, splits["test"])
+                paired.append({**paired_recall_difference(ranks, base),
+                               "at_5": paired_recall_difference(ranks, base, k=5),
+                               "ranks": paired_rank_sign_test(ranks, base)})
                 alone, _ = fit_joint_space(data, fit, progress=False, stems=tagger_stems(bundle))  # epoch for w = 0
                 for split, table in tables.items():
                     table.setdefault(JOINT_ALONE, []).append(

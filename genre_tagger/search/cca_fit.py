@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from genre_tagger.search.cca import canonical_maps
 from genre_tagger.search.joint import JointSpace
@@ -57,12 +58,15 @@ def training_pairs(space: JointSpace, data, rows: np.ndarray, own: np.ndarray, d
 
 
 def canonical_start(make_space: Callable[[int], JointSpace], pairs: tuple[np.ndarray, np.ndarray], grid: dict,
-                    score: Callable[[JointSpace], float]) -> tuple[JointSpace, dict]:
+                    score: Callable[[JointSpace], float], progress: bool = True) -> tuple[JointSpace, dict]:
     """The grid's best space by ``score`` (val) and a report of every candidate.
     ``make_space(dim)``: a fresh space of that width with its input scaling fitted."""
     best, best_score, tried = None, -np.inf, []
-    for maps in canonical_maps(*pairs, grid.get("album_ridge", [1.0]), grid.get("text_ridge", [1.0]),
-                               grid.get("dims", [16])):
+    ridges = (grid.get("album_ridge", [1.0]), grid.get("text_ridge", [1.0]), grid.get("dims", [16]))
+    total = int(np.prod([len(r) for r in ridges]))
+    bar = tqdm(canonical_maps(*pairs, *ridges), total=total, desc=f"joint space (CCA, {len(pairs[0])} pairs)",
+               unit="setting", disable=not progress)
+    for maps in bar:
         space = make_space(maps.dim)
         space.load_canonical_maps(maps)
         space.eval()
@@ -73,6 +77,8 @@ def canonical_start(make_space: Callable[[int], JointSpace], pairs: tuple[np.nda
                       "top_correlations": [round(float(c), 3) for c in maps.correlations[:3]]})
         if best is None or value > best_score:
             best, best_score = space, value
+        bar.set_postfix(val=f"{best_score:.3f}")
+    bar.close()
     chosen = max(tried, key=lambda t: -np.inf if t["val_score"] is None else t["val_score"])
     return best, {"cca_chosen": {k: chosen[k] for k in ("album_ridge", "text_ridge", "dim")}, "cca_grid": tried,
                   "cca_val_score": best_score}

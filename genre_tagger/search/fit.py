@@ -252,7 +252,7 @@ def fit_joint_space(data: JointData, settings: JointSettings, progress: bool = T
     if settings.method == "cca":
         cca_fit.check_settings(settings, data.text_view_dim)
         pairs = cca_fit.training_pairs(space, data, sampler.rows, sampler.own, "generated" in settings.text_sources)
-        space, start_report = cca_fit.canonical_start(make_space, pairs, settings.cca, score_epoch)
+        space, start_report = cca_fit.canonical_start(make_space, pairs, settings.cca, score_epoch, progress)
         best, best_state, best_epoch = start_report["cca_val_score"], copy.deepcopy(space.state_dict()), -1
     elif settings.method != "contrastive":
         raise ValueError(f"search.fit.method must be 'contrastive' or 'cca', got {settings.method!r}")

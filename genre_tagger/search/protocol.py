@@ -3,6 +3,7 @@ rank, album-to-album precision@10. Works in row chunks so a large gallery stays 
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -74,3 +75,16 @@ def paired_recall_difference(ranks: np.ndarray, baseline_ranks: np.ndarray, k: i
     low, high = np.percentile(means, [2.5, 97.5])
     return {"delta": float(diff.mean()), "low": float(low), "high": float(high),
             "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
+
+
+def paired_rank_sign_test(ranks: np.ndarray, baseline_ranks: np.ndarray) -> dict[str, float]:
+    """How many of the same queries rank their own album higher (``better``) or lower
+    (``worse``) than the baseline does, and the two-sided exact sign-test p-value over the
+    untied ones (uses the whole ranking, not only the top k)."""
+    ranks, baseline_ranks = np.asarray(ranks), np.asarray(baseline_ranks)
+    if len(ranks) != len(baseline_ranks):
+        raise ValueError("paired_rank_sign_test: the two rank lists must cover the same queries")
+    better, worse = int((ranks < baseline_ranks).sum()), int((ranks > baseline_ranks).sum())
+    n, low = better + worse, min(better, worse)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(low + 1)) / 2 ** n) if n else 1.0
+    return {"better": better, "worse": worse, "tied": int(len(ranks) - n), "p_value": float(p)}

@@ -5,7 +5,8 @@ generator shows up as such: audio evidence lives in pulse rate, a resonant noise
 amplitude-modulation rate or loudness sections (over random pitches and artist noise);
 covers carry motifs (stripe orientation, a hue patch, a grid pitch, dot size) over artist
 backgrounds; texts are invented words where a genre speaks only through a few rare
-keywords among Zipfian filler and artist pet words. Each genre has evidence in a random
+keywords among Zipfian filler and artist pet words, and reviews name the artist's signature
+sound in invented words (``sound.py``). Each genre has evidence in a random
 subset of the modalities; some modalities are missing; splits are artist-disjoint.
 """
 

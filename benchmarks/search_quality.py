@@ -125,10 +125,10 @@ def run_variants(args, bundle, datasets, splits, settings, tables) -> tuple[dict
         started, chosen[name] = time.monotonic(), []
         overrides = dict(overrides)
         data = datasets[overrides.pop("text_view", True)]
-        closed_form = {**settings["fit"], **overrides}.get("method") == "cca" and not {**settings["fit"], **overrides}.get(
-            "max_epochs")
+        merged = {**settings["fit"], **overrides}
+        closed_form = merged.get("method") == "cca" and not merged.get("max_epochs")
         for seed in range(1 if closed_form else args.seeds):  # the closed form does not depend on the seed
-            fit = JointSettings(**{**settings["fit"], **overrides, "seed": seed})
+            fit = JointSettings(**{**merged, "seed": seed})
             space, _ = fit_joint_space(data, fit, progress=False, stems=tagger_stems(bundle),
                                        val_score=best_weight_score(bundle.model, data, splits["val"], fit))
             weight, _, _ = select_genre_weight(space, bundle.model, data, splits["val"], fit)

@@ -110,3 +110,14 @@ def test_settings_the_closed_form_cannot_use_are_refused_clearly(change, message
     settings = JointSettings(**{**dict(method="cca", max_epochs=0, text_sources=["own"], **CCA_SPACE), **change})
     with pytest.raises(ValueError, match=message):
         fit_joint_space(data, settings, progress=False)
+
+
+def test_a_text_only_album_under_sum_fusion_is_its_text_vector():
+    space = JointSpace({"audio": 4, "text": 2}, dim=3, text_view_dim=5, **CCA_SPACE).eval()
+    with torch.no_grad():
+        space.album_bias.fill_(5.0)
+        text = torch.rand(2, 7)
+        vectors, known = space.album({"audio": torch.randn(2, 4), "text": text},
+                                     {"audio": torch.tensor([False, True]), "text": torch.tensor([True, True])})
+        assert known.all() and torch.allclose(vectors[0], space.text(text)[0], atol=1e-6)
+        assert not torch.allclose(vectors[1], space.text(text)[1], atol=1e-3)

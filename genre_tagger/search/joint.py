@@ -203,8 +203,12 @@ class JointSpace(nn.Module):
             total = total + part * mask
             count = count + mask
         known = count.squeeze(-1) > 0
-        if self.fusion == "sum":
-            total = total + self.album_bias
+        if self.fusion == "sum":  # the album side's centring, where it has an album-side modality
+            album_side = torch.zeros_like(known)
+            for m in used:
+                if m != "text":
+                    album_side = album_side | present[m].bool().to(known.device)
+            total = total + self.album_bias * album_side.unsqueeze(-1)
         return F.normalize(total / count.clamp(min=1.0), dim=-1) * known.unsqueeze(-1), known
 
 

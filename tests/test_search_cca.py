@@ -24,12 +24,13 @@ def _direct_cca(x, y, rx, ry, k):
     return np.linalg.svd(wx @ cxy @ wy, compute_uv=False)[:k]
 
 
-def test_canonical_maps_match_the_textbook_form_and_find_the_shared_signal():
+@pytest.mark.parametrize("solver", ["svd", "covariance"])
+def test_canonical_maps_match_the_textbook_form_and_find_the_shared_signal(solver):
     rng = np.random.default_rng(0)
     shared = rng.normal(size=(300, 2))
     x = np.hstack([shared @ rng.normal(size=(2, 6)), rng.normal(size=(300, 4))]) + 0.3 * rng.normal(size=(300, 10))
     y = np.hstack([shared @ rng.normal(size=(2, 5)), rng.normal(size=(300, 7))]) + 0.3 * rng.normal(size=(300, 12))
-    maps = list(canonical_maps(x, y, [0.1, 1.0], [0.3], [2, 50]))
+    maps = list(canonical_maps(x, y, [0.1, 1.0], [0.3], [2, 50], solver=solver))
     assert [(m.album_ridge, m.dim) for m in maps] == [(0.1, 2), (0.1, 10), (1.0, 2), (1.0, 10)]  # dims cut to rank
     for m in maps:
         assert np.allclose(m.correlations, _direct_cca(x, y, m.album_ridge, 0.3, m.dim), atol=1e-8)
@@ -39,6 +40,18 @@ def test_canonical_maps_match_the_textbook_form_and_find_the_shared_signal():
     assert np.corrcoef(a[:, 0], t[:, 0])[0, 1] > 0.9
     with pytest.raises(ValueError, match="paired"):
         next(canonical_maps(x[:5], y[:4], [1.0], [1.0], [2]))
+
+
+def test_both_solvers_give_the_same_similarities():
+    rng = np.random.default_rng(3)
+    shared = rng.normal(size=(80, 3))
+    x = shared @ rng.normal(size=(3, 6)) + 0.5 * rng.normal(size=(80, 6))
+    y = np.abs(shared @ rng.normal(size=(3, 9)) + 0.5 * rng.normal(size=(80, 9))) * (rng.random((80, 9)) < 0.4)
+    by = {s: next(canonical_maps(x, y, [0.5], [2.0], [4], solver=s)) for s in ("svd", "covariance")}
+    assert np.allclose(by["svd"].correlations, by["covariance"].correlations, atol=1e-8)
+    sims = {s: m.album(x) @ m.text(y).T for s, m in by.items()}  # sign flips cancel between the sides
+    assert np.allclose(sims["svd"], sims["covariance"], atol=1e-8)
+    assert next(canonical_maps(x, y, [1.0], [1.0], [2])).dim == 2  # auto: N > both widths -> covariance
 
 
 def test_loaded_maps_give_the_same_vectors_and_absent_modalities_sit_at_the_mean():

@@ -61,7 +61,7 @@ def canonical_start(make_space: Callable[[int], JointSpace], pairs: tuple[np.nda
                     score: Callable[[JointSpace], float], progress: bool = True) -> tuple[JointSpace, dict]:
     """The grid's best space by ``score`` (val) and a report of every candidate.
     ``make_space(dim)``: a fresh space of that width with its input scaling fitted."""
-    best, best_score, tried = None, -np.inf, []
+    best, best_score, best_entry, tried = None, -np.inf, None, []
     ridges = (grid.get("album_ridge", [1.0]), grid.get("text_ridge", [1.0]), grid.get("dims", [16]))
     total = int(np.prod([len(r) for r in ridges]))
     bar = tqdm(canonical_maps(*pairs, *ridges), total=total, desc=f"joint space (CCA, {len(pairs[0])} pairs)",
@@ -76,9 +76,8 @@ def canonical_start(make_space: Callable[[int], JointSpace], pairs: tuple[np.nda
                       "val_score": round(value, 4) if np.isfinite(value) else None,
                       "top_correlations": [round(float(c), 3) for c in maps.correlations[:3]]})
         if best is None or value > best_score:
-            best, best_score = space, value
+            best, best_score, best_entry = space, value, tried[-1]
         bar.set_postfix(val=f"{best_score:.3f}")
     bar.close()
-    chosen = max(tried, key=lambda t: -np.inf if t["val_score"] is None else t["val_score"])
-    return best, {"cca_chosen": {k: chosen[k] for k in ("album_ridge", "text_ridge", "dim")}, "cca_grid": tried,
-                  "cca_val_score": best_score}
+    chosen = {k: best_entry[k] for k in ("album_ridge", "text_ridge", "dim")}
+    return best, {"cca_chosen": chosen, "cca_grid": tried, "cca_val_score": best_score}

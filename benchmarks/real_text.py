@@ -164,6 +164,7 @@ def frozen_minilm_embeddings(split: Split, cache_dir: Path) -> np.ndarray:
     default TextLoader + frozen TransformerTextEncoder and its embedding cache (shared with
     the pipeline runs)."""
     from genre_tagger.config import load_config, instantiate
+    from genre_tagger.models.encoders.base import build_encoder
     from genre_tagger.features import encoder_fingerprint, extract_features
 
     config = load_config()
@@ -171,9 +172,9 @@ def frozen_minilm_embeddings(split: Split, cache_dir: Path) -> np.ndarray:
     spec = config["model"]["encoders"]["text"]
     if spec["class_path"].endswith("MultiView"):  # the default's text views: MiniLM is the learned one
         spec = spec["init_args"]["views"]["learned"]
-    encoder = instantiate(spec)
+    encoder = build_encoder(spec)
     features = extract_features(
-        split.records, loader, encoder, encoder_fingerprint(loader, spec, encoder), cache_dir,
+        split.records, loader, encoder, cache_dir,
         batch_size=config["data"]["batch_size"], num_workers=0, progress=False)
     return features.embeddings
 

@@ -101,7 +101,8 @@ def make_checkpoint(path: Path, n_labels: int, overlays: list[str] | None = None
 
     import numpy as np
 
-    from genre_tagger.checkpoint import TaggerBundle, save_checkpoint
+    from genre_tagger.bundle import TaggerBundle
+    from genre_tagger.checkpoint import save_checkpoint
     from genre_tagger.config import load_config
     from genre_tagger.data.dataset import build_loaders
     from genre_tagger.data.manifest import read_manifest

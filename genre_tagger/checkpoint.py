@@ -10,34 +10,21 @@ from __future__ import annotations
 
 import pickle
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from genre_tagger import __version__
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.data.dataset import build_loaders
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.errors import UserInputError
 from genre_tagger.models.tagger import GenreTagger, build_tagger
+from genre_tagger.pretrained.zero_shot import is_pretrained, load_pretrained
+from genre_tagger.upgrade import TAGGER_FORMAT, format_tag, upgrade_payload
 
-FORMAT = "genre_tagger.checkpoint/1"
-
-
-@dataclass
-class TaggerBundle:
-    """Everything inference needs: the model, its loaders, labels and calibrated thresholds."""
-
-    model: GenreTagger
-    loaders: dict[str, ModalityLoader]
-    labels: list[str]
-    thresholds: np.ndarray
-    config: dict
-
-    @property
-    def modalities(self) -> list[str]:
-        return list(self.model.modalities)
+FORMAT = format_tag(TAGGER_FORMAT)
 
 
 def _stored_state(model: GenreTagger) -> dict[str, torch.Tensor]:
@@ -48,8 +35,9 @@ def _stored_state(model: GenreTagger) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in model.state_dict().items() if not k.startswith(skipped)}
 
 
-def save_checkpoint(path: Path, bundle: TaggerBundle, extra: dict | None = None) -> None:
-    """Write atomically (temporary file, then rename): a crash never leaves half a checkpoint."""
+def save_checkpoint(path: Path, bundle: TaggerBundle) -> None:
+    """Write atomically (temporary file, then rename): a crash never leaves half a checkpoint.
+    ``bundle.extra`` (e.g. the joint search space) is stored beside the tagger."""
     payload = {
         "format": FORMAT,
         "version": __version__,
@@ -60,7 +48,7 @@ def save_checkpoint(path: Path, bundle: TaggerBundle, extra: dict | None = None)
         "loaders": {name: loader.spec() for name, loader in bundle.loaders.items()},
         "frozen": {name: bool(encoder.frozen) for name, encoder in bundle.model.encoders.items()},
         "state_dict": _stored_state(bundle.model),
-        "extra": extra or {},
+        "extra": dict(bundle.extra),
     }
     partial = Path(path).with_suffix(".partial")
     torch.save(payload, partial)
@@ -72,9 +60,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
 
     ``pretrained:musicnn-mtt`` / ``pretrained:musicnn-msd``: musicnn's zero-shot tagger.
     """
-    if str(path).startswith("pretrained:"):
-        from genre_tagger.pretrained.zero_shot import load_pretrained
-
+    if is_pretrained(path):
         return load_pretrained(str(path), device)
     path = Path(path)
     if not path.is_file():
@@ -90,8 +76,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     except Exception as err:  # truncation, not a torch file at all
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise UserInputError(f"cannot load checkpoint {path}: {type(err).__name__}: {first_line}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserInputError(f"{path} is not a genre_tagger checkpoint")
+    payload = upgrade_payload(payload, TAGGER_FORMAT, path, "a genre_tagger checkpoint")
     config, modalities = payload["config"], payload["modalities"]
     model = build_tagger(config["model"], modalities, len(payload["labels"]))
     for name, frozen in payload["frozen"].items():
@@ -108,7 +93,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
         raise UserInputError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.to(device).eval()
     loaders = {name: _loader_from_spec(spec) for name, spec in payload["loaders"].items()}
-    return TaggerBundle(model, loaders, list(payload["labels"]), payload["thresholds"].numpy(), config)
+    return TaggerBundle(model, loaders, list(payload["labels"]), payload["thresholds"].numpy(), config,
+                        dict(payload.get("extra") or {}))
 
 
 def _loader_from_spec(spec: dict) -> ModalityLoader:

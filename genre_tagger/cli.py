@@ -135,7 +135,7 @@ def run_command(args: argparse.Namespace) -> int:
         return _validate(args.manifest, args.deep)
     if args.command == "train":
         from genre_tagger.training import train
-        from genre_tagger.training.runs import is_global_zero
+        from genre_tagger.runs import is_global_zero
 
         metrics = train(args.manifest, args.output, modalities=args.modalities, config_files=args.config,
                         labels_file=args.labels, wandb_mode=args.wandb, progress=progress)
@@ -161,7 +161,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0 if summary.get("error", 0) < summary.get("total", 0) or summary.get("total", 0) == 0 else 1
     if args.command == "ablate":
         from genre_tagger.training.ablation import run_ablation
-        from genre_tagger.training.runs import is_global_zero
+        from genre_tagger.runs import is_global_zero
 
         report = run_ablation(args.manifest, args.output, config_files=args.config, wandb_mode=args.wandb,
                               progress=progress, encoders_from=args.checkpoint, labels_file=args.labels)

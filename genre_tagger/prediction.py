@@ -3,8 +3,7 @@
 Every job that scores albums goes through ``predict_scores``: evaluate and end-to-end
 training (``predict_all`` over decoded albums), tag (``predict_batch``, single-process and
 under DDP), staged training and the ablation (``predict_embeddings`` over cached
-embeddings), and the demo (through those commands). ``pick_device`` is the one device
-chooser; ``lightning_accelerator`` maps the same preference onto a Lightning ``Trainer``.
+embeddings), search and recommendation (through ``TaggerBundle.scores``).
 """
 
 from __future__ import annotations
@@ -17,25 +16,13 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from genre_tagger.checkpoint import TaggerBundle
 from genre_tagger.data.dataset import AlbumCollator, AlbumDataset
+from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.runs import pick_device
 
 EMBEDDING_CHUNK = 1024  # albums scored at once from cached embeddings
-
-
-def pick_device(preference: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: the GPU when there is one, else the CPU; anything else as given."""
-    if str(preference) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(preference)
-
-
-def lightning_accelerator(preference: str = "auto") -> str:
-    """The same preference as a Lightning ``accelerator``: cpu, gpu or auto."""
-    preference = str(preference)
-    return "cpu" if preference == "cpu" else "gpu" if preference.startswith("cuda") else "auto"
 
 
 def predict_scores(model: GenreTagger, batch: dict[str, Any], device: torch.device | None = None) -> torch.Tensor:
@@ -71,17 +58,18 @@ class PredictionBatch:
     warnings: list[list[str]]
 
 
-def predict_batch(bundle: TaggerBundle, batch: dict, device: torch.device) -> PredictionBatch:
+def predict_batch(model: GenreTagger, batch: dict, device: torch.device) -> PredictionBatch:
     """One collated raw batch -> scores. Albums with no usable modality still get a row."""
-    scores = predict_scores(bundle.model, batch, device)
+    scores = predict_scores(model, batch, device)
     return PredictionBatch(
         indices=batch["index"].tolist(), ids=batch["ids"], scores=scores.cpu().numpy(),
-        present={m: batch[m]["present"].numpy() for m in bundle.modalities}, warnings=batch["warnings"],
+        present={m: batch[m]["present"].numpy() for m in model.modalities}, warnings=batch["warnings"],
     )
 
 
 def iter_predictions(
-    bundle: TaggerBundle,
+    model: GenreTagger,
+    loaders: dict[str, ModalityLoader],
     records: list[AlbumRecord],
     batch_size: int = 32,
     num_workers: int = 2,
@@ -90,24 +78,25 @@ def iter_predictions(
 ) -> Iterator[PredictionBatch]:
     """Predictions for ``records`` in order, batch by batch."""
     torch_device = pick_device(device)
-    bundle.model.to(torch_device).eval()
-    dataset = AlbumDataset(records, bundle.loaders)
-    data = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=AlbumCollator(bundle.loaders))
+    model.to(torch_device).eval()
+    dataset = AlbumDataset(records, loaders)
+    data = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=AlbumCollator(loaders))
     with tqdm(total=len(records), desc="predicting", unit="album", disable=not progress) as bar:
         for batch in data:
-            yield predict_batch(bundle, batch, torch_device)
+            yield predict_batch(model, batch, torch_device)
             bar.update(len(batch["ids"]))
 
 
-def predict_all(bundle: TaggerBundle, records: list[AlbumRecord], **options) -> tuple[np.ndarray, dict, list]:
+def predict_all(model: GenreTagger, loaders: dict[str, ModalityLoader], records: list[AlbumRecord],
+                **options) -> tuple[np.ndarray, dict, list]:
     """All scores ``[N, L]``, presence ``{m: [N]}`` and warnings, in record order."""
-    scores, present, warnings = [], {m: [] for m in bundle.modalities}, []
-    for batch in iter_predictions(bundle, records, **options):
+    scores, present, warnings = [], {m: [] for m in model.modalities}, []
+    for batch in iter_predictions(model, loaders, records, **options):
         scores.append(batch.scores)
-        for m in bundle.modalities:
+        for m in model.modalities:
             present[m].append(batch.present[m])
         warnings.extend(batch.warnings)
-    n_labels = len(bundle.labels)
+    n_labels = model.n_labels
     stacked = np.concatenate(scores) if scores else np.zeros((0, n_labels), dtype=np.float32)
     return stacked, {m: np.concatenate(v) if v else np.zeros(0, bool) for m, v in present.items()}, warnings
 
@@ -125,7 +114,6 @@ def predict_embeddings(
     without X"). Runs on the CPU, ``EMBEDDING_CHUNK`` albums at a time.
     """
     use = [m for m in model.modalities if modalities is None or m in modalities]
-    n_labels = model.head[-1].out_features
     scores = []
     for start in range(0, len(rows), EMBEDDING_CHUNK):
         part = rows[start:start + EMBEDDING_CHUNK]
@@ -136,4 +124,4 @@ def predict_embeddings(
             batch = {"embeddings": {first: torch.zeros(len(part), model.encoders[first].out_dim)},
                      "present": {first: torch.zeros(len(part), dtype=torch.bool)}}
         scores.append(predict_scores(model, batch).cpu().numpy())
-    return np.concatenate(scores) if scores else np.zeros((0, n_labels), dtype=np.float32)
+    return np.concatenate(scores) if scores else np.zeros((0, model.n_labels), dtype=np.float32)

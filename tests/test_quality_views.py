@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from genre_tagger.config import instantiate
+from genre_tagger.models.encoders.base import build_encoder
 from genre_tagger.features import encoder_fingerprint, extract_features
 from genre_tagger.models.encoders.views import fit_views
 
@@ -37,7 +38,7 @@ def catalog2(tmp_path_factory):
     """120 albums of the second generator family, 6 genres, every genre in every modality,
     nothing missing, strong evidence."""
     from genre_tagger.data.synthetic2 import write_catalog2
-    from genre_tagger.training.data import load_training_data
+    from genre_tagger.data.labelled import load_training_data
 
     manifest = write_catalog2(tmp_path_factory.mktemp("catalog2"), n_albums=120, seed=5, n_genres=6,
                               missing_rates={"audio": 0, "image": 0, "text": 0}, track_seconds=2.0,
@@ -66,10 +67,10 @@ def held_out_auc(features: np.ndarray, targets: np.ndarray, train: np.ndarray, h
 
 def embeddings(data, loader_spec, encoder_spec, train, cache=None):
     torch.manual_seed(0)
-    loader, encoder = instantiate(loader_spec), instantiate(encoder_spec)
+    loader, encoder = instantiate(loader_spec), build_encoder(encoder_spec)
     fit_views({loader.modality: encoder}, {loader.modality: loader}, [data.records[i] for i in train])
-    fingerprint = encoder_fingerprint(loader, encoder_spec, encoder)
-    return extract_features(data.records, loader, encoder, fingerprint, cache, batch_size=16, progress=False), fingerprint
+    fingerprint = encoder_fingerprint(loader, encoder)
+    return extract_features(data.records, loader, encoder, cache, batch_size=16, progress=False), fingerprint
 
 
 @pytest.mark.parametrize("loader_spec, encoder_spec", [
@@ -186,7 +187,7 @@ def test_train_with_views_saves_a_checkpoint_that_predicts(tiny_catalog, fast_co
     from genre_tagger.checkpoint import load_checkpoint
     from genre_tagger.prediction import predict_all
     from genre_tagger.training import train
-    from genre_tagger.training.data import load_training_data
+    from genre_tagger.data.labelled import load_training_data
 
     overlay = tmp_path / "views.yaml"
     overlay.write_text(TINY_VIEWS + f"data: {{cache_dir: {str(tmp_path / 'cache')!r}}}\n")

@@ -22,7 +22,7 @@ def reference_for_manifest(manifest: str | Path, config_files: list[str] | None 
                            progress: bool = False) -> ReferenceResult:
     """Same records, label vocabulary (train genres), splits and seed as ``train`` uses; the
     config gives the seed and decoding workers, not the loaders (``REFERENCE_LOADERS``)."""
-    from genre_tagger.training.data import load_training_data
+    from genre_tagger.data.labelled import load_training_data
 
     config = load_config(config_files)
     data = load_training_data(manifest, None, config["seed"])

@@ -20,6 +20,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from genre_tagger.errors import UserInputError
+
 # An ``AlbumRecord``: records.py imports this module (``has_modality``), so this one does not
 # import it back.
 AlbumRecord = Any
@@ -145,3 +147,24 @@ register(Modality(
     files=lambda r: (("text_files", path) for path in r.text_files),
     deep_check="genre_tagger.data.text.check_text_file",
 ))
+
+
+def parse_modalities(text: str | Iterable[str] | None, available: Iterable[str], allow_none: bool = False) -> list[str]:
+    """``--modalities``: ``"audio,text"`` (or a list) -> canonical order, each one of ``available``.
+
+    ``None`` means all of ``available``. With ``allow_none``, ``none`` (or an empty list)
+    means no modality at all (the recommender's id-only model); otherwise it is an error.
+    """
+    available = canonical_order(available)
+    if text is None:
+        return available
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else [str(n) for n in text]
+    names = [n for n in names if n]
+    if allow_none and names in (["none"], []):
+        return []
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        extra = "; or 'none' for no modality" if allow_none else ""
+        raise UserInputError(f"--modalities takes a non-empty subset of {','.join(available)}{extra}; "
+                             f"got {text if isinstance(text, str) else ','.join(names)!r}")
+    return canonical_order(names)

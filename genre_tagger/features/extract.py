@@ -36,7 +36,6 @@ def extract_features(
     records: list[AlbumRecord],
     loader: ModalityLoader,
     encoder: Encoder,
-    fingerprint: str,
     cache_dir: Path | None,
     batch_size: int = 32,
     num_workers: int = 0,
@@ -50,10 +49,8 @@ def extract_features(
     the albums any view lacks are decoded once for all of them.
     """
     view_parts = getattr(encoder, "cache_parts", None)
-    if view_parts is None:
-        views = [(encoder, fingerprint)]
-    else:
-        views = [(view, encoder_fingerprint(loader, spec, view)) for view, spec in view_parts()]
+    parts = [encoder] if view_parts is None else view_parts()
+    views = [(part, encoder_fingerprint(loader, part)) for part in parts]
     parts = _extract_views(records, loader, views, cache_dir, batch_size, num_workers, device, progress)
     if len(parts) == 1:
         return parts[0]

@@ -34,13 +34,14 @@ def weights_digest(module: torch.nn.Module) -> str:
     return hasher.hexdigest()
 
 
-def encoder_fingerprint(loader: ModalityLoader, encoder_spec: dict, encoder: Encoder) -> str:
-    """What makes an embedding reproducible: preprocessing, encoder config, own weights, and
-    the encoder's ``cache_version`` when its code says one (bumped when its output changes)."""
-    payload = {"loader": loader.spec(), "encoder": encoder_spec}
+def encoder_fingerprint(loader: ModalityLoader, encoder: Encoder) -> str:
+    """What makes an embedding reproducible: preprocessing (``loader.spec()``), the encoder's
+    spec (``encoder.spec()``), its own weights, and its ``cache_version`` when its code says
+    one (bumped when its output changes)."""
+    payload = {"loader": loader.spec(), "encoder": encoder.spec()}
     if getattr(encoder, "cache_version", None) is not None:  # an encoder's own code changed its output
         payload["version"] = encoder.cache_version
-    if not encoder.weights_from_package:
+    if not encoder.weights_from_package or encoder.build_spec is None:
         payload["weights"] = weights_digest(encoder)
     return _digest(payload)[:16]
 

@@ -6,29 +6,12 @@ import torch
 from torch import nn
 
 from genre_tagger.config import instantiate
-from genre_tagger.models.encoders.base import Encoder
+from genre_tagger.models.encoders.base import Encoder, build_encoder
 from genre_tagger.models.fusion import MaskedMeanFusion
-from genre_tagger.models.late_fusion import LateFusion
+from genre_tagger.models.modality_dropout import drop_modalities
 from genre_tagger.models.probes import LinearProbes, encoder_views
 
 Batch = dict[str, dict[str, torch.Tensor]]
-
-
-def drop_modalities(present: torch.Tensor, probability: float) -> torch.Tensor:
-    """Modality dropout: hide each present modality with ``probability``, keeping >= 1.
-
-    ``present [B, M]`` bool -> a subset of it. Training on random subsets is the same
-    mechanism as a genuinely missing modality, so one model serves any subset.
-    """
-    if probability <= 0:
-        return present
-    keep = (torch.rand(present.shape, device=present.device) >= probability) & present
-    emptied = ~keep.any(dim=1) & present.any(dim=1)
-    if emptied.any():
-        # Give an emptied album back one of its present modalities, chosen at random.
-        choice = torch.rand(present.shape, device=present.device).masked_fill(~present, -1).argmax(dim=1)
-        keep[emptied, choice[emptied]] = True
-    return keep
 
 
 class GenreTagger(nn.Module):
@@ -37,7 +20,7 @@ class GenreTagger(nn.Module):
     ``forward(batch) -> logits [B, L]`` where ``batch[m]`` is modality m's collated input
     (with ``"present": [B]``). ``logits_from_embeddings`` skips the encoders: it takes
     ``{m: [B, D_m]}`` embeddings plus ``{m: [B]}`` presence, which is how the fusion head
-    trains on cached embeddings.
+    trains on cached embeddings. Its defaults are the shipped ``configs/default.yaml``'s.
     """
 
     def __init__(
@@ -47,11 +30,9 @@ class GenreTagger(nn.Module):
         fusion: nn.Module | None = None,
         width: int = 256,
         head_hidden: int = 512,
-        dropout: float = 0.3,
+        dropout: float = 0.5,
         modality_dropout: float = 0.25,
-        late_fusion: bool = False,
-        late_dropout: float = 0.2,
-        probes: bool = False,
+        probes: bool = True,
     ):
         super().__init__()
         self.modalities = list(encoders)
@@ -68,12 +49,16 @@ class GenreTagger(nn.Module):
             nn.Linear(head_hidden, n_labels),
         )
         self.modality_dropout = modality_dropout
-        # Per-modality linear logits added to the fused ones (models/late_fusion.py).
-        self.late = LateFusion({n: e.out_dim for n, e in encoders.items()}, n_labels, late_dropout) if late_fusion else None
+        self.width, self.head_hidden, self.dropout, self.n_labels = width, head_hidden, dropout, n_labels
         # Per-view logistic regressions stacked with the head, fitted after stage 2
         # (models/probes.py, training/probes.py); inert until then.
         views = [v for name, encoder in encoders.items() for v in encoder_views(name, encoder)]
         self.probes = LinearProbes(views, n_labels) if probes else None
+
+    @property
+    def input_widths(self) -> dict[str, int]:
+        """``{m: D_m}``: the embedding width each modality's encoder gives."""
+        return {name: encoder.out_dim for name, encoder in self.encoders.items()}
 
     def embed(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Run each encoder: ``({m: [B, D_m]}, {m: [B] bool})``."""
@@ -92,7 +77,7 @@ class GenreTagger(nn.Module):
                 tokens.append(self.projections[name](embeddings[name].float()))
                 mask.append(present[name].bool())
             else:
-                tokens.append(reference.new_zeros(reference.shape[0], self.projections[name][1].out_features))
+                tokens.append(reference.new_zeros(reference.shape[0], self.width))
                 mask.append(torch.zeros(reference.shape[0], dtype=torch.bool, device=reference.device))
         tokens_t, present_t = torch.stack(tokens, dim=1), torch.stack(mask, dim=1)
         if self.training:
@@ -100,9 +85,6 @@ class GenreTagger(nn.Module):
         # Zero absent tokens so nothing from them can leak, whatever the fusion does.
         tokens_t = tokens_t * present_t.unsqueeze(-1)
         logits = self.head(self.fusion(tokens_t, present_t))
-        if self.late is not None:
-            late = self.late({n: e.float() for n, e in embeddings.items()}, present_t, self.modalities)
-            logits = logits if late is None else logits + late
         if self.probes is not None:
             logits = self.probes(logits, {n: e.float() for n, e in embeddings.items()}, present_t, self.modalities)
         return logits
@@ -121,7 +103,7 @@ def build_tagger(model_config: dict, modalities: list[str], n_labels: int,
     encoders = dict(encoders or {})
     for name in modalities:
         if name not in encoders:
-            encoders[name] = instantiate(model_config["encoders"][name])
+            encoders[name] = build_encoder(model_config["encoders"][name])
     settings = dict(model_config.get("tagger", {}))
     fusion = instantiate(model_config["fusion"], width=settings.get("width", 256), n_modalities=len(modalities))
     return GenreTagger({m: encoders[m] for m in modalities}, n_labels, fusion=fusion, **settings)

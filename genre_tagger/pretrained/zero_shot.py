@@ -30,13 +30,18 @@ class ZeroShotTagger(nn.Module):
     """``forward({"audio": batch}) -> logits [B, 50]`` with ``sigmoid(logits)`` = the mean taggram.
 
     Duck-types the parts of ``GenreTagger`` that inference uses (``modalities``,
-    ``encoders``, ``embed``, ``logits_from_embeddings``, ``forward``).
+    ``encoders``, ``n_labels``, ``input_widths``, ``embed``, ``logits_from_embeddings``, ``forward``).
     """
 
-    def __init__(self, encoder: nn.Module):
+    def __init__(self, encoder: nn.Module, n_labels: int):
         super().__init__()
         self.modalities = ["audio"]
         self.encoders = nn.ModuleDict({"audio": encoder})
+        self.n_labels = n_labels
+
+    @property
+    def input_widths(self) -> dict[str, int]:
+        return {"audio": self.encoders["audio"].out_dim}
 
     def embed(self, batch: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         return {"audio": self.encoders["audio"].encode(batch["audio"])}, {"audio": batch["audio"]["present"]}
@@ -53,9 +58,9 @@ def load_pretrained(checkpoint: str, device: str | torch.device = "cpu"):
     """``pretrained:musicnn-mtt`` -> a ``TaggerBundle`` tagging with musicnn's own 50 tags."""
     import numpy as np
 
-    from genre_tagger.checkpoint import TaggerBundle
+    from genre_tagger.bundle import TaggerBundle
     from genre_tagger.errors import UserInputError
-    from genre_tagger.models.encoders.musicnn import MusicnnEncoder
+    from genre_tagger.models.encoders.base import build_encoder
     from genre_tagger.pretrained.loader import MusicnnAudioLoader
     from genre_tagger.pretrained.weights import model_info
 
@@ -65,15 +70,16 @@ def load_pretrained(checkpoint: str, device: str | torch.device = "cpu"):
                              + " or ".join(PREFIX + n for n in MODEL_NAMES))
     info = model_info(name)
     key = name.removeprefix("musicnn-")
-    encoder = MusicnnEncoder(model=key, layer="taggram", frozen=True)
+    spec = {"class_path": "genre_tagger.models.encoders.musicnn.MusicnnEncoder",
+            "init_args": {"model": key, "layer": "taggram", "frozen": True}}
+    encoder = build_encoder(spec)
     loader = MusicnnAudioLoader(patches_per_track=None, max_tracks=64)
-    model = ZeroShotTagger(encoder).to(device).eval()
+    model = ZeroShotTagger(encoder, len(info.labels)).to(device).eval()
     config = {
         "pretrained": {"name": name, "dataset": info.dataset, "source": "musicnn==0.1.0 (ISC)"},
         "modalities": ["audio"],
         "data": {"loaders": {"audio": loader.spec()}},
-        "model": {"encoders": {"audio": {"class_path": "genre_tagger.models.encoders.musicnn.MusicnnEncoder",
-                                         "init_args": {"model": key, "layer": "taggram", "frozen": True}}}},
+        "model": {"encoders": {"audio": spec}},
     }
     thresholds = np.full(len(info.labels), THRESHOLD, dtype=np.float32)
     return TaggerBundle(model, {"audio": loader}, list(info.labels), thresholds, config)

@@ -69,15 +69,9 @@ def content_features(tagger_checkpoint: str | Path, records: list[AlbumRecord], 
     if not modalities:
         return {}, {}
     bundle = load_checkpoint(tagger_checkpoint)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    content, present = {}, {}
-    for m in modalities:
-        encoder, loader = bundle.model.encoders[m], bundle.loaders[m]
-        fingerprint = encoder_fingerprint(loader, bundle.config["model"]["encoders"][m], encoder)
-        features = extract_features(records, loader, encoder, fingerprint, cache_dir, num_workers=num_workers,
-                                    device=device, progress=progress)
-        encoder.cpu()
-        content[m], present[m] = features.embeddings, features.present
+    features = bundle.embed(records, cache_dir, modalities, num_workers=num_workers, progress=progress)
+    content = {m: f.embeddings for m, f in features.items()}
+    present = {m: f.present for m, f in features.items()}
     if genre_scores:
         content, present = add_genre_scores(bundle.model, content, present, modalities)
     return content, present

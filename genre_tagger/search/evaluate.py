@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre_tagger.checkpoint import TaggerBundle
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.features import ModalityFeatures

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre_tagger.checkpoint import TaggerBundle
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.features import ModalityFeatures, encoder_fingerprint, extract_features
 
@@ -31,15 +31,7 @@ def bundle_features(bundle: TaggerBundle, records: list[AlbumRecord], cache_dir:
                     modalities: list[str] | None = None, batch_size: int = 32, num_workers: int = 2,
                     device: str = "auto", progress: bool = True) -> dict[str, ModalityFeatures]:
     """``{m: ModalityFeatures}`` (embeddings ``[N, D_m]``, present ``[N]``) for the bundle's modalities."""
-    features = {}
-    for m in modalities or bundle.modalities:
-        encoder = bundle.model.encoders[m]
-        fingerprint = encoder_fingerprint(bundle.loaders[m], bundle.config["model"]["encoders"][m], encoder)
-        features[m] = extract_features(records, bundle.loaders[m], encoder, fingerprint, cache_dir,
-                                       batch_size=batch_size, num_workers=num_workers,
-                                       device=pick_device(device), progress=progress)
-        encoder.cpu()
-    return features
+    return bundle.embed(records, cache_dir, modalities, batch_size, num_workers, device, progress)
 
 
 @dataclass
@@ -69,8 +61,7 @@ def embed_descriptions(bundle: TaggerBundle, records: list[AlbumRecord], rows: n
     if not texts:
         return DescriptionEmbeddings.empty(encoder.out_dim)
     loader = bundle.loaders["text"]
-    fingerprint = encoder_fingerprint(loader, bundle.config["model"]["encoders"]["text"], encoder)
-    found = extract_features(texts, loader, encoder, fingerprint, cache_dir, batch_size=64, num_workers=0,
+    found = extract_features(texts, loader, encoder, cache_dir, batch_size=64, num_workers=0,
                              device=pick_device(device), progress=progress)
     encoder.cpu()
     if view is not None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre_tagger.checkpoint import TaggerBundle, load_checkpoint
+from genre_tagger.bundle import TaggerBundle
+from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.config import deep_merge, instantiate, read_yaml
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError

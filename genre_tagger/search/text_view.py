@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre_tagger.checkpoint import TaggerBundle
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.features import ModalityFeatures, encoder_fingerprint, extract_features
 from genre_tagger.models.encoders.sparse_text import SparseTextView
@@ -50,9 +50,8 @@ def view_features(view: SparseTextView, bundle: TaggerBundle, records: list[Albu
                   progress: bool = True) -> ModalityFeatures:
     """The view's vectors ``[N, D_view]`` of ``records``' texts, through the embedding cache
     (the fingerprint holds the fitted vocabulary, so a refit never reads stale vectors)."""
-    spec = {"class_path": CLASS_PATH, "init_args": view_args(view)}
-    fingerprint = encoder_fingerprint(bundle.loaders["text"], spec, view)
-    return extract_features(records, bundle.loaders["text"], view, fingerprint, cache_dir, batch_size=64,
+    view.build_spec = {"class_path": CLASS_PATH, "init_args": view_args(view)}
+    return extract_features(records, bundle.loaders["text"], view, cache_dir, batch_size=64,
                             num_workers=0, device=torch.device("cpu"), progress=progress)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,34 +19,19 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader
 
-from genre_tagger.checkpoint import TaggerBundle, load_checkpoint
+from genre_tagger.bundle import TaggerBundle
+from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.manifest import iter_manifest
-from genre_tagger.prediction import lightning_accelerator, predict_batch
+from genre_tagger.prediction import predict_batch
+from genre_tagger.runs import lightning_accelerator, say
+from genre_tagger.runs.trainers import quiet_lightning
 from genre_tagger.tagging.formats import output_format as resolve_format
 from genre_tagger.tagging.formats import summarize
 from genre_tagger.tagging.journal import JournalWriter, repair_journal
-from genre_tagger.tagging.progress import final_line, say, summary
+from genre_tagger.tagging.progress import final_line, summary
 from genre_tagger.tagging.records import RecordBuilder, TagOptions
 from genre_tagger.tagging.shards import finished_ids, merge_shards, rank_journal_path
 from genre_tagger.tagging.stream import ManifestStream, TaggingCollator
-
-# What Lightning says on every rank of a predict-only run that a user cannot act on.
-QUIET_WARNINGS = (".*couldn't infer the batch indices.*", ".*deprecated.*", ".*does not have many workers.*",
-                  ".*is not recommended.*", ".*LeafSpec.*", ".*litlogger.*")
-LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning")
-
-
-def quiet_lightning() -> None:
-    """Keep Lightning's banners and predict-time warnings off the terminal (``--quiet``).
-
-    Called in the launching process and again on every rank (``ShardWriter`` when unpickled
-    and in ``setup``): ranks that ``ddp_spawn`` starts do not inherit the launcher's filters.
-    """
-    for name in LIGHTNING_LOGGERS:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    for pattern in QUIET_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
-
 
 class TaggingModule(pl.LightningModule):
     """``predict_step``: one collated batch -> ``{"records": [...], "notes": [...]}``."""
@@ -61,7 +45,7 @@ class TaggingModule(pl.LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any]:
         records = []
         if batch["albums"] is not None:
-            prediction = predict_batch(self.bundle, batch["albums"], self.device)
+            prediction = predict_batch(self.bundle.model, batch["albums"], self.device)
             records = self.builder.records(batch["meta"], prediction)
         return {"records": records, "notes": batch["notes"]}
 
@@ -96,11 +80,11 @@ class ShardWriter(BasePredictionWriter):
         # Lightning says a word there: the moment to quiet it.
         self.__dict__.update(state)
         if self.quiet:
-            quiet_lightning()
+            quiet_lightning(logging.ERROR)
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if self.quiet:
-            quiet_lightning()
+            quiet_lightning(logging.ERROR)
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         self.writer = JournalWriter(rank_journal_path(self.output, trainer.global_rank))
@@ -108,7 +92,7 @@ class ShardWriter(BasePredictionWriter):
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
         for note in prediction["notes"]:
-            say(f"skipped: {note}")
+            say(f"skipped: {note}", every_rank=True)
         self.writer.write(prediction["records"])
 
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
@@ -143,7 +127,7 @@ def tag_catalog_distributed(
     iter_manifest(manifest)
     bundle = load_checkpoint(checkpoint)
     if not opts.progress:
-        quiet_lightning()
+        quiet_lightning(logging.ERROR)
     trainer = pl.Trainer(accelerator=lightning_accelerator(opts.device), devices=devices, strategy=strategy,
                          num_nodes=num_nodes, logger=False, enable_checkpointing=False,
                          enable_model_summary=False, enable_progress_bar=opts.progress,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from genre_tagger.errors import UserInputError
-from genre_tagger.tagging.progress import say
+from genre_tagger.runs import say
 from genre_tagger.tagging.records import status_kind
 
 
@@ -165,7 +165,8 @@ def repair_journal(path: str | Path) -> JournalState:
         with open(path, "r+b") as handle:
             handle.truncate(good_end)
             os.fsync(handle.fileno())
-        say(f"note: {path}: cut off an incomplete last line left by an interrupted run (that album is tagged again)")
+        say(f"note: {path}: cut off an incomplete last line left by an interrupted run (that album is tagged again)",
+            every_rank=True)
     return state
 
 
@@ -180,7 +181,7 @@ def _rewrite_clean(path: Path) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    say(f"note: {path}: dropped damaged or duplicate lines; kept {kept} complete records")
+    say(f"note: {path}: dropped damaged or duplicate lines; kept {kept} complete records", every_rank=True)
 
 
 def iter_journal_all(path: str | Path) -> Iterator[dict[str, Any]]:

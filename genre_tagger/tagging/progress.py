@@ -7,12 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from genre_tagger.runs import say
+
 PROGRESS_SECONDS = 10.0
 PROGRESS_ALBUMS = 1000
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def count_manifest_rows(manifest: str | Path) -> int | None:
@@ -71,7 +69,7 @@ class Progress:
             now = time.monotonic()
             if now - self._last_time >= PROGRESS_SECONDS or self.done_now - self._last_count >= PROGRESS_ALBUMS:
                 self._last_time, self._last_count = now, self.done_now
-                say(self.line())
+                say(self.line(), every_rank=True)
 
     def line(self) -> str:
         rate = self.done_now / max(time.monotonic() - self.start, 1e-9)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from genre_tagger.checkpoint import TaggerBundle
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.data.modalities import or_list, words
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError

@@ -11,11 +11,13 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from genre_tagger.checkpoint import TaggerBundle, load_checkpoint
+from genre_tagger.bundle import TaggerBundle
+from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.manifest import iter_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.interrupts import sigterm_as_interrupt
-from genre_tagger.prediction import pick_device, predict_batch
+from genre_tagger.prediction import predict_batch
+from genre_tagger.runs import pick_device
 from genre_tagger.tagging.crashes import (
     MAX_CRASHES_WITHOUT_PROGRESS,
     WORKER_FAILURES,
@@ -27,7 +29,8 @@ from genre_tagger.tagging.crashes import (
 from genre_tagger.tagging.formats import finalize, seed_journal
 from genre_tagger.tagging.formats import output_format as resolve_format
 from genre_tagger.tagging.journal import JournalState, JournalWriter, OutputLock, journal_path, repair_journal
-from genre_tagger.tagging.progress import Progress, count_manifest_rows, final_line, say, summary
+from genre_tagger.runs import say
+from genre_tagger.tagging.progress import Progress, count_manifest_rows, final_line, summary
 from genre_tagger.tagging.records import RecordBuilder, TagOptions, crash_record, status_kind
 from genre_tagger.tagging.stream import ManifestStream, TaggingCollator, record_at
 
@@ -94,11 +97,11 @@ class TaggingRun:
         notes = [note for note in batch["notes"] if note not in self.reported]
         self.reported.update(notes)
         for note in notes:
-            say(f"skipped: {note}")
+            say(f"skipped: {note}", every_rank=True)
         self.skipped_lines += len(notes)
         records = []
         if batch["albums"] is not None:
-            prediction = predict_batch(self.bundle, batch["albums"], self.device)
+            prediction = predict_batch(self.bundle.model, batch["albums"], self.device)
             records = [r for r in self.builder.records(batch["meta"], prediction) if r["id"] not in self.state.ids]
         self.write(records)
         self.progress.update(len(records) + len(notes))

@@ -17,7 +17,7 @@ from genre_tagger.config import instantiate
 from genre_tagger.errors import UserInputError
 from genre_tagger.training.embedding import EmbeddingSettings
 from genre_tagger.training.strategies import EndToEndTraining, PretrainSettings, StagedTraining, TrainingParts
-from genre_tagger.training.trainer import TrainerFactory
+from genre_tagger.runs.trainers import TrainerFactory
 
 LEGACY_MODES = {"staged": StagedTraining, "end_to_end": EndToEndTraining}
 
@@ -65,11 +65,7 @@ def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None,
     return TrainingParts(
         loss=loss, optimizer=instantiate(config["optimizer"], partial=True),
         scheduler=instantiate(scheduler, partial=True) if scheduler else None, trainers=trainers,
-        embedding=embedding, encoder_specs=copy.deepcopy(config["model"]["encoders"]),
+        embedding=embedding,
         pretraining=PretrainSettings(**config.get("encoder_pretraining", {})), loggers=list(loggers or []),
     )
 
-
-def default_cache_dir(config: dict, manifest: str | Path) -> Path:
-    cache = config["data"].get("cache_dir")
-    return Path(cache) if cache else Path(manifest).resolve().parent / ".genre_tagger_cache"

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from genre_tagger.data.dataset import AlbumCollator, AlbumDataset, EmbeddingDataset, PreloadedModalityDataset
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.features import ModalityFeatures
-from genre_tagger.training.data import TrainingData
+from genre_tagger.data.labelled import TrainingData
 
 
 class SplitDataModule(pl.LightningDataModule):

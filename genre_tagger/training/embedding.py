@@ -28,8 +28,9 @@ from genre_tagger.features import (
 )
 from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.tagger import GenreTagger
-from genre_tagger.prediction import pick_device, predict_embeddings
-from genre_tagger.training.trainer import TrainerFactory
+from genre_tagger.prediction import predict_embeddings
+from genre_tagger.runs import pick_device
+from genre_tagger.runs.trainers import TrainerFactory
 
 
 @dataclass
@@ -104,24 +105,24 @@ def embed_sharded(records: list[AlbumRecord], loader: ModalityLoader, encoder: E
 
 
 def embed_catalog(
-    encoders: dict[str, Encoder], loaders: dict[str, ModalityLoader], encoder_specs: dict[str, dict],
+    encoders: dict[str, Encoder], loaders: dict[str, ModalityLoader],
     records: list[AlbumRecord], settings: EmbeddingSettings, seconds: dict[str, float] | None = None,
 ) -> dict[str, ModalityFeatures]:
     """Frozen-encoder embeddings ``{m: [N, D_m]}`` of every album (from the cache where possible).
 
-    ``encoder_specs`` (the encoders' config) key the cache with the loaders' settings.
+    Each encoder's spec and its loader's settings key the cache (``features.encoder_fingerprint``).
     ``seconds``, when given, receives the wall time per modality (near zero on a cache hit).
     """
     sharded = settings.cache_dir is not None and settings.trainers is not None and settings.trainers.world_size() > 1
     features = {}
     for modality, encoder in encoders.items():
         clock = time.monotonic()
-        fingerprint = encoder_fingerprint(loaders[modality], encoder_specs[modality], encoder)
+        fingerprint = encoder_fingerprint(loaders[modality], encoder)
         if sharded and not hasattr(encoder, "cache_parts"):  # MultiView: cached view by view in extract_features
             embed_sharded(records, loaders[modality], encoder, Path(settings.cache_dir) / f"{modality}-{fingerprint}",
                           settings)
         features[modality] = extract_features(
-            records, loaders[modality], encoder, fingerprint, settings.cache_dir, batch_size=settings.batch_size,
+            records, loaders[modality], encoder, settings.cache_dir, batch_size=settings.batch_size,
             num_workers=settings.num_workers, device=settings.device, progress=settings.progress)
         encoder.cpu()
         if seconds is not None:

@@ -11,7 +11,6 @@ from typing import Any
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
-from genre_tagger.prediction import predict_all
 from genre_tagger.labels import LabelVocabulary, describe_unknown
 from genre_tagger.metrics import compute_metrics, per_label_rows
 
@@ -44,8 +43,8 @@ def evaluate(
     targets, unknown = LabelVocabulary(bundle.labels).encode(records)
     if unknown:
         print(f"warning: {describe_unknown(unknown)}", file=sys.stderr)
-    scores, present, warnings = predict_all(
-        bundle, records, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
+    scores, present, warnings = bundle.predict(
+        records, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
     metrics = compute_metrics(targets, scores, bundle.thresholds)
     metrics["presence_rates"] = {m: float(v.mean()) for m, v in present.items()}
     metrics["albums_with_warnings"] = sum(1 for w in warnings if w)

@@ -176,7 +176,7 @@ def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures]
                           for m, f in features.items() if m in tagger.modalities}
             present = {m: torch.from_numpy(f.present[part]) for m, f in features.items() if m in tagger.modalities}
             out.append(tagger.logits_from_embeddings(embeddings, present))
-        return torch.cat(out) if out else torch.zeros(0, tagger.head[-1].out_features)
+        return torch.cat(out) if out else torch.zeros(0, tagger.n_labels)
     finally:
         tagger.probes.fitted.copy_(fitted)
         tagger.train(was_training)

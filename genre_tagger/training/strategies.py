@@ -20,16 +20,15 @@ from torch import nn
 
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.features import preload_items
-from genre_tagger.checkpoint import TaggerBundle
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.prediction import predict_all
-from genre_tagger.training.data import TrainingData
+from genre_tagger.data.labelled import TrainingData
 from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModule, PreloadedDataModule
 from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
 from genre_tagger.training.probes import fit_probes
 from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
-from genre_tagger.training.runs import say
-from genre_tagger.training.trainer import TrainerFactory, epochs_trained, fit
+from genre_tagger.runs import say
+from genre_tagger.runs.trainers import TrainerFactory, epochs_trained, fit
 
 
 @dataclass
@@ -52,7 +51,6 @@ class TrainingParts:
     scheduler: SchedulerFactory | None
     trainers: TrainerFactory
     embedding: EmbeddingSettings
-    encoder_specs: dict[str, dict]
     pretraining: PretrainSettings = field(default_factory=PretrainSettings)
     loggers: list = field(default_factory=list)
 
@@ -75,8 +73,8 @@ def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader,
     """Stage 1: train one non-frozen encoder alone (its modality only), then freeze it."""
     settings = parts.pretraining
     encoder = tagger.encoders[modality]
-    alone = GenreTagger({modality: encoder}, len(data.vocabulary), width=tagger.projections[modality][1].out_features,
-                        head_hidden=tagger.head[1].out_features, dropout=settings.dropout, modality_dropout=0.0)
+    alone = GenreTagger({modality: encoder}, len(data.vocabulary), width=tagger.width,
+                        head_hidden=tagger.head_hidden, dropout=settings.dropout, modality_dropout=0.0, probes=False)
     rows = np.concatenate([data.splits["train"], data.splits["val"]])
     items, _ = preload_items([data.records[i] for i in rows], loader, parts.embedding.num_workers,
                              parts.embedding.progress)
@@ -117,7 +115,7 @@ class StagedTraining:
         stage1 = {m: pretrain_encoder(m, tagger, loaders[m], data, parts, tracker)
                   for m in tagger.modalities if not tagger.encoders[m].frozen}
         say("embedding the catalog with the frozen encoders")
-        features = embed_catalog(dict(tagger.encoders), loaders, parts.encoder_specs, data.records, parts.embedding)
+        features = embed_catalog(dict(tagger.encoders), loaders, data.records, parts.embedding)
         say("stage 2: training the fusion head on cached embeddings")
         best = fit_fusion(tagger, features, data, parts, parts.loggers)
         return Fitted(best, lambda rows: scores_from_features(tagger, features, rows),
@@ -136,8 +134,7 @@ class EndToEndTraining:
         best = fit(parts.module(tagger), parts.trainers(loggers=parts.loggers), datamodule)
 
         def score(rows: np.ndarray) -> np.ndarray:
-            bundle = TaggerBundle(tagger, loaders, data.vocabulary.names, np.full(len(data.vocabulary), 0.5), {})
-            scores, _, _ = predict_all(bundle, [data.records[i] for i in rows], batch_size=parts.embedding.batch_size,
+            scores, _, _ = predict_all(tagger, loaders, [data.records[i] for i in rows], batch_size=parts.embedding.batch_size,
                                        num_workers=parts.embedding.num_workers, progress=parts.embedding.progress)
             return scores
 

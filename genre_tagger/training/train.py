@@ -4,7 +4,10 @@ calibrated on val, and rank 0 saves the run.
 A run directory holds ``model.ckpt``, ``config.yaml``, ``labels.txt``, ``thresholds.csv``,
 ``metrics.json`` (val, and test when the manifest has a test split) and ``logs/``.
 Multi-process runs (``trainer.strategy: ddp`` / ``ddp_spawn``, torchrun, SLURM) train on
-every rank; only rank 0 writes (``training.runs``).
+every rank; only rank 0 writes (``genre_tagger.runs``). After the tagger is saved-ready, the
+config's ``after_training`` functions (import paths; by default the joint search space)
+add what other jobs need to the checkpoint: ``hook(bundle, records, splits, cache_dir,
+progress) -> (extra, report)``, stored under ``bundle.extra`` and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -16,17 +19,20 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 
-from genre_tagger.checkpoint import TaggerBundle, save_checkpoint
-from genre_tagger.config import dump_yaml, load_config
+from genre_tagger.bundle import TaggerBundle
+from genre_tagger.checkpoint import save_checkpoint
+from genre_tagger.config import dump_yaml, import_object, load_config
 from genre_tagger.data.dataset import build_loaders
 from genre_tagger.metrics import calibrate_thresholds, compute_metrics, per_label_rows
 from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import build_tagger
 from genre_tagger.tracking import RunTracker
-from genre_tagger.training.build import build_parts, build_strategy, default_cache_dir, strategy_name, upgrade_config
-from genre_tagger.data.modalities import modality_names
-from genre_tagger.training.data import TrainingData, check_modalities, load_training_data, parse_modalities
-from genre_tagger.training.runs import is_global_zero, prepare_run_dir, release_run_dir, write_run_files
+from genre_tagger.data.labelled import TrainingData, check_modalities, load_training_data
+from genre_tagger.data.modalities import modality_names, parse_modalities
+from genre_tagger.runs import default_cache_dir, is_global_zero, prepare_run_dir, release_run_dir
+from genre_tagger.training.build import build_parts, build_strategy, strategy_name
+from genre_tagger.training.run_files import write_run_files
+from genre_tagger.upgrade import upgrade_config
 from genre_tagger.training.strategies import Fitted
 
 
@@ -58,7 +64,8 @@ def train(
 ) -> dict[str, Any]:
     """The whole `train` command. Returns the metrics written to ``metrics.json``."""
     config = upgrade_config(load_config(config_files))
-    config["modalities"] = parse_modalities(modalities, config.get("modalities", list(modality_names())))
+    config["modalities"] = parse_modalities(modalities if modalities is not None else config.get("modalities"),
+                                            modality_names())
     if wandb_mode:
         config["logger"]["wandb"]["mode"] = wandb_mode
     run_dir = prepare_run_dir(output)
@@ -83,8 +90,8 @@ def _train(manifest: str | Path, run_dir: Path, config: dict, labels_file: str |
         tagger = build_tagger(config["model"], modalities, len(data.vocabulary))
         fit_views(tagger.encoders, loaders, [data.records[i] for i in data.splits["train"]], progress=progress)
         strategy = build_strategy(config)
-        parts = build_parts(config, data.targets[data.splits["train"]], default_cache_dir(config, manifest),
-                            progress, tracker.loggers)
+        cache_dir = default_cache_dir(config["data"].get("cache_dir"), manifest)
+        parts = build_parts(config, data.targets[data.splits["train"]], cache_dir, progress, tracker.loggers)
         fitted = strategy.fit(tagger, loaders, data, parts, tracker)
         thresholds, metrics = calibrate_and_score(fitted, data, config["calibration"]["min_positives"], tracker)
         metrics.update(modalities=modalities, labels=len(data.vocabulary), best_val_macro_roc_auc=fitted.best_val,
@@ -96,11 +103,10 @@ def _train(manifest: str | Path, run_dir: Path, config: dict, labels_file: str |
         tracker.log_summary(fitted.presence, prefix="presence/")
         if writer:
             bundle = TaggerBundle(tagger, loaders, data.vocabulary.names, thresholds, copy.deepcopy(config))
-            from genre_tagger.search.hook import train_joint_space  # issue 12: the joint search space
-
-            extra, metrics["search"] = train_joint_space(bundle, data.records, data.splits,
-                                                         default_cache_dir(config, manifest), progress)
-            save_checkpoint(run_dir / "model.ckpt", bundle, extra=extra)
+            for name, path in (config.get("after_training") or {}).items():
+                extra, metrics[name] = import_object(path)(bundle, data.records, data.splits, cache_dir, progress)
+                bundle.extra.update(extra)
+            save_checkpoint(run_dir / "model.ckpt", bundle)
             write_run_files(run_dir, config, bundle.labels, bundle.thresholds, metrics)
     finally:
         tracker.finish()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import copy
+from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from genre_tagger.config import instantiate
 
 
 class Encoder(nn.Module):
@@ -23,6 +26,7 @@ class Encoder(nn.Module):
     out_dim: int = 0
     weights_from_package: bool = False
     sparse_output: bool = False
+    build_spec: dict | None = None  # the class_path spec it was built from (``build_encoder``)
 
     def __init__(self, frozen: bool = False):
         super().__init__()
@@ -38,12 +42,26 @@ class Encoder(nn.Module):
         # A frozen encoder stays in eval mode (batch-norm statistics, dropout) always.
         return super().train(mode and not self.frozen)
 
+    def spec(self) -> dict[str, Any]:
+        """What this encoder is, for cache fingerprints: the spec it was built from, else its
+        class alone (the fingerprint then always hashes its weights too)."""
+        if self.build_spec is not None:
+            return self.build_spec
+        return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}"}
+
     def encode(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """``forward`` under no_grad when frozen. Returns ``[B, out_dim]``."""
         if self.frozen:
             with torch.no_grad():
                 return self(inputs)
         return self(inputs)
+
+
+def build_encoder(spec: dict) -> Encoder:
+    """The edge where an encoder's ``class_path`` spec becomes the encoder; it keeps the spec."""
+    encoder = instantiate(spec)
+    encoder.build_spec = copy.deepcopy(spec)
+    return encoder
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:

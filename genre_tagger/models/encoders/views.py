@@ -14,8 +14,7 @@ from typing import Any, Iterable
 import torch
 from torch import nn
 
-from genre_tagger.config import instantiate
-from genre_tagger.models.encoders.base import Encoder
+from genre_tagger.models.encoders.base import Encoder, build_encoder
 
 
 class MultiView(Encoder):
@@ -26,7 +25,7 @@ class MultiView(Encoder):
     """
 
     def __init__(self, views: dict[str, dict], frozen: bool | None = None):
-        built = {name: instantiate(spec) for name, spec in views.items()}
+        built = {name: build_encoder(spec) for name, spec in views.items()}
         self.view_specs = dict(views)
         super().__init__(frozen=all(v.frozen for v in built.values()) if frozen is None else frozen)
         self.views = nn.ModuleDict(built)
@@ -50,12 +49,12 @@ class MultiView(Encoder):
             view.freeze()
         super().freeze()
 
-    def cache_parts(self) -> list[tuple[Encoder, dict]]:
-        """``(view, its spec)`` in order, when every view is frozen: the embedding cache then
-        stores each view under its own fingerprint (features/extract.py)."""
+    def cache_parts(self) -> list[Encoder]:
+        """The views in order, when every view is frozen: the embedding cache then stores each
+        view under its own fingerprint (features/extract.py)."""
         if not all(v.frozen for v in self.views.values()):
             raise RuntimeError("MultiView: only frozen views are cached")
-        return [(self.views[name], self.view_specs[name]) for name in self.views]
+        return list(self.views.values())
 
     def fit(self, batches: list[dict[str, torch.Tensor]]) -> None:
         for view in self.views.values():

@@ -29,7 +29,8 @@ from typing import Any, Callable
 import numpy as np
 import pytorch_lightning as pl
 
-from genre_tagger.checkpoint import TaggerBundle, load_checkpoint
+from genre_tagger.bundle import TaggerBundle
+from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.config import load_config
 from genre_tagger.data.dataset import build_loaders
 from genre_tagger.errors import UserInputError
@@ -40,11 +41,11 @@ from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.tracking import RunTracker
 from genre_tagger.training.ablation.report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, write_outputs
-from genre_tagger.training.build import build_parts, default_cache_dir, upgrade_config
+from genre_tagger.training.build import build_parts, upgrade_config
 from genre_tagger.data.modalities import canonical_order, modality_names
-from genre_tagger.training.data import TrainingData, load_training_data
+from genre_tagger.data.labelled import TrainingData, load_training_data
 from genre_tagger.training.embedding import embed_catalog, scores_from_features
-from genre_tagger.training.runs import is_global_zero, prepare_run_dir, release_run_dir, say
+from genre_tagger.runs import default_cache_dir, is_global_zero, prepare_run_dir, release_run_dir, say
 from genre_tagger.training.strategies import TrainingParts, fit_fusion, pretrain_encoder
 
 SETTINGS = SETTINGS_ORDER  # (TRAINED, AT_INFERENCE)
@@ -318,7 +319,7 @@ def _prepare_shared(config: dict, data: TrainingData, available: list[str], bund
     """Encoders (from the checkpoint or stage 1) and the catalog's embeddings, shared by every run."""
     eval_split = pick_eval_split(data)
     group = f"ablation-{out.resolve().name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    parts = build_parts(config, data.targets[data.splits["train"]], default_cache_dir(config, manifest), progress)
+    parts = build_parts(config, data.targets[data.splits["train"]], default_cache_dir(config["data"].get("cache_dir"), manifest), progress)
 
     def stage1_tracker(modalities: list[str]) -> RunTracker:
         return RunTracker(out, config["logger"], run_name="encoders", config=config, group=group,
@@ -330,7 +331,7 @@ def _prepare_shared(config: dict, data: TrainingData, available: list[str], bund
     clock = time.monotonic()
     say("embedding the catalog with the frozen encoders (cached)")
     embedding_s: dict[str, float] = {}
-    features = embed_catalog(encoders, loaders, parts.encoder_specs, data.records, parts.embedding, embedding_s)
+    features = embed_catalog(encoders, loaders, data.records, parts.embedding, embedding_s)
     timing["embedding_s"] = round(time.monotonic() - clock, 1)
     timing.update({f"embedding_{m}_s": round(v, 1) for m, v in embedding_s.items()})
     make_head = functools.partial(build_tagger, config["model"], n_labels=len(data.vocabulary), encoders=encoders)

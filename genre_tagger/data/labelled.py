@@ -1,4 +1,5 @@
-"""The labelled albums a training run reads: records, label vocabulary, targets, splits."""
+"""Labelled albums: records, label vocabulary, targets and splits (what training, evaluation
+and the benchmark references read)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from genre_tagger.data.manifest import read_manifest
-from genre_tagger.data.modalities import canonical_order, modality_names
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.data.splits import assign_splits
 from genre_tagger.errors import UserInputError
 from genre_tagger.labels import LabelVocabulary, describe_unknown
-from genre_tagger.training.runs import say
+from genre_tagger.runs import say
 
 @dataclass
 class TrainingData:
@@ -26,19 +26,6 @@ class TrainingData:
 
     def rows(self, split: str) -> list[AlbumRecord]:
         return [self.records[i] for i in self.splits[split]]
-
-
-def parse_modalities(text: str | list[str] | None, default: list[str]) -> list[str]:
-    """``"audio,text"`` -> ``["audio", "text"]`` in canonical order; rejects unknown names."""
-    if text is None:
-        names = list(default)
-    else:
-        names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
-    known = modality_names()
-    unknown = [n for n in names if n not in known]
-    if unknown or not [n for n in names if n]:
-        raise UserInputError(f"--modalities takes a non-empty subset of {','.join(known)}; got {text!r}")
-    return canonical_order(names)
 
 
 def load_training_data(manifest: str | Path, labels_file: str | Path | None, seed: int) -> TrainingData:

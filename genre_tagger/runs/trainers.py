@@ -1,8 +1,10 @@
-"""Lightning Trainers for every stage, from the config's ``trainer`` section, and ``fit``.
+"""Lightning Trainers for every job's training stages, and ``fit``.
 
-``trainer`` holds Lightning's own Trainer arguments (accelerator, devices, strategy,
-num_nodes, precision, ... any of them), plus ``patience`` (early stopping on
-``val_macro_roc_auc``) and ``callbacks`` (class_path specs added to every stage).
+A config's ``trainer`` section holds Lightning's own Trainer arguments (accelerator,
+devices, strategy, num_nodes, precision, ... any of them), plus ``patience`` (early
+stopping on the factory's monitored metric) and ``callbacks`` (class_path specs added to
+every stage). Every Trainer keeps the best epoch's weights (``BestWeights``) and keeps
+Lightning's banners out of the user's terminal (``quiet_lightning``).
 """
 
 from __future__ import annotations
@@ -22,18 +24,26 @@ import torch
 from genre_tagger.config import instantiate
 
 MONITOR = "val_macro_roc_auc"
-BEST = "best_val_macro_roc_auc"
+BEST = "best_monitored"
+BEST_EPOCH = "best_epoch"
 EPOCHS = "epochs_trained"
 
 
-def quiet_lightning() -> None:
-    """Keep Lightning's banners, tips and known-harmless warnings out of a user's terminal."""
+QUIET_WARNINGS = (".*in eval mode at the start of training.*", ".*LeafSpec.*", ".*does not have many workers.*",
+                  ".*litlogger.*", ".*couldn't infer the batch indices.*", ".*deprecated.*", ".*is not recommended.*",
+                  ".*sync_dist=True.*", ".*barebones.*",
+                  ".*logs directory .* exists and is not empty.*")  # ddp_spawn: handled in tracking.py
+
+
+def quiet_lightning(level: int = logging.WARNING) -> None:
+    """Keep Lightning's banners, tips and known-harmless warnings out of a user's terminal.
+
+    Called in the launching process and again on every rank: ranks that ``ddp_spawn``
+    starts do not inherit the launcher's filters. Tagging asks for ``logging.ERROR``.
+    """
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for pattern in (".*in eval mode at the start of training.*", ".*LeafSpec.*", ".*does not have many workers.*",
-                    ".*litlogger.*", ".*couldn't infer the batch indices.*", ".*is deprecated.*",
-                    ".*sync_dist=True.*", ".*barebones.*",
-                    ".*logs directory .* exists and is not empty.*"):  # ddp_spawn: handled in tracking.py
+        logging.getLogger(name).setLevel(level)
+    for pattern in QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
 
 
@@ -49,36 +59,40 @@ class BestWeights(pl.Callback):
     def __init__(self, monitor: str = MONITOR):
         self.monitor = monitor
         self.best = -math.inf
+        self.best_epoch = 0
         self.state: dict[str, torch.Tensor] | None = None
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
         if value is not None and float(value) > self.best and not trainer.sanity_checking:
-            self.best = float(value)
+            self.best, self.best_epoch = float(value), trainer.current_epoch
             self.state = {k: v.detach().clone() for k, v in module.model.state_dict().items()}
 
     def on_fit_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         if self.state is not None:
             module.model.load_state_dict(self.state)
         trainer.callback_metrics[BEST] = torch.tensor(self.best)
+        trainer.callback_metrics[BEST_EPOCH] = torch.tensor(self.best_epoch)
         trainer.callback_metrics[EPOCHS] = torch.tensor(trainer.current_epoch)
 
 
 @dataclass
 class TrainerFactory:
-    """Builds a fresh ``pl.Trainer`` per stage (callbacks hold per-fit state)."""
+    """Builds a fresh ``pl.Trainer`` per stage (callbacks hold per-fit state), early-stopped
+    on ``monitor`` (higher is better) with the best epoch's weights put back."""
 
     settings: dict[str, Any] = field(default_factory=dict)  # pl.Trainer keyword arguments
     patience: int = 10
     callbacks: list[dict] = field(default_factory=list)  # class_path specs
     progress: bool = True
+    monitor: str = MONITOR
 
     @classmethod
-    def from_config(cls, section: dict[str, Any], progress: bool) -> "TrainerFactory":
+    def from_config(cls, section: dict[str, Any], progress: bool, monitor: str = MONITOR) -> "TrainerFactory":
         settings = copy.deepcopy(section)
         patience = settings.pop("patience", 10)
         callbacks = settings.pop("callbacks", None) or []
-        return cls(settings, patience, callbacks, progress)
+        return cls(settings, patience, callbacks, progress, monitor)
 
     def __call__(self, max_epochs: int | None = None, patience: int | None = None, loggers: list | None = None,
                  monitor: bool = True) -> pl.Trainer:
@@ -88,8 +102,8 @@ class TrainerFactory:
             settings["max_epochs"] = max_epochs
         callbacks = [instantiate(spec) for spec in self.callbacks]
         if monitor:
-            callbacks += [pl.callbacks.EarlyStopping(MONITOR, mode="max", patience=patience or self.patience),
-                          BestWeights()]
+            callbacks += [pl.callbacks.EarlyStopping(self.monitor, mode="max", patience=patience or self.patience),
+                          BestWeights(self.monitor)]
         if self.progress:  # epoch bars on stderr: stdout carries results
             callbacks.append(pl.callbacks.RichProgressBar(console_kwargs={"stderr": True}))
         options = dict(logger=loggers or False, enable_checkpointing=False, enable_progress_bar=self.progress,
@@ -101,8 +115,10 @@ class TrainerFactory:
         return self(monitor=False).world_size
 
 
-def fit(module: pl.LightningModule, trainer: pl.Trainer, datamodule: pl.LightningDataModule) -> float:
-    """``trainer.fit``; returns the best val macro ROC-AUC (its weights are in ``module``).
+def fit(module: pl.LightningModule, trainer: pl.Trainer, datamodule: pl.LightningDataModule | None = None,
+        **dataloaders: Any) -> float:
+    """``trainer.fit`` on a datamodule or on ``train_dataloaders`` / ``val_dataloaders``;
+    returns the best value of the monitored metric (its weights are in ``module``).
 
     A Ctrl-C or SIGTERM during it surfaces as ``KeyboardInterrupt``: Lightning turns Ctrl-C
     into ``sys.exit(1)`` (leaving SIGINT ignored) and SIGTERM into a ``SystemExit`` whose
@@ -110,7 +126,7 @@ def fit(module: pl.LightningModule, trainer: pl.Trainer, datamodule: pl.Lightnin
     """
     sigint = signal.getsignal(signal.SIGINT)
     try:
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, **dataloaders)
     except SystemExit as stop:
         if trainer.interrupted:
             raise KeyboardInterrupt from stop
@@ -126,3 +142,9 @@ def epochs_trained(trainer: pl.Trainer) -> int:
     """Epochs the last ``fit`` ran (also after ``ddp_spawn``, whose workers ran them)."""
     value = trainer.callback_metrics.get(EPOCHS)
     return int(value) if value is not None else int(trainer.current_epoch)
+
+
+def best_epoch(trainer: pl.Trainer) -> int:
+    """The epoch whose weights the last ``fit`` kept."""
+    value = trainer.callback_metrics.get(BEST_EPOCH)
+    return int(value) if value is not None else 0

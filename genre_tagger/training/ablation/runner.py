@@ -41,7 +41,8 @@ from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.tracking import RunTracker
 from genre_tagger.training.ablation.report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, write_outputs
-from genre_tagger.training.build import build_parts, upgrade_config
+from genre_tagger.training.build import build_parts
+from genre_tagger.upgrade import upgrade_config
 from genre_tagger.data.modalities import canonical_order, modality_names
 from genre_tagger.data.labelled import TrainingData, load_training_data
 from genre_tagger.training.embedding import embed_catalog, scores_from_features

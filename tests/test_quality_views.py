@@ -122,30 +122,6 @@ def test_multiview_state_keeps_fitted_views_and_round_trips():
     assert views(batch).shape == (4, 8 + 1024)
 
 
-def test_late_fusion_handles_absent_modalities():
-    from genre_tagger.models.tagger import GenreTagger
-
-    class Fixed(torch.nn.Module):
-        def __init__(self, dim):
-            super().__init__()
-            self.out_dim, self.frozen = dim, True
-
-    tagger = GenreTagger({"audio": Fixed(5), "text": Fixed(7)}, 3, None,
-                         width=8, head_hidden=8, late_fusion=True)
-    embeddings = {"audio": torch.randn(6, 5), "text": torch.randn(6, 7)}
-    present = {"audio": torch.tensor([1, 1, 0, 0, 1, 1]).bool(), "text": torch.tensor([1, 0, 1, 0, 1, 1]).bool()}
-    tagger.train()
-    tagger.logits_from_embeddings(embeddings, present)
-    tagger.eval()
-    logits = tagger.logits_from_embeddings(embeddings, present)
-    assert logits.shape == (6, 3) and torch.isfinite(logits).all()
-    # An album with nothing present gets the same logits whatever its (absent) inputs hold.
-    changed = {m: e.clone().fill_(9.0) for m, e in embeddings.items()}
-    torch.testing.assert_close(tagger.logits_from_embeddings(changed, present)[3], logits[3])
-    only_audio = tagger.logits_from_embeddings({"audio": embeddings["audio"]}, {"audio": present["audio"]})
-    assert only_audio.shape == (6, 3)
-
-
 def test_reference_learns_and_not_from_shuffled_labels(catalog2):
     from genre_tagger.baselines.bench import reference_for_manifest  # noqa: F401 (import check)
     from genre_tagger.baselines.reference import run_reference
@@ -177,15 +153,14 @@ model:
         views:
           learned: {class_path: genre_tagger.models.encoders.text.HashedBagEncoder, init_args: {vocab_size: 4096, out_dim: 16, frozen: true}}
           sparse: {class_path: genre_tagger.models.encoders.sparse_text.SparseTextView, init_args: {vocab_size: 4096, bigram_buckets: 1024, max_features: 256}}
-  tagger: {late_fusion: true}
+  tagger: {probes: true}
 """
 
 
 def test_train_with_views_saves_a_checkpoint_that_predicts(tiny_catalog, fast_config, tmp_path):
-    """Plumbing: fit (tf-idf), stage 1 (MelCNN inside MultiView), per-view cache, late fusion,
+    """Plumbing: fit (tf-idf), stage 1 (MelCNN inside MultiView), per-view cache, linear probes,
     checkpoint round trip with the fitted vocabulary, prediction from decoded albums (tag's path)."""
     from genre_tagger.checkpoint import load_checkpoint
-    from genre_tagger.prediction import predict_all
     from genre_tagger.training import train
     from genre_tagger.data.labelled import load_training_data
 
@@ -198,7 +173,7 @@ def test_train_with_views_saves_a_checkpoint_that_predicts(tiny_catalog, fast_co
     assert bool((bundle.model.encoders["text"].views["sparse"].column >= 0).any())
     data = load_training_data(tiny_catalog, None, 0)
     records = [data.records[i] for i in data.splits["test"]]
-    scores, _, _ = predict_all(bundle, records, batch_size=8, num_workers=0, progress=False)
+    scores, _, _ = bundle.predict(records, batch_size=8, num_workers=0, progress=False)
     assert scores.shape == (len(records), len(bundle.labels)) and np.isfinite(scores).all()
     # one folder per view: MelCNN and descriptors, MiniLM stand-in and tf-idf, and the search
     # space's own word view (fitted beside the tagger's: search/text_view.py)

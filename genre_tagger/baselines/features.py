@@ -8,7 +8,10 @@
 - text: the album's texts joined (tf-idf is fitted later, on the training split only).
 
 Audio and cover go through the project's own loaders (same crops and resizing as the
-model sees), so the reference and the model read the same pixels and samples.
+model sees), so the reference and the model read the same pixels and samples. The onset
+autocorrelation and the cover features are the model's own descriptor math
+(``genre_tagger.models.encoders.descriptor_features``); the reference imports it from
+there, and nothing of the model imports this package.
 """
 
 from __future__ import annotations
@@ -22,19 +25,7 @@ from genre_tagger.data.dataset import AlbumDataset
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.data.text import read_album_texts
-
-HUE_BINS = 12
-ORIENTATION_BINS = 8
-
-
-def onset_autocorrelation(mels: torch.Tensor, max_lag: int) -> torch.Tensor:
-    """``[K, n_mels, F]`` log-mels -> ``[K, max_lag]`` normalised autocorrelation of the onset envelope."""
-    flux = (mels[:, :, 1:] - mels[:, :, :-1]).clamp(min=0).mean(dim=1)  # [K, F-1]
-    flux = flux - flux.mean(dim=1, keepdim=True)
-    energy = (flux * flux).sum(dim=1).clamp(min=1e-8)
-    lags = [(flux[:, :-lag] * flux[:, lag:]).sum(dim=1) / energy if lag < flux.shape[1] else torch.zeros(len(flux))
-            for lag in range(1, max_lag + 1)]
-    return torch.stack(lags, dim=1)
+from genre_tagger.models.encoders.descriptor_features import cover_features, onset_autocorrelation
 
 
 def audio_features(mels: torch.Tensor, max_lag: int = 48) -> np.ndarray:
@@ -43,35 +34,6 @@ def audio_features(mels: torch.Tensor, max_lag: int = 48) -> np.ndarray:
     frames = mels.permute(1, 0, 2).reshape(mels.shape[1], -1)  # [n_mels, K*F]
     stats = torch.cat([frames.mean(dim=1), frames.std(dim=1)])
     return torch.cat([stats, onset_autocorrelation(mels, max_lag).mean(dim=0)]).numpy()
-
-
-def _hsv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``[3, H, W]`` in [0, 1] -> hue in [0, 1), saturation, value, each ``[H, W]``."""
-    top, _ = rgb.max(dim=0)
-    bottom, _ = rgb.min(dim=0)
-    spread = (top - bottom).clamp(min=1e-6)
-    r, g, b = rgb
-    hue = torch.where(top == r, ((g - b) / spread) % 6, torch.where(top == g, (b - r) / spread + 2, (r - g) / spread + 4))
-    return (hue / 6.0) % 1.0, (top - bottom) / top.clamp(min=1e-6), top
-
-
-def cover_features(pixels: torch.Tensor, mean: tuple, std: tuple) -> np.ndarray:
-    """A normalised cover ``[3, H, W]`` (the ImageLoader's output) -> ``[10 + HUE_BINS + ORIENTATION_BINS + 1]``."""
-    rgb = (pixels.float() * torch.tensor(std).view(3, 1, 1) + torch.tensor(mean).view(3, 1, 1)).clamp(0, 1)
-    hue, saturation, value = _hsv(rgb)
-    hue_hist = torch.bincount((hue.flatten() * HUE_BINS).long().clamp(max=HUE_BINS - 1),
-                              weights=saturation.flatten(), minlength=HUE_BINS)
-    hue_hist = hue_hist / hue_hist.sum().clamp(min=1e-6)
-    grey = rgb.mean(dim=0)
-    gx, gy = grey[1:-1, 2:] - grey[1:-1, :-2], grey[2:, 1:-1] - grey[:-2, 1:-1]
-    magnitude = torch.sqrt(gx * gx + gy * gy)
-    angle = torch.atan2(gy, gx) % np.pi  # orientation, not direction
-    orient = torch.bincount((angle.flatten() / np.pi * ORIENTATION_BINS).long().clamp(max=ORIENTATION_BINS - 1),
-                            weights=magnitude.flatten(), minlength=ORIENTATION_BINS)
-    orient = orient / orient.sum().clamp(min=1e-6)
-    colour = torch.cat([rgb.mean(dim=(1, 2)), rgb.std(dim=(1, 2)),
-                        torch.stack([saturation.mean(), saturation.std(), value.mean(), value.std()])])
-    return torch.cat([colour, hue_hist, orient, magnitude.mean().view(1)]).numpy()
 
 
 def _per_album(records: list[AlbumRecord], loader: ModalityLoader, make, num_workers: int, progress: bool):

@@ -2,7 +2,8 @@
 
 They need no training and no fitting, so their embeddings are cached like any frozen
 encoder's, keyed by their configuration. Placed beside a learned encoder of the same
-modality with ``MultiView`` (models/encoders/views.py); the head normalises them.
+modality with ``MultiView`` (models/encoders/views.py); the head normalises them. Their
+feature math (onset autocorrelation, cover features) is in ``descriptor_features``.
 """
 
 from __future__ import annotations
@@ -10,22 +11,12 @@ from __future__ import annotations
 import torch
 
 from genre_tagger.models.encoders.base import Encoder, masked_mean
+from genre_tagger.models.encoders.descriptor_features import COVER_FEATURES, cover_features, onset_autocorrelation
 from genre_tagger.pretrained.musicnn_audio import log_uncompress
 
 LOUDNESS_QUANTILES = (0.1, 0.5, 0.9)
 # Inverse of each loader's compression of mel power.
 COMPRESSIONS = {"log": torch.exp, "musicnn": log_uncompress}
-
-
-def _onset_autocorrelation(mels: torch.Tensor, max_lag: int) -> torch.Tensor:
-    """``[N, n_mels, F]`` log-mels -> ``[N, max_lag]`` normalised autocorrelation of the spectral flux."""
-    flux = (mels[:, :, 1:] - mels[:, :, :-1]).clamp(min=0).mean(dim=1)
-    flux = flux - flux.mean(dim=1, keepdim=True)
-    energy = (flux * flux).sum(dim=1).clamp(min=1e-8)
-    out = flux.new_zeros(flux.shape[0], max_lag)
-    for lag in range(1, min(max_lag, flux.shape[1] - 1) + 1):
-        out[:, lag - 1] = (flux[:, :-lag] * flux[:, lag:]).sum(dim=1) / energy
-    return out
 
 
 class AudioDescriptors(Encoder):
@@ -74,7 +65,7 @@ class AudioDescriptors(Encoder):
         quantiles = torch.quantile(loudness, torch.tensor(LOUDNESS_QUANTILES, device=mels.device), dim=1).T
         loud_share = (loudness > (mean + std).unsqueeze(1)).float().mean(dim=1)
         dynamics = torch.cat([mean[:, None], std[:, None], quantiles, loud_share[:, None]], dim=1)
-        auto = _onset_autocorrelation(mels, self.max_lag)
+        auto = onset_autocorrelation(mels, self.max_lag)
         peak, lag = auto[:, 2:].max(dim=1)  # lags >= 3 frames: beat-scale periodicity
         flux = (mels[:, :, 1:] - mels[:, :, :-1]).clamp(min=0).mean(dim=1)
         rhythm = torch.cat([auto, peak[:, None], (lag.float()[:, None] + 3) / self.max_lag,
@@ -101,15 +92,11 @@ class CoverDescriptors(Encoder):
 
     def __init__(self, mean: tuple = (0.485, 0.456, 0.406), std: tuple = (0.229, 0.224, 0.225), frozen: bool = True):
         super().__init__(frozen=True)
-        from genre_tagger.baselines.features import HUE_BINS, ORIENTATION_BINS
-
         self.mean, self.std = tuple(mean), tuple(std)
-        self.out_dim = 10 + HUE_BINS + ORIENTATION_BINS + 1
+        self.out_dim = COVER_FEATURES
         self.freeze()
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        from genre_tagger.baselines.features import cover_features
-
         pixels, present = inputs["pixels"], inputs["present"]
         out = torch.zeros(len(present), self.out_dim)
         for row in torch.nonzero(present).flatten().tolist():

@@ -18,7 +18,7 @@ import numpy as np
 
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
-from genre_tagger.features import ModalityFeatures, encoder_fingerprint, extract_features
+from genre_tagger.features import ModalityFeatures, embed_records, encoder_fingerprint
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.prediction import predict_all, predict_embeddings
 from genre_tagger.runs import pick_device
@@ -61,13 +61,9 @@ class TaggerBundle:
               progress: bool = True) -> dict[str, ModalityFeatures]:
         """``{m: ModalityFeatures}`` (``embeddings [N, D_m]``, ``present [N]``) of ``records`` in
         order, from the cache where possible; frozen encoders only (they are after training)."""
-        features = {}
-        for m in modalities or self.modalities:
-            encoder = self.model.encoders[m]
-            features[m] = extract_features(records, self.loaders[m], encoder, cache_dir, batch_size=batch_size,
-                                           num_workers=num_workers, device=pick_device(device), progress=progress)
-            encoder.cpu()
-        return features
+        encoders = {m: self.model.encoders[m] for m in modalities or self.modalities}
+        return embed_records(encoders, self.loaders, records, cache_dir, batch_size, num_workers, pick_device(device),
+                             progress)
 
     def scores(self, features: dict[str, ModalityFeatures], modalities: list[str] | None = None,
                rows: np.ndarray | None = None) -> np.ndarray:

@@ -13,9 +13,9 @@ Modules: ``keys`` (album keys, encoder fingerprints), ``store`` (the shard folde
 (training, ablation, search, recommendation) imports them from here.
 """
 
-from genre_tagger.features.extract import extract_features, preload_items
+from genre_tagger.features.extract import embed_records, extract_features, preload_items
 from genre_tagger.features.keys import album_key, encoder_fingerprint, weights_digest
 from genre_tagger.features.store import SHARD_ALBUMS, EmbeddingStore, ModalityFeatures
 
-__all__ = ["EmbeddingStore", "ModalityFeatures", "SHARD_ALBUMS", "album_key", "encoder_fingerprint",
+__all__ = ["EmbeddingStore", "ModalityFeatures", "SHARD_ALBUMS", "album_key", "embed_records", "encoder_fingerprint",
            "extract_features", "preload_items", "weights_digest"]

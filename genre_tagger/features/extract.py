@@ -58,6 +58,27 @@ def extract_features(
                             parts[0].warnings)
 
 
+def embed_records(
+    encoders: dict[str, Encoder],
+    loaders: dict[str, ModalityLoader],
+    records: list[AlbumRecord],
+    cache_dir: Path | None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, ModalityFeatures]:
+    """The one embedding loop: ``{m: ModalityFeatures}`` (``embeddings [N, D_m]``,
+    ``present [N]``) of ``records`` for every modality of ``encoders`` (frozen ones), through
+    the cache; each encoder goes back to the CPU afterwards (GPU memory for the next one)."""
+    features = {}
+    for modality, encoder in encoders.items():
+        features[modality] = extract_features(records, loaders[modality], encoder, cache_dir, batch_size=batch_size,
+                                              num_workers=num_workers, device=device, progress=progress)
+        encoder.cpu()
+    return features
+
+
 def _extract_views(
     records: list[AlbumRecord], loader: ModalityLoader, views: list[tuple[Encoder, str]], cache_dir: Path | None,
     batch_size: int, num_workers: int, device: str | torch.device, progress: bool,

@@ -24,7 +24,7 @@ from genre_tagger.data.dataset import AlbumCollator, AlbumDataset
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.features import (
-    SHARD_ALBUMS, EmbeddingStore, ModalityFeatures, album_key, encoder_fingerprint, extract_features,
+    SHARD_ALBUMS, EmbeddingStore, ModalityFeatures, album_key, embed_records, encoder_fingerprint,
 )
 from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.tagger import GenreTagger
@@ -117,14 +117,12 @@ def embed_catalog(
     features = {}
     for modality, encoder in encoders.items():
         clock = time.monotonic()
-        fingerprint = encoder_fingerprint(loaders[modality], encoder)
         if sharded and not hasattr(encoder, "cache_parts"):  # MultiView: cached view by view in extract_features
+            fingerprint = encoder_fingerprint(loaders[modality], encoder)
             embed_sharded(records, loaders[modality], encoder, Path(settings.cache_dir) / f"{modality}-{fingerprint}",
                           settings)
-        features[modality] = extract_features(
-            records, loaders[modality], encoder, settings.cache_dir, batch_size=settings.batch_size,
-            num_workers=settings.num_workers, device=settings.device, progress=settings.progress)
-        encoder.cpu()
+        features.update(embed_records({modality: encoder}, loaders, records, settings.cache_dir, settings.batch_size,
+                                      settings.num_workers, settings.device, settings.progress))
         if seconds is not None:
             seconds[modality] = time.monotonic() - clock
     return features

@@ -78,13 +78,9 @@ def collate_held_out(items: list[tuple[list[int], int]]) -> dict:
 class RecommenderModule(pl.LightningModule):
     """Trains a ``NextAlbumModel`` on ``table`` (the catalog, moved to the module's device)."""
 
-    def __init__(self, model: NextAlbumModel, table: AlbumTable, lr: float = 2e-3, weight_decay: float = 1e-4,
-                 restrict_to_warm: bool = True, content_loss: float = 0.0):
+    def __init__(self, model: NextAlbumModel, table: AlbumTable, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 restrict_to_warm: bool = True):
         super().__init__()
-        # Weight of a second cross-entropy that scores the same states against the albums'
-        # content part alone (no ids): what cold albums are ranked with. Without it the
-        # content path learns only through the randomly dropped ids.
-        self.content_loss = content_loss
         self.restrict_to_warm = restrict_to_warm
         self.model, self.table = model, table
         self.lr, self.weight_decay = lr, weight_decay
@@ -98,13 +94,10 @@ class RecommenderModule(pl.LightningModule):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         targets = batch["targets"]
         where = targets != PAD
-        vectors, bias, content = self.model.albums.encode(self.table)
+        vectors, bias = self.model.albums.encode(self.table)
         hidden = self.model.hidden(batch["inputs"], vectors, where)               # [P, width], padding skipped
         genre_logits = self.model.genre_logits(batch["inputs"], self.model.albums.genre_channel(self.table), where)
         loss = self._cross_entropy(self.model.project(hidden, vectors, bias) + genre_logits, targets[where])
-        if self.content_loss > 0:
-            loss = loss + self.content_loss * self._cross_entropy(self.model.project(hidden, content, 0.0),
-                                                                  targets[where])
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(batch["inputs"]))
         return loss
 

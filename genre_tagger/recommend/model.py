@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genre_tagger.models.modality_dropout import drop_modalities
+
 PAD = -1  # padding in item-index sequences
 GENRES = "genres"  # the content key of the tagger's genre scores (recommend/catalog.py)
 
@@ -74,8 +76,8 @@ class AlbumVectors(NamedTuple):
 class AlbumEncoder(nn.Module):
     """``AlbumTable`` -> ``AlbumVectors``."""
 
-    def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 64, heads: int = 2,
-                 id_dropout: float = 0.6, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 0.1,
+    def __init__(self, input_dims: dict[str, int], n_ids: int, width: int = 128, heads: int = 2,
+                 id_dropout: float = 0.3, modality_dropout: float = 0.1, use_ids: bool = True, id_init: float = 1.0,
                  id_shrink: float = 0.0):
         super().__init__()
         self.modalities = list(input_dims)
@@ -90,7 +92,7 @@ class AlbumEncoder(nn.Module):
         self.use_ids = use_ids
         self.ids = nn.Embedding(n_ids + 1, width, padding_idx=0)
         self.bias = nn.Embedding(n_ids + 1, 1, padding_idx=0)
-        nn.init.normal_(self.ids.weight, std=id_init)  # small: content leads, ids refine
+        nn.init.normal_(self.ids.weight, std=id_init)  # against the layer-normed content part (~1 per dim)
         nn.init.zeros_(self.bias.weight)
         with torch.no_grad():
             self.ids.weight[0].zero_()
@@ -112,22 +114,25 @@ class AlbumEncoder(nn.Module):
             self.id_weight[1:] = counts / (counts + self.id_shrink)
 
     def content_vectors(self, table: AlbumTable) -> torch.Tensor:
-        """Attention pooling over [no-content token, modality tokens]: ``[N, width]``."""
+        """Attention pooling over [no-content token, modality tokens]: ``[N, width]``. In
+        training each album's present inputs are dropped at random (``modality_dropout``,
+        ``drop_modalities``: at least one is kept for an album that has one)."""
         n = len(table)
         tokens = [self.no_content.expand(n, 1, -1)]
-        padding = [torch.zeros(n, 1, dtype=torch.bool, device=self.no_content.device)]
+        present = torch.zeros(n, len(self.modalities), dtype=torch.bool, device=self.no_content.device)
         for k, m in enumerate(self.modalities):
-            present = table.present[m].bool()
-            if self.training and self.modality_dropout > 0:
-                present = present & (torch.rand_like(present, dtype=torch.float) >= self.modality_dropout)
+            present[:, k] = table.present[m].bool()
             tokens.append((self.projections[m](table.content[m].float()) + self.type_embedding[k]).unsqueeze(1))
-            padding.append(~present.unsqueeze(1))
+        if self.training:
+            present = drop_modalities(present, self.modality_dropout)
+        no_content = torch.zeros(n, 1, dtype=torch.bool, device=present.device)
         keys = torch.cat(tokens, dim=1)
-        pooled, _ = self.attention(self.query.expand(n, -1, -1), keys, keys, key_padding_mask=torch.cat(padding, 1))
+        padding = torch.cat([no_content, ~present], dim=1)
+        pooled, _ = self.attention(self.query.expand(n, -1, -1), keys, keys, key_padding_mask=padding)
         return pooled[:, 0]
 
     def forward(self, table: AlbumTable) -> AlbumVectors:
-        vectors, bias, _ = self.encode(table)
+        vectors, bias = self.encode(table)
         return AlbumVectors(vectors, bias, self.genre_channel(table))
 
     def genre_channel(self, table: AlbumTable) -> torch.Tensor | None:
@@ -138,9 +143,9 @@ class AlbumEncoder(nn.Module):
         scores = F.normalize(table.content[GENRES].float(), dim=-1)
         return scores * table.present[GENRES].unsqueeze(-1).to(scores.dtype)
 
-    def encode(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(vectors [N, width], bias [N], content [N, width])``: ``content`` is the vectors'
-        content part alone, what a cold album is scored with (trained by the content loss)."""
+    def encode(self, table: AlbumTable) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(vectors [N, width], bias [N])``: the content part plus, for albums with an id,
+        the id embedding (ids dropped at random in training, ``id_dropout``)."""
         id_index = table.id_index if self.use_ids else torch.zeros_like(table.id_index)
         if self.training and self.id_dropout > 0:
             id_index = id_index.masked_fill(torch.rand(id_index.shape, device=id_index.device) < self.id_dropout, 0)
@@ -153,7 +158,7 @@ class AlbumEncoder(nn.Module):
         default = self.bias.weight[1:, 0].mean() if self.bias.weight.shape[0] > 1 else bias.new_zeros(())
         if not self.training:
             default = default + self.cold_offset
-        return vectors, torch.where(id_index > 0, bias, default), content
+        return vectors, torch.where(id_index > 0, bias, default)
 
 
 class HistoryEncoder(nn.Module):
@@ -163,8 +168,8 @@ class HistoryEncoder(nn.Module):
     that is the recency information. Padding (left) is masked; each slot sees itself.
     """
 
-    def __init__(self, width: int = 64, layers: int = 2, heads: int = 2, max_len: int = 50, dropout: float = 0.2,
-                 taste: bool = False, taste_decay: float = 0.8):
+    def __init__(self, width: int = 128, layers: int = 1, heads: int = 2, max_len: int = 50, dropout: float = 0.2,
+                 taste: bool = True, taste_decay: float = 0.8):
         super().__init__()
         self.max_len, self.heads = max_len, heads
         # The listener's longer taste: a recency-weighted mean of the played albums' vectors

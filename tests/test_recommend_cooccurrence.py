@@ -53,18 +53,22 @@ def test_rarely_played_albums_lean_on_content():
 
 
 def test_checkpoints_from_before_the_taste_path_still_load(tmp_path):
-    """A model saved without the taste path and the id weights (the last version's format)
-    loads with the config it was saved with."""
+    """A model saved without the taste path and the id weights, in format version 1 (with
+    ``optim.content_loss``), loads with the config it was saved with, upgraded."""
     from genre_tagger.config import deep_merge
     from genre_tagger.recommend.store import RecommenderBundle, build_model, load_recommender, save_recommender
-    from genre_tagger.recommend.training import load_recommend_config
+    from genre_tagger.recommend.fitting import load_recommend_config
 
     config = deep_merge(load_recommend_config(["recommend/tiny"]), {"model": {"history": {"init_args": {"taste": False}}}})
     model = build_model(config, {}, n_ids=4)
     path = tmp_path / "old.ckpt"
     save_recommender(path, RecommenderBundle(model, config, [], {}, ["a", "b", "c", "d"], None))
     payload = torch.load(path, weights_only=True)
+    assert payload["format"] == "genre_tagger.recommender/2"
     del payload["state_dict"]["albums.id_weight"]
+    payload["format"] = "genre_tagger.recommender/1"
+    payload["config"]["optim"]["content_loss"] = 0.0
     torch.save(payload, path)
     loaded = load_recommender(path)
     assert not loaded.model.history.taste and torch.equal(loaded.model.albums.id_weight, torch.ones(5))
+    assert "content_loss" not in loaded.config["optim"]

@@ -1,8 +1,10 @@
 """``recommender.ckpt``: a plain dict of tensors and strings (loaded with ``weights_only=True``).
 
-It holds the config, the modalities and their input widths, the ids of the albums that
-have a trained id embedding, the weights, and the name of the tagger checkpoint (copied
-into the run directory) whose encoders give the albums' content.
+It holds its format (``genre_tagger.recommender/<version>``), the config, the modalities
+and the model's content inputs with their widths, the ids of the albums that have a
+trained id embedding, the weights, and the name of the tagger checkpoint (copied into the
+run directory) whose encoders give the albums' content. Files of earlier versions are
+brought to today's shape by ``genre_tagger.upgrade`` as they load.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import torch
 from genre_tagger.config import instantiate
 from genre_tagger.errors import UserInputError
 from genre_tagger.recommend.model import GENRES, NextAlbumModel
-
-FORMAT = "genre_tagger.recommender/1"
+from genre_tagger.upgrade import RECOMMENDER_FORMAT, format_tag, upgrade_payload
 
 
 @dataclass
@@ -42,7 +43,7 @@ def build_model(config: dict, input_dims: dict[str, int], n_ids: int) -> NextAlb
 
 def save_recommender(path: Path, bundle: RecommenderBundle) -> None:
     payload = {
-        "format": FORMAT, "config": bundle.config, "modalities": list(bundle.modalities),
+        "format": format_tag(RECOMMENDER_FORMAT), "config": bundle.config, "modalities": list(bundle.modalities),
         "input_dims": dict(bundle.input_dims), "id_vocabulary": list(bundle.id_vocabulary),
         "tagger": bundle.tagger.name if bundle.tagger else None,
         "state_dict": {k: v.detach().cpu() for k, v in bundle.model.state_dict().items()},
@@ -61,13 +62,11 @@ def load_recommender(path: str | Path) -> RecommenderBundle:
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
         first = (str(err).strip().splitlines() or [""])[0]
         raise UserInputError(f"cannot load recommender checkpoint {path}: {type(err).__name__}: {first}") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserInputError(f"{path} is not a recommender checkpoint (train one with `train-recommender`)")
+    payload = upgrade_payload(payload, RECOMMENDER_FORMAT, path,
+                              "a recommender checkpoint (train one with `train-recommender`)")
     model = build_model(payload["config"], payload["input_dims"], len(payload["id_vocabulary"]))
-    state = dict(payload["state_dict"])
-    state.setdefault("albums.id_weight", model.albums.id_weight)  # checkpoints from before id_shrink: all ones
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
         raise UserInputError(f"{path}: weights do not fit this version's model: {str(err).splitlines()[0]}") from err
     model.eval()

@@ -1,4 +1,4 @@
-"""Next-album recommendation benchmark (issue 13): quality with baselines, training time,
+"""Next-album recommendation benchmark: quality with baselines, training time,
 `recommend` latency, memory; plus the synthetic listeners' calibration.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/recommend.py --workdir /tmp/rec_bench \
@@ -117,19 +117,16 @@ def paired_against_baselines(run: Path, manifest: Path, events: Path) -> dict:
     """Hit rate@10 of the trained model minus each baseline's on the same test users, with a
     95 % paired bootstrap interval and the users only one of the two hits (wins / losses)."""
     from genre_tagger.recommend.baselines import ItemKNN, Popularity
-    from genre_tagger.recommend.catalog import content_features
+    from genre_tagger.recommend.catalog import recommender_content
     from genre_tagger.recommend.evaluation import model_scorer
+    from genre_tagger.recommend.interactions import load_interactions
     from genre_tagger.recommend.metrics import score_ranks
-    from genre_tagger.recommend.model import GENRES
     from genre_tagger.recommend.store import load_recommender
-    from genre_tagger.recommend.training import cache_dir_for, load_interactions
     from genre_tagger.search.protocol import paired_recall_difference
 
     bundle = load_recommender(run / "recommender.ckpt")
     data = load_interactions(manifest, events)
-    content, present = content_features(bundle.tagger, data.records, bundle.modalities,
-                                        cache_dir_for(bundle.config, manifest), 0, False,
-                                        genre_scores=GENRES in bundle.input_dims)
+    content, present = recommender_content(bundle, data.records, manifest, 0, False)
     histories, targets, training = data.split.test_inputs(), data.split.test_target, data.split.training_sequences()
     scorers = {"popularity": Popularity(data.n_items).fit(training),
                "item_knn": ItemKNN(data.n_items, **bundle.config["baselines"]["item_knn"]).fit(training)}

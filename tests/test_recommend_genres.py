@@ -5,12 +5,14 @@ reading them finds cold-start albums (no training play) far above chance."""
 import numpy as np
 import torch
 
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.config import deep_merge
 from genre_tagger.recommend.catalog import add_genre_scores, model_inputs
 from genre_tagger.recommend.evaluation import model_scorer
+from genre_tagger.recommend.fitting import load_recommend_config, train_one
+from genre_tagger.recommend.interactions import Interactions
 from genre_tagger.recommend.model import GENRES, PAD, AlbumEncoder, GenreTaste, HistoryEncoder, NextAlbumModel
 from genre_tagger.recommend.splits import leave_last_out
-from genre_tagger.recommend.training import Interactions, load_recommend_config, train_one
 
 from test_recommend_model import tiny_world
 
@@ -27,7 +29,7 @@ def test_genre_taste_ranks_albums_by_the_history_profile():
 
 
 def test_genre_scores_come_from_the_chosen_modalities_only():
-    class Tagger(torch.nn.Module):  # stands in for GenreTagger: scores = sum of the present inputs
+    class Tagger(torch.nn.Module):  # stands in for GenreTagger: logits = sum of the present inputs
         modalities = ["audio", "text"]
         head = torch.nn.Sequential(torch.nn.Linear(1, 3))
 
@@ -39,16 +41,17 @@ def test_genre_scores_come_from_the_chosen_modalities_only():
         def logits_from_embeddings(self, embeddings, present):
             return sum(e * p[:, None] for e, p in zip(embeddings.values(), present.values()))
 
+    tagger = TaggerBundle(Tagger(), {}, ["a", "b", "c"], np.full(3, 0.5), {})
     content = {"audio": np.ones((2, 3), np.float32), "text": 2 * np.ones((2, 3), np.float32)}
     present = {"audio": np.array([True, False]), "text": np.array([True, True])}
-    both, known = add_genre_scores(Tagger(), content, present, ["audio", "text"])
-    audio, audio_known = add_genre_scores(Tagger(), content, present, ["audio"])
+    both, known = add_genre_scores(tagger, content, present, ["audio", "text"])
+    audio, audio_known = add_genre_scores(tagger, content, present, ["audio"])
     assert np.allclose(both[GENRES][0], 1 / (1 + np.exp(-3.0))) and np.allclose(both[GENRES][1], 1 / (1 + np.exp(-2.0)))
     assert np.allclose(audio[GENRES][0], 1 / (1 + np.exp(-1.0))) and known[GENRES].all()
     assert audio_known[GENRES].tolist() == [True, False]      # album 1 has no audio: nothing known from it
-    assert model_inputs(["audio"], {"genre_scores": True}) == ["audio", GENRES]
+    assert model_inputs(["audio"], {"genre_scores": True, "embeddings": True}) == ["audio", GENRES]
     assert model_inputs(["audio"], {"genre_scores": True, "embeddings": False}) == [GENRES]
-    assert model_inputs([], {"genre_scores": True}) == []     # id only
+    assert model_inputs([], {"genre_scores": True, "embeddings": True}) == []     # id only
 
 
 def cold_ranks(genre_scores: np.ndarray, albums, split) -> np.ndarray:

@@ -13,10 +13,11 @@ from genre_tagger.data.synthetic.listeners import ListenerAlbum, generate_events
 from genre_tagger.recommend.baselines import Popularity
 from genre_tagger.recommend.catalog import album_table
 from genre_tagger.recommend.evaluation import model_scorer
+from genre_tagger.recommend.fitting import load_recommend_config, train_one
+from genre_tagger.recommend.interactions import Interactions
 from genre_tagger.recommend.metrics import evaluate_scorer
 from genre_tagger.recommend.model import AlbumEncoder, HistoryEncoder, NextAlbumModel
 from genre_tagger.recommend.splits import leave_last_out
-from genre_tagger.recommend.training import Interactions, load_recommend_config, train_one
 
 FAMILIES = {f"F{k}": [f"F{k}/s{j}" for j in range(4)] for k in range(6)}
 

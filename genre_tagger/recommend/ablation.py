@@ -1,9 +1,9 @@
 """`genre-tagger ablate-recommender`: the paper's comparison (text only, audio only, fused)
-extended to every subset of audio / cover / text and to ids only, plus popularity and
+extended to every subset of the tagger's modalities and to ids only, plus popularity and
 item-kNN, all on the same split and scored by the same code.
 
-Writes ``ablation.csv``, ``ablation.md`` and ``ablation.png`` (hit rate@10 overall and on
-cold-start targets per input set).
+Writes ``ablation.csv``, ``ablation.md``, ``ablation.json`` and ``ablation.png`` (hit
+rate@10 overall and on cold-start targets per input set).
 """
 
 from __future__ import annotations
@@ -17,12 +17,15 @@ from typing import Any
 import numpy as np
 
 from genre_tagger.checkpoint import load_checkpoint
+from genre_tagger.data.modalities import words
 from genre_tagger.recommend.baselines import ItemKNN, Popularity
-from genre_tagger.recommend.catalog import add_genre_scores, content_features, tagger_modalities
+from genre_tagger.recommend.catalog import add_genre_scores, content_features
 from genre_tagger.recommend.evaluation import model_scorer
+from genre_tagger.recommend.fitting import load_recommend_config, train_one
+from genre_tagger.recommend.interactions import load_interactions
 from genre_tagger.recommend.metrics import evaluate_scorer
+from genre_tagger.runs import default_cache_dir, say
 
-NAMES = {"audio": "audio", "image": "cover", "text": "text"}
 COLUMNS = ("inputs", "hit_rate_at_10", "ndcg_at_10", "mrr", "cold_start_hit_rate_at_10", "train_seconds")
 
 
@@ -33,29 +36,29 @@ def subsets(modalities: list[str]) -> list[list[str]]:
 
 
 def label(modalities: list[str]) -> str:
-    return "+".join(NAMES[m] for m in modalities) if modalities else "id only"
+    """A row's name: the modalities' words (``audio+cover``), or ``id only``."""
+    return "+".join(words(modalities)) if modalities else "id only"
 
 
 def run_ablation(checkpoint: str | Path, manifest: str | Path, events: str | Path, output: str | Path,
                  config_files: list[str] | None = None, progress: bool = True) -> dict[str, Any]:
-    from genre_tagger.recommend.training import (
-        cache_dir_for, load_interactions, load_recommend_config, say, train_one,
-    )
-
+    """The whole command (the tagger loaded once); returns the rows, the markdown table and
+    the output folder."""
     config = load_recommend_config(config_files)
-    available = tagger_modalities(checkpoint)
+    tagger = load_checkpoint(checkpoint)
     data = load_interactions(manifest, events)
-    content, present = content_features(checkpoint, data.records, available, cache_dir_for(config, manifest),
+    content, present = content_features(tagger, data.records, tagger.modalities,
+                                        default_cache_dir(config["data"]["cache_dir"], manifest),
                                         config["data"]["num_workers"], progress)
     split = data.split
     histories, targets = split.test_inputs(), split.test_target
     cold = ~split.seen_in_training(data.n_items)[targets]
+    genre_scores = config["model"]["genre_scores"]
     rows = []
-    tagger = load_checkpoint(checkpoint).model if config["model"].get("genre_scores") else None
-    for modalities in subsets(available):
+    for modalities in subsets(tagger.modalities):
         say(f"ablation: {label(modalities)}")
         inputs = (content, present)
-        if tagger is not None and modalities:  # the genre scores from this subset alone
+        if genre_scores and modalities:  # the genre scores from this subset alone
             inputs = add_genre_scores(tagger, content, present, modalities)
         bundle, summary = train_one(data, *inputs, modalities, config, [], progress)
         metrics = evaluate_scorer(model_scorer(bundle, data.ids, *inputs), histories, targets, cold)
@@ -66,8 +69,8 @@ def run_ablation(checkpoint: str | Path, manifest: str | Path, events: str | Pat
         rows.append({"inputs": name, **evaluate_scorer(scorer, histories, targets, cold), "train_seconds": 0.0})
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    parts = (["the tagger's genre scores from the row's modalities"] if tagger is not None else []) + (
-        ["the row's modality embeddings"] if config["model"].get("embeddings", True) else [])
+    parts = (["the tagger's genre scores from the row's modalities"] if genre_scores else []) + (
+        ["the row's modality embeddings"] if config["model"]["embeddings"] else [])
     write_tables(rows, out, n_users=len(targets), n_cold=int(cold.sum()), n_albums=data.n_items,
                  content=" and ".join(parts) or "none (id only)")
     plot(rows, out / "ablation.png")

@@ -1,7 +1,11 @@
-"""The catalog's album content: frozen modality embeddings from a tagger checkpoint's
-encoders, through the shared embedding cache (``genre_tagger.features``), so that they
-are computed once per album and encoder (and reused from `train` when it cached them),
-and the tagger's genre scores computed from them (``GENRES``, when the config asks)."""
+"""The catalog's album content, from the tagger (a ``TaggerBundle``): its frozen modality
+embeddings (``bundle.embed``, through the shared embedding cache, so they are computed
+once per album and encoder and reused from `train` when it cached them) and its genre
+scores computed from them (``bundle.scores``, under the content key ``GENRES``).
+
+Content is a pair of dicts keyed by input name (a modality, or ``GENRES``):
+``content[k] [N, D_k]`` float32 and ``present[k] [N]`` bool, albums in manifest order.
+"""
 
 from __future__ import annotations
 
@@ -10,71 +14,62 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genre_tagger.bundle import TaggerBundle
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.records import AlbumRecord
-from genre_tagger.errors import UserInputError
-from genre_tagger.features import encoder_fingerprint, extract_features
-from genre_tagger.models.tagger import GenreTagger
-from genre_tagger.prediction import predict_embeddings
+from genre_tagger.features import ModalityFeatures
 from genre_tagger.recommend.model import GENRES, AlbumTable
+from genre_tagger.recommend.store import RecommenderBundle
+from genre_tagger.runs import default_cache_dir
 
-MODALITY_ORDER = ("audio", "image", "text")
-
-
-def parse_modalities(text: str | list[str] | None, available: list[str]) -> list[str]:
-    """``"audio,text"`` -> canonical order; ``none`` -> [] (id only); must be the tagger's."""
-    if text is None:
-        return [m for m in MODALITY_ORDER if m in available]
-    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
-    if names in (["none"], ["id"], []):
-        return []
-    unknown = [n for n in names if n not in available]
-    if unknown:
-        raise UserInputError(f"--modalities: {', '.join(unknown)} not in the tagger checkpoint "
-                             f"(it has {', '.join(available) or 'none'}); use a subset, or 'none' for id only")
-    return [m for m in MODALITY_ORDER if m in names]
-
-
-def tagger_modalities(tagger_checkpoint: str | Path) -> list[str]:
-    return load_checkpoint(tagger_checkpoint).modalities
+Content = tuple[dict[str, np.ndarray], dict[str, np.ndarray]]
 
 
 def model_inputs(modalities: list[str], model_config: dict) -> list[str]:
     """The recommender's content inputs for the tagger ``modalities`` it reads: their
-    embeddings (``model.embeddings``, default on) and the genre scores the tagger gives from
-    them (``model.genre_scores``, default off: checkpoints from before it); nothing for the
-    id-only model (no modality)."""
+    embeddings (when ``model.embeddings``) and the genre scores the tagger gives from them
+    (when ``model.genre_scores``); nothing for the id-only model (no modality). Both
+    switches come from the config (configs/recommend/default.yaml sets them)."""
     if not modalities:
         return []
-    raw = list(modalities) if model_config.get("embeddings", True) else []
-    return raw + ([GENRES] if model_config.get("genre_scores", False) else [])
+    raw = list(modalities) if model_config["embeddings"] else []
+    return raw + ([GENRES] if model_config["genre_scores"] else [])
 
 
-def add_genre_scores(tagger: GenreTagger, content: dict, present: dict, modalities: list[str]) -> tuple[dict, dict]:
+def add_genre_scores(tagger: TaggerBundle, content: dict, present: dict, modalities: list[str]) -> Content:
     """``content``/``present`` plus ``GENRES``: the tagger's sigmoid scores ``[N, L]`` from
     ``modalities`` only (the ablation's subsets stay honest), present where any of them is."""
-    n = len(next(iter(present.values())))
-    scores = predict_embeddings(tagger, content, present, np.arange(n), modalities)
-    known = np.zeros(n, dtype=bool)
+    features = {m: ModalityFeatures(content[m], present[m], []) for m in modalities}
+    scores = tagger.scores(features, modalities)
+    known = np.zeros(len(scores), dtype=bool)
     for m in modalities:
         known |= np.asarray(present[m], dtype=bool)
     return {**content, GENRES: scores.astype(np.float32)}, {**present, GENRES: known}
 
 
-def content_features(tagger_checkpoint: str | Path, records: list[AlbumRecord], modalities: list[str],
+def content_features(tagger: TaggerBundle | None, records: list[AlbumRecord], modalities: list[str],
                      cache_dir: Path, num_workers: int = 0, progress: bool = True,
-                     genre_scores: bool = False) -> tuple[dict, dict]:
-    """``({m: [N, D_m] float32}, {m: [N] bool})`` for ``records`` in order: the embeddings of
-    ``modalities`` and, with ``genre_scores``, ``GENRES`` computed from them."""
+                     genre_scores: bool = False) -> Content:
+    """The content of ``records`` in order: the embeddings of ``modalities`` and, with
+    ``genre_scores``, ``GENRES`` computed from them. No modality (id only): empty dicts."""
     if not modalities:
         return {}, {}
-    bundle = load_checkpoint(tagger_checkpoint)
-    features = bundle.embed(records, cache_dir, modalities, num_workers=num_workers, progress=progress)
+    features = tagger.embed(records, cache_dir, modalities, num_workers=num_workers, progress=progress)
     content = {m: f.embeddings for m, f in features.items()}
     present = {m: f.present for m, f in features.items()}
     if genre_scores:
-        content, present = add_genre_scores(bundle.model, content, present, modalities)
+        content, present = add_genre_scores(tagger, content, present, modalities)
     return content, present
+
+
+def recommender_content(bundle: RecommenderBundle, records: list[AlbumRecord], manifest: str | Path,
+                        num_workers: int = 0, progress: bool = True) -> Content:
+    """The content a trained recommender reads, from the tagger checkpoint it names (loaded
+    once, and only when the recommender reads some modality)."""
+    tagger = load_checkpoint(bundle.tagger) if bundle.modalities else None
+    return content_features(tagger, records, bundle.modalities,
+                            default_cache_dir(bundle.config["data"].get("cache_dir"), manifest), num_workers,
+                            progress, genre_scores=GENRES in bundle.input_dims)
 
 
 def album_table(ids: list[str], content: dict[str, np.ndarray], present: dict[str, np.ndarray],

@@ -25,7 +25,7 @@ def add_parsers(commands) -> None:
     train.add_argument("--manifest", required=True)
     train.add_argument("--events", required=True, help="listening events (jsonl/csv/parquet: user, album, timestamp)")
     train.add_argument("--output", required=True, help="run directory (must not exist or be empty)")
-    train.add_argument("--modalities", default=None, help="subset of the tagger's audio,image,text; 'none' = id only")
+    train.add_argument("--modalities", default=None, help="comma-separated subset of the tagger's modalities (default: all); 'none' = id only")
     train.add_argument("--config", action="append", default=[], metavar="YAML",
                        help="overlay on configs/recommend/default.yaml, e.g. recommend/tiny")
     train.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)

@@ -15,10 +15,12 @@ import numpy as np
 import torch
 
 from genre_tagger.recommend.baselines import ItemKNN, Popularity
-from genre_tagger.recommend.catalog import album_table, content_features
+from genre_tagger.recommend.catalog import album_table, recommender_content
+from genre_tagger.recommend.fitting import train_one
+from genre_tagger.recommend.interactions import Interactions, load_interactions
 from genre_tagger.recommend.metrics import Scorer, evaluate_scorer
-from genre_tagger.recommend.model import GENRES
 from genre_tagger.recommend.store import RecommenderBundle, load_recommender
+from genre_tagger.runs import say
 
 
 def model_scorer(bundle: RecommenderBundle, ids: list[str], content: dict, present: dict) -> Scorer:
@@ -32,14 +34,15 @@ def model_scorer(bundle: RecommenderBundle, ids: list[str], content: dict, prese
     return score
 
 
-def evaluate_bundles(bundle: RecommenderBundle, id_only: RecommenderBundle | None, data, content: dict,
-                     present: dict, config: dict) -> dict[str, Any]:
-    """CONTRACT §8 metrics of ``bundle`` on ``data`` (an ``Interactions``), with baselines."""
+def evaluate_bundles(bundle: RecommenderBundle, id_only: RecommenderBundle | None, data: Interactions,
+                     content: dict, present: dict, config: dict) -> dict[str, Any]:
+    """CONTRACT §8 metrics of ``bundle`` on ``data``'s test events, with the baselines
+    (popularity, item-kNN with ``config['baselines']['item_knn']``, and ``id_only`` if given)."""
     split = data.split
     histories, targets = split.test_inputs(), split.test_target
     cold = ~split.seen_in_training(data.n_items)[targets]
     training = split.training_sequences()
-    knn = config.get("baselines", {}).get("item_knn", {})
+    knn = config["baselines"]["item_knn"]
     scorers: dict[str, Scorer] = {
         "popularity": Popularity(data.n_items).fit(training),
         "item_knn": ItemKNN(data.n_items, **knn).fit(training),
@@ -60,14 +63,12 @@ def evaluate_bundles(bundle: RecommenderBundle, id_only: RecommenderBundle | Non
 
 def evaluate_recommender(model: str | Path, manifest: str | Path, events: str | Path, output: str | Path,
                          progress: bool = True) -> dict[str, Any]:
-    """The whole command: writes ``output/metrics.json`` and returns it."""
-    from genre_tagger.recommend.training import cache_dir_for, load_interactions, say, train_one
-
+    """The whole command: writes ``output/metrics.json`` and returns it. The id-only baseline
+    is ``id_only.ckpt`` beside ``model``, or trained on these events when there is none."""
     bundle = load_recommender(model)
     data = load_interactions(manifest, events)
-    content, present = content_features(bundle.tagger, data.records, bundle.modalities,
-                                        cache_dir_for(bundle.config, manifest), bundle.config["data"]["num_workers"],
-                                        progress, genre_scores=GENRES in bundle.input_dims)
+    content, present = recommender_content(bundle, data.records, manifest, bundle.config["data"]["num_workers"],
+                                           progress)
     id_only_path = Path(model).parent / "id_only.ckpt"
     if id_only_path.is_file():
         id_only = load_recommender(id_only_path)

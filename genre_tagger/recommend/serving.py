@@ -8,11 +8,9 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from genre_tagger.data.events import read_events
-from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
-from genre_tagger.recommend.catalog import album_table, content_features
-from genre_tagger.recommend.model import GENRES
+from genre_tagger.recommend.catalog import album_table, recommender_content
+from genre_tagger.recommend.interactions import read_catalog, read_listening
 from genre_tagger.recommend.store import load_recommender
 
 
@@ -20,17 +18,11 @@ class Recommender:
     """A trained model over one catalog, ready to score histories (album ids, oldest first)."""
 
     def __init__(self, model: str | Path, manifest: str | Path, progress: bool = False):
-        from genre_tagger.recommend.training import cache_dir_for
-
         self.bundle = load_recommender(model)
-        records, _ = read_manifest(manifest)
-        if not records:
-            raise UserInputError(f"{manifest}: no usable album")
+        records = read_catalog(manifest)
         self.ids = [r.id for r in records]
         self.index = {album: i for i, album in enumerate(self.ids)}
-        content, present = content_features(self.bundle.tagger, records, self.bundle.modalities,
-                                            cache_dir_for(self.bundle.config, manifest), 0, progress,
-                                            genre_scores=GENRES in self.bundle.input_dims)
+        content, present = recommender_content(self.bundle, records, manifest, 0, progress)
         inputs = list(self.bundle.input_dims)
         self.table = album_table(self.ids, {m: content[m] for m in inputs}, {m: present[m] for m in inputs},
                                  self.bundle.id_vocabulary)
@@ -58,7 +50,9 @@ class Recommender:
 def recommend(model: str | Path, manifest: str | Path, history: list[str] | None = None,
               events: str | Path | None = None, users: list[str] | None = None, top_k: int = 10,
               progress: bool = False) -> Iterator[dict]:
-    """Yields ``{"user": ..., "recommendations": [{"id", "score"}]}`` per history."""
+    """Yields ``{"user": ..., "recommendations": [{"id", "score"}]}`` per history: ``history``
+    (album ids, oldest first), or each of ``users`` from ``events`` (each skipped event is
+    reported on stderr with its line number; the user's other events are used)."""
     if top_k < 1:
         raise UserInputError(f"--top-k must be at least 1, got {top_k}")
     if (history is None) == (events is None):
@@ -71,7 +65,7 @@ def recommend(model: str | Path, manifest: str | Path, history: list[str] | None
     else:
         if not users:
             raise UserInputError("--events needs --users U1,U2,...")
-        log = read_events(events, engine.ids)
+        log = read_listening(events, engine.ids)
         missing = [u for u in users if u not in log.histories]
         if missing:
             raise UserInputError(f"{events}: no usable event for user(s) {', '.join(missing[:5])}")

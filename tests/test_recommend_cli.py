@@ -59,6 +59,32 @@ def test_recommend_for_a_history_and_for_users(setup, capsys):
     assert all(1 <= len(r["recommendations"]) <= 10 for r in lines)   # 48 albums: long histories leave fewer
 
 
+def test_recommend_reports_each_skipped_event_and_uses_the_rest(setup, tmp_path, capsys):
+    """--events with 3 bad lines of 5 (not JSON, an album not in the manifest, a timestamp
+    that is not one): each is named on stderr by its line, the user's two good events are
+    the history (the same recommendations as --history with them)."""
+    ids = [json.loads(line)["id"] for line in setup["manifest"].read_text().splitlines()]
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([
+        json.dumps({"user": "a", "album": ids[0], "timestamp": 1}),
+        "{not json",
+        json.dumps({"user": "a", "album": "no-such-album", "timestamp": 2}),
+        json.dumps({"user": "a", "album": ids[2], "timestamp": "yesterday"}),
+        json.dumps({"user": "a", "album": ids[1], "timestamp": 3}),
+    ]) + "\n", encoding="utf-8")
+    base = ["recommend", "--model", str(setup["model"]), "--manifest", str(setup["manifest"]), "--top-k", "5"]
+    capsys.readouterr()
+    assert main([*base, "--events", str(events), "--users", "a"]) == 0
+    out, err = capsys.readouterr()
+    [record] = [json.loads(line) for line in out.splitlines()]
+    for line, field in ((2, "<line>"), (3, "album"), (4, "timestamp")):
+        assert f"{events}:{line}: field '{field}'" in err, err
+    assert "no-such-album" in err and "yesterday" in err and "skipped 2 bad line(s) and 1 event(s)" in err
+    assert main([*base, "--history", f"{ids[0]},{ids[1]}"]) == 0
+    [expected] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert record["user"] == "a" and record["recommendations"] == expected["recommendations"]
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--history", "nope"], "not in the manifest: nope"),
     (["--events", "EVENTS", "--users", "ghost"], "no usable event for user(s) ghost"),

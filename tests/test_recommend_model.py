@@ -99,3 +99,34 @@ def test_cold_albums_are_scored_from_content():
     assert not torch.allclose(moved[:, 3], scores[:, 3]) and torch.allclose(moved[:, :3], scores[:, :3])
     # ... and an album with no content and no id still gets a finite score (the "no content" token)
     assert torch.isfinite(scores[:, 4]).all()
+
+
+def test_class_defaults_are_the_shipped_config():
+    """configs/recommend/default.yaml is the one statement of the defaults: every init_arg it
+    sets (and optim's) is also the class's own default."""
+    import inspect
+
+    from genre_tagger.config import import_object, read_yaml
+    from genre_tagger.recommend.lit_module import RecommenderModule
+
+    config = read_yaml("recommend/default")
+    parts = [config["model"][name] for name in ("albums", "history", "taste")]
+    pairs = [(import_object(part["class_path"]), part["init_args"]) for part in parts]
+    for cls, settings in [*pairs, (RecommenderModule, config["optim"])]:
+        defaults = {k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()}
+        assert {k: defaults.get(k) for k in settings} == settings, cls.__name__
+
+
+def test_modality_dropout_keeps_one_input_of_each_album():
+    """In training, dropping every input of an album would leave only the "no content" token:
+    ``drop_modalities`` keeps one, so no album with content looks like one without."""
+    torch.manual_seed(0)
+    albums = AlbumEncoder({"audio": 4, "text": 3}, n_ids=0, width=8, modality_dropout=0.99).train()
+    n = 64
+    content = {"audio": torch.randn(n, 4), "text": torch.randn(n, 3)}
+    present = {"audio": torch.ones(n, dtype=torch.bool), "text": torch.ones(n, dtype=torch.bool)}
+    present["audio"][-1] = present["text"][-1] = False                   # the last album has nothing
+    table = album_table([f"a{i}" for i in range(n)], content, present, [])
+    vectors = albums.content_vectors(table)
+    nothing = vectors[-1]
+    assert not torch.isclose(vectors[:-1], nothing, atol=1e-5).all(dim=1).any()

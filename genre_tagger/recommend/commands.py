@@ -10,6 +10,8 @@ import argparse
 import json
 import sys
 
+from genre_tagger.cli_options import add_print_config, print_config
+
 COMMANDS = ("train-recommender", "evaluate-recommender", "recommend", "ablate-recommender")
 INTERRUPT_HINTS = {"train-recommender": "; the run folder holds no model: start again with a new --output "
                                         "(embeddings already cached are reused)"}
@@ -29,6 +31,7 @@ def add_parsers(commands) -> None:
     train.add_argument("--config", action="append", default=[], metavar="YAML",
                        help="overlay on configs/recommend/default.yaml, e.g. recommend/tiny")
     train.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default=None)
+    add_print_config(train)
 
     evaluate = commands.add_parser("evaluate-recommender", help="leave-last-out metrics with baselines")
     evaluate.add_argument("--model", required=True, help="RUN_DIR/recommender.ckpt")
@@ -61,6 +64,10 @@ def _headline(metrics: dict) -> str:
 
 
 def run(args: argparse.Namespace, progress: bool) -> int:
+    if args.command == "train-recommender" and args.print_config:  # before the tagger's modalities are read
+        from genre_tagger.recommend.training import load_recommend_config
+
+        return print_config(load_recommend_config(args.config))
     if args.command == "train-recommender":
         from genre_tagger.recommend.training import train_recommender
 

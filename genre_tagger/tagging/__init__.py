@@ -40,9 +40,17 @@ under Lightning DDP; imports Lightning), ``shards`` (rank files and their merge)
 (dead and hung DataLoader workers), ``progress`` (bar, lines, final summary).
 """
 
-from genre_tagger.tagging.progress import Progress
-from genre_tagger.tagging.records import RecordBuilder
-from genre_tagger.tagging.runner import tag_catalog
-from genre_tagger.tagging.stream import ManifestStream
+import importlib
 
-__all__ = ["tag_catalog", "ManifestStream", "RecordBuilder", "Progress"]
+_EXPORTS = {"tag_catalog": "runner", "ManifestStream": "stream", "RecordBuilder": "records", "Progress": "progress"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    # Lazy, so that importing the package (the CLI's parser imports ``tagging.commands``)
+    # does not import torch.
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -81,8 +81,8 @@ class TrainerFactory:
     """Builds a fresh ``pl.Trainer`` per stage (callbacks hold per-fit state), early-stopped
     on ``monitor`` (higher is better) with the best epoch's weights put back."""
 
-    settings: dict[str, Any] = field(default_factory=dict)  # pl.Trainer keyword arguments
-    patience: int = 10
+    settings: dict[str, Any]  # pl.Trainer keyword arguments
+    patience: int  # each job's config says (no default here: the YAML is the only one)
     callbacks: list[dict] = field(default_factory=list)  # class_path specs
     progress: bool = True
     monitor: str = MONITOR
@@ -90,7 +90,7 @@ class TrainerFactory:
     @classmethod
     def from_config(cls, section: dict[str, Any], progress: bool, monitor: str = MONITOR) -> "TrainerFactory":
         settings = copy.deepcopy(section)
-        patience = settings.pop("patience", 10)
+        patience = settings.pop("patience")
         callbacks = settings.pop("callbacks", None) or []
         return cls(settings, patience, callbacks, progress, monitor)
 

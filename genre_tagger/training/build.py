@@ -44,6 +44,6 @@ def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None,
         loss=loss, optimizer=instantiate(config["optimizer"], partial=True),
         scheduler=instantiate(scheduler, partial=True) if scheduler else None, trainers=trainers,
         embedding=embedding,
-        pretraining=PretrainSettings(**config.get("encoder_pretraining", {})), loggers=list(loggers or []),
+        pretraining=PretrainSettings(**config["encoder_pretraining"]), loggers=list(loggers or []),
     )
 

@@ -33,7 +33,8 @@ from genre_tagger.runs.trainers import TrainerFactory, epochs_trained, fit
 
 @dataclass
 class PretrainSettings:
-    """Stage 1 (an encoder trained alone): the config's ``encoder_pretraining`` section."""
+    """Stage 1 (an encoder trained alone): the config's ``encoder_pretraining`` section (these
+    defaults are configs/default.yaml's, tests/test_config.py checks)."""
 
     max_epochs: int = 20
     lr: float = 0.002

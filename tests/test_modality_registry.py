@@ -102,3 +102,40 @@ def test_train_and_tag_with_a_toy_fourth_modality(chords, tmp_path):
     right = sum(max(records[a["id"]]["scores"], key=records[a["id"]]["scores"].get) == a["genres"][0]
                 for a in with_chords)
     assert right >= 0.8 * len(with_chords)
+
+
+def test_a_recommender_trains_on_a_tagger_with_the_toy_modality(chords, tmp_path):
+    """`train-recommender` on a tagger that has the toy modality reads it (all of the tagger's
+    modalities by default): the chords' embeddings are album content at training and again
+    when serving, present exactly for the albums with a chord sheet."""
+    from genre_tagger.data.events import write_events
+    from genre_tagger.data.synthetic.listeners import ListenerAlbum, generate_events
+    from genre_tagger.recommend.serving import Recommender
+    from genre_tagger.recommend.store import load_recommender
+    from genre_tagger.recommend.training import train_recommender
+    from genre_tagger.training import train
+
+    albums = _albums(60, seed=3)
+    manifest = _write(tmp_path / "catalog.jsonl", albums)
+    overlay = tmp_path / "chords.yaml"
+    overlay.write_text(OVERLAY.replace("max_epochs: 30, patience: 30", "max_epochs: 3, patience: 3"), encoding="utf-8")
+    train(manifest, tmp_path / "tagger", modalities="text,chords", config_files=[*TINY, str(overlay)], progress=False)
+    listeners = [ListenerAlbum(a["id"], a["genres"]) for a in albums]
+    events = write_events(generate_events(listeners, 40, seed=0), tmp_path / "events.jsonl")
+    short = tmp_path / "short.yaml"
+    short.write_text("trainer: {max_epochs: 2, patience: 2}\nbaselines: {id_only: false}\n", encoding="utf-8")
+    metrics = train_recommender(tmp_path / "tagger" / "model.ckpt", manifest, events, tmp_path / "rec",
+                                config_files=["recommend/tiny", "recommend/embeddings", str(short)], progress=False)
+    assert metrics["modalities"] == ["text", chords] and metrics["inputs"] == ["text", chords, "genres"]
+    model = tmp_path / "rec" / "recommender.ckpt"
+    assert load_recommender(model).input_dims[chords] == 16
+    engine = Recommender(model, manifest)
+    assert engine.table.present[chords].tolist() == [chords in a for a in albums]
+    # the same catalog without its chord sheets: the albums that had one now score otherwise, the rest the same
+    bare = _write(tmp_path / "bare.jsonl", [{k: v for k, v in a.items() if k != chords} for a in albums])
+    without = Recommender(model, bare)
+    assert not without.table.present[chords].any()
+    had = engine.table.present[chords].numpy()
+    history = [[int(i) for i in (~had).nonzero()[0][:3]]]  # albums without chords: the same history either way
+    moved = (engine.bundle.model.score(history, engine.table) - without.bundle.model.score(history, without.table))[0]
+    assert moved[had].abs().min() > 0 and moved[~had].abs().max() < 1e-5

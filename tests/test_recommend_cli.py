@@ -42,6 +42,9 @@ def test_train_and_evaluate_write_contract_files(setup, tmp_path, capsys):
         assert RECOMMEND_KEYS <= set(values)
     trained = json.loads((run / "metrics.json").read_text())
     assert trained["hit_rate_at_10"] == pytest.approx(metrics["hit_rate_at_10"])   # same code, same split
+    summary = trained["training"]                                                  # 2 epochs (the short overlay)
+    assert summary["epochs"] == 2 and 0 <= summary["best_epoch"] < 2 and summary["train_seconds"] > 0
+    assert 0 < summary["best_val_mrr"] <= 1 and summary["id_only"]["epochs"] == 2
 
 
 def test_recommend_for_a_history_and_for_users(setup, capsys):

@@ -5,12 +5,10 @@ import pytest
 import torch
 
 from genre_tagger.search.cca import canonical_maps
-from genre_tagger.search.features import DescriptionEmbeddings
-from genre_tagger.search.fit import JointData, JointSettings, fit_joint_space, validate
+from genre_tagger.search.data import DescriptionEmbeddings, JointData
+from genre_tagger.search.fit import JointSettings, fit_joint_space, validate
 from genre_tagger.search.joint import JointSpace
 from test_search_model import assert_learns_unless_shuffled
-
-CCA_SPACE = dict(hidden=0, input_norm="standardize", text_inputs="view", text_norm="none", fusion="sum")
 
 
 def _direct_cca(x, y, rx, ry, k):
@@ -56,7 +54,7 @@ def test_both_solvers_give_the_same_similarities():
 
 def test_loaded_maps_give_the_same_vectors_and_absent_modalities_sit_at_the_mean():
     rng = np.random.default_rng(1)
-    space = JointSpace({"audio": 4, "image": 3, "text": 2}, dim=3, text_view_dim=5, **CCA_SPACE).eval()
+    space = JointSpace({"audio": 4, "image": 3}, text_dim=5, dim=3).eval()
     space.fit_input_scaling({"audio": torch.randn(50, 4) * 3 + 1, "image": torch.randn(50, 3)})
     emb = {"audio": torch.randn(6, 4), "image": torch.randn(6, 3)}
     present = {"audio": torch.tensor([1, 1, 0, 1, 0, 1]).bool(), "image": torch.tensor([1, 0, 1, 1, 1, 0]).bool()}
@@ -70,16 +68,15 @@ def test_loaded_maps_give_the_same_vectors_and_absent_modalities_sit_at_the_mean
         albums, known = space.album(emb, present)
     assert known.all()
     assert np.allclose(albums.numpy(), unit(maps.album(design)), atol=1e-5)
-    text = torch.cat([torch.zeros(6, 2), torch.as_tensor(view, dtype=torch.float32)], dim=1)
     with torch.no_grad():
-        texts = space.text(text)
+        texts = space.text(torch.as_tensor(view, dtype=torch.float32))
     assert np.allclose(texts.numpy(), unit(maps.text(view)), atol=1e-5)
     with pytest.raises(ValueError, match="fusion"):
-        JointSpace({"audio": 4, "text": 2}, dim=3, text_view_dim=5, hidden=0).load_canonical_maps(maps)
+        JointSpace({"audio": 4}, text_dim=5, dim=3, fusion="mean").load_canonical_maps(maps)
 
 
 def _viewed_catalog(n=240, seed=0, shuffle_train_text=False):
-    """Latent-taste albums whose text vector is a dense part plus a sparse-view-like part."""
+    """Latent-taste albums whose text vector is unit length, as a sparse view's is."""
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, 6))
     view = lambda dim: z @ rng.normal(size=(6, dim)) + 0.3 * rng.normal(size=(n, dim))  # noqa: E731
@@ -87,19 +84,19 @@ def _viewed_catalog(n=240, seed=0, shuffle_train_text=False):
     if shuffle_train_text:
         seen = np.arange(0, 200)
         words[seen] = words[rng.permutation(seen)]
-    text = np.hstack([rng.normal(size=(n, 4)), words / np.linalg.norm(words, axis=1, keepdims=True)])
+    text = words / np.linalg.norm(words, axis=1, keepdims=True)
     splits = {"train": np.arange(0, 160), "val": np.arange(160, 200), "test": np.arange(200, n)}
     present = lambda p: rng.random(n) > p  # noqa: E731
     text_present = present(0.1)
     return JointData({"audio": audio, "image": image}, {"audio": present(0.1) | ~text_present, "image": present(0.2)},
-                     text, text_present, DescriptionEmbeddings.empty(24), [["x"]] * n, splits, text_view_dim=20)
+                     text, text_present, DescriptionEmbeddings.empty(20), [["x"]] * n, splits)
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
 def test_the_closed_form_space_learns_and_shuffled_pairs_do_not(shuffled):
     torch.set_num_threads(1)
     data = _viewed_catalog(shuffle_train_text=shuffled)
-    settings = JointSettings(method="cca", max_epochs=0, text_sources=["own"], **CCA_SPACE,
+    settings = JointSettings(method="cca", max_epochs=0, text_sources=["own"],
                              cca={"album_ridge": [1.0], "text_ridge": [0.3, 1.0], "dims": [4, 8]})
     space, report = fit_joint_space(data, settings, progress=False)
     assert report["best_epoch"] == -1 and report["epochs"] == 0 and len(report["cca_grid"]) == 4
@@ -110,27 +107,27 @@ def test_the_closed_form_space_learns_and_shuffled_pairs_do_not(shuffled):
 def test_infonce_fine_tuning_starts_from_the_closed_form_and_keeps_it_unless_val_improves():
     torch.set_num_threads(1)
     data = _viewed_catalog()
-    settings = JointSettings(method="cca", max_epochs=3, patience=3, text_sources=["own"], **CCA_SPACE,
+    settings = JointSettings(method="cca", max_epochs=3, patience=3, text_sources=["own"],
                              cca={"album_ridge": [1.0], "text_ridge": [1.0], "dims": [8]})
     space, report = fit_joint_space(data, settings, progress=False)
     assert report["epochs"] >= 1 and report["best_epoch"] >= -1 and space.dim == 8
 
 
-@pytest.mark.parametrize("change,message", [({"hidden": 32}, "hidden"), ({"fusion": "mean"}, "fusion"),
-                                            ({"text_sources": []}, "text_sources"), ({"method": "svd"}, "method")])
+@pytest.mark.parametrize("change,message", [({"fusion": "mean"}, "fusion"), ({"text_sources": []}, "text_sources"),
+                                            ({"method": "svd"}, "method")])
 def test_settings_the_closed_form_cannot_use_are_refused_clearly(change, message):
     data = _viewed_catalog(n=240)
-    settings = JointSettings(**{**dict(method="cca", max_epochs=0, text_sources=["own"], **CCA_SPACE), **change})
+    settings = JointSettings(**{**dict(method="cca", max_epochs=0, text_sources=["own"]), **change})
     with pytest.raises(ValueError, match=message):
         fit_joint_space(data, settings, progress=False)
 
 
 def test_a_text_only_album_under_sum_fusion_is_its_text_vector():
-    space = JointSpace({"audio": 4, "text": 2}, dim=3, text_view_dim=5, **CCA_SPACE).eval()
+    space = JointSpace({"audio": 4}, text_dim=5, dim=3).eval()
     with torch.no_grad():
         space.album_bias.fill_(5.0)
-        text = torch.rand(2, 7)
-        vectors, known = space.album({"audio": torch.randn(2, 4), "text": text},
-                                     {"audio": torch.tensor([False, True]), "text": torch.tensor([True, True])})
+        text = torch.rand(2, 5)
+        vectors, known = space.album({"audio": torch.randn(2, 4)}, {"audio": torch.tensor([False, True])},
+                                     text, torch.tensor([True, True]))
         assert known.all() and torch.allclose(vectors[0], space.text(text)[0], atol=1e-6)
         assert not torch.allclose(vectors[1], space.text(text)[1], atol=1e-3)

@@ -43,26 +43,30 @@ def test_train_stores_a_joint_space_with_val_metrics(search_run):
     report = metrics["search"]
     assert report["method"] == "cca" and report["best_epoch"] == -1 and len(report["cca_grid"]) == 12
     payload = torch.load(checkpoint, weights_only=True)["extra"]["joint_space"]
+    assert payload["format"] == "genre_tagger.joint_space/2"
     assert payload["init"]["dim"] == report["cca_chosen"]["dim"] and payload["init"]["fusion"] == "sum"
+    assert set(payload["album_dims"]) == {"audio", "image"}  # every modality of the tagger but the text side
 
 
-def test_the_text_view_is_stored_and_raw_and_cached_paths_agree(search_run, tiny_catalog, tmp_path):
+def test_the_text_view_is_stored_and_streamed_and_cached_paths_agree(search_run, tiny_catalog, tmp_path):
     import numpy as np
 
     from genre_tagger.data.manifest import read_manifest
-    from genre_tagger.search.hook import load_search_model
-    from genre_tagger.search.index import embed_cached, embed_records
+    from genre_tagger.search.index import embed_chunk
+    from genre_tagger.search.model import load_search_model
 
     checkpoint, _ = search_run
     payload = torch.load(checkpoint, weights_only=True)["extra"]["joint_space"]
-    assert payload["text_view"] is not None and payload["init"]["text_view_dim"] > 0
+    assert payload["text_view"] is not None and payload["text_dim"] > 0
     model = load_search_model(checkpoint)
-    assert model.space.text_view_dim == model.view.out_dim
+    assert model.space.text_dim == model.view.out_dim and model.text_side == "text"
     records = [r for r in read_manifest(tiny_catalog)[0] if r.texts][:8]
-    raw = np.concatenate([v for _, v, _, _, _ in embed_records(model, records, 4, 0, torch.device("cpu"))])
-    # The cached path (the text encoder's cache + the view's own) gives the same vectors.
-    cached = next(embed_cached(model, records, tmp_path / "cache", 4, 0, torch.device("cpu")))[1]
-    assert np.allclose(raw, cached, atol=1e-5)
+    streamed = embed_chunk(model, records, None, 4, 0, "cpu")
+    # Through the cache (the tagger's encoders' entries and the view's own), filled, then read back.
+    for _ in range(2):
+        cached = embed_chunk(model, records, tmp_path / "cache", 4, 0, "cpu")
+        assert np.allclose(streamed[0], cached[0], atol=1e-5) and (streamed[1] == cached[1]).all()
+    assert any((tmp_path / "cache").glob("text-*")) and streamed[2]["text"].all()
 
 
 def test_incremental_index_then_search_by_each_query_kind(search_run, tiny_catalog, tmp_path, capsys):

@@ -8,10 +8,13 @@ import torch
 
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.search.descriptions import TemplateDescriptions
-from genre_tagger.search.features import DescriptionEmbeddings
-from genre_tagger.search.fit import JointData, JointSettings, fit_joint_space, genre_matrix, validate
-from genre_tagger.search.joint import JointSpace, genre_cross_entropy, info_nce
+from genre_tagger.search.data import DescriptionEmbeddings, JointData
+from genre_tagger.search.fit import JointSettings, fit_joint_space, validate
+from genre_tagger.search.joint import JointSpace, info_nce
 from genre_tagger.search.protocol import own_ranks, precision_at_k, search_metrics
+
+# InfoNCE from a random start, as configs/search/audio_cover.yaml trains it.
+CONTRASTIVE = dict(method="contrastive", fusion="mean", text_norm="layer")
 
 
 def test_info_nce_known_value_and_alignment():
@@ -26,31 +29,8 @@ def test_info_nce_known_value_and_alignment():
     assert float(info_nce(first, first.flip(0), 14.0)) == pytest.approx(float(info_nce(first.flip(0), first, 14.0)))
 
 
-def test_soft_targets_spare_related_albums_and_reduce_to_info_nce_without_relations():
-    eye = torch.eye(3)
-    close = torch.nn.functional.normalize(torch.tensor([[1.0, 0.6, 0], [0.6, 1.0, 0], [0, 0, 1.0]]), dim=1)
-    none = torch.zeros(3, 3)
-    assert float(info_nce(close, eye, 10.0, none, 0.5)) == pytest.approx(float(info_nce(close, eye, 10.0)), rel=1e-5)
-    # Albums 0 and 1 share genres: plain InfoNCE prefers them apart (orthogonal), the soft
-    # target prefers them close.
-    related = torch.tensor([[1.0, 1, 0], [1, 1, 0], [0, 0, 1]])
-    assert float(info_nce(close, eye, 10.0)) > float(info_nce(eye, eye, 10.0))
-    assert float(info_nce(close, eye, 10.0, related, 0.5)) < float(info_nce(eye, eye, 10.0, related, 0.5))
-
-
-def test_genre_cross_entropy_spreads_the_target_over_an_albums_genres():
-    targets = torch.tensor([[1.0, 1, 0, 0], [0, 0, 0, 0]])  # the second album has no genres: left out
-    logits = torch.zeros(2, 4)
-    assert float(genre_cross_entropy(logits, targets)) == pytest.approx(math.log(4))
-    right = torch.tensor([[5.0, 5, -5, -5], [9, 9, 9, 9]])
-    assert float(genre_cross_entropy(right, targets)) == pytest.approx(math.log(2), abs=1e-3)  # its minimum
-    assert float(genre_cross_entropy(logits, torch.zeros(2, 4))) == 0.0
-    out = genre_matrix([["b", "a"], None, ["c"], ["a"]], np.array([0, 3]))  # vocabulary from rows 0, 3: a, b
-    assert out.tolist() == [[1, 1], [0, 0], [0, 0], [1, 0]]
-
-
 def test_album_fusion_masks_missing_modalities_and_nothing_known():
-    space = JointSpace({"audio": 4, "image": 3, "text": 5}, dim=6, hidden=8).eval()
+    space = JointSpace({"audio": 4, "image": 3}, text_dim=5, dim=6, fusion="mean").eval()
     audio, image = torch.randn(3, 4), torch.randn(3, 3)
     present = {"audio": torch.tensor([True, False, False]), "image": torch.tensor([True, True, False])}
     vectors, known = space.album({"audio": audio, "image": image}, present)
@@ -118,11 +98,11 @@ def _latent_catalog(n=240, seed=0, shuffle_train_text=False):
                      text, text_present, DescriptionEmbeddings.empty(16), [["x"]] * n, splits)
 
 
-@pytest.mark.parametrize("shuffled,hidden", [(False, 0), (True, 0), (False, 32), (True, 32)])
-def test_joint_space_learns_text_to_album_and_shuffled_pairs_do_not(shuffled, hidden):
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_joint_space_learns_text_to_album_and_shuffled_pairs_do_not(shuffled):
     torch.set_num_threads(1)
     data = _latent_catalog(shuffle_train_text=shuffled)
-    settings = JointSettings(dim=16, hidden=hidden, text_sources=["own"], max_epochs=40, patience=40, batch_size=32)
+    settings = JointSettings(**CONTRASTIVE, dim=16, text_sources=["own"], max_epochs=40, patience=40, batch_size=32)
     space, _ = fit_joint_space(data, settings, progress=False)
     assert_learns_unless_shuffled(validate(space, data, data.splits["test"]), shuffled)
 
@@ -144,27 +124,10 @@ def test_audio_cover_only_and_generated_only_spaces_train():
     data = JointData(data.album, data.album_present, data.text, data.text_present, descriptions, data.genres,
                      data.splits)
     for sources in ([], ["generated"]):
-        settings = JointSettings(dim=8, hidden=16, text_sources=sources, max_epochs=3, batch_size=32)
+        settings = JointSettings(**CONTRASTIVE, dim=8, text_sources=sources, max_epochs=3, batch_size=32)
         space, report = fit_joint_space(data, settings, progress=False)
         assert report["epochs"] == 3 and report["train_pairs"] > 100
-        assert set(space.modalities) == {"audio", "image", "text"}
-
-
-def test_stems_are_frozen_copies_in_front_of_the_projections():
-    torch.set_num_threads(1)
-    data = _latent_catalog()
-    dims = {"audio": 12, "image": 10, "text": 16}
-    stems = {m: torch.nn.Sequential(torch.nn.LayerNorm(d), torch.nn.Linear(d, 8), torch.nn.GELU()) for m, d in dims.items()}
-    settings = JointSettings(dim=8, hidden=16, text_sources=["own"], max_epochs=2, batch_size=32, stems=True)
-    space, _ = fit_joint_space(data, settings, progress=False, stems=stems)
-    assert space.stem_width == 8
-    for m in dims:  # copied, and training left them as they were
-        assert torch.equal(space.stems[m][1].weight, stems[m][1].weight)
-    x = torch.randn(3, 12)
-    expected = torch.nn.functional.normalize(space.projections["audio"](stems["audio"](x)), dim=-1)
-    assert torch.allclose(space.project("audio", x), expected, atol=1e-6)
-    plain, _ = fit_joint_space(data, JointSettings(**{**settings.__dict__, "stems": False}), progress=False, stems=stems)
-    assert plain.stems is None
+        assert space.album_modalities == ["audio", "image"] and space.text_dim == 16
 
 
 def test_combined_vectors_stay_unit_and_mix_the_two_cosines():
@@ -180,41 +143,26 @@ def test_combined_vectors_stay_unit_and_mix_the_two_cosines():
         assert torch.allclose(v @ v.T, expected, atol=1e-6)
 
 
-def test_text_view_columns_bypass_the_stem_and_the_tagger_reads_only_its_own():
-    from genre_tagger.search.text_view import tagger_inputs
-
-    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=8, stem_width=3, text_view_dim=7).eval()
-    dense, view = torch.randn(2, 5), torch.rand(2, 7)
-    expected = torch.nn.functional.normalize(
-        space.projections["text"](torch.cat([space.stems["text"](dense), view], dim=1)), dim=-1)
-    assert torch.allclose(space.text(torch.cat([dense, view], dim=1)), expected, atol=1e-6)
-    assert space.projections["text"][1].in_features == 3 + 7 and space.projections["audio"][1].in_features == 3
-
-    class Tagger(torch.nn.Module):
-        projections = torch.nn.ModuleDict({"text": torch.nn.Sequential(torch.nn.LayerNorm(5))})
-
-    cut = tagger_inputs(Tagger(), {"text": torch.cat([dense, view], dim=1), "audio": torch.randn(2, 4)})
-    assert torch.equal(cut["text"], dense) and cut["audio"].shape == (2, 4)
-
-
-def test_linear_projections_when_hidden_is_zero():
-    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=0, dropout=0.2)
-    linear = [m for m in space.projections["text"] if isinstance(m, torch.nn.Linear)]
-    assert len(linear) == 1 and (linear[0].in_features, linear[0].out_features) == (5, 6)
-    assert space.text(torch.randn(3, 5)).shape == (3, 6)
+def test_the_text_view_is_the_text_sides_own_input_and_widths_are_stated():
+    space = JointSpace({"audio": 4, "image": 3}, text_dim=7, dim=6, text_norm="layer").eval()
+    assert (space.album_dims, space.text_dim, space.dim) == ({"audio": 4, "image": 3}, 7, 6)
+    assert space.design_width == 4 + 3 + 2 and space.album_modalities == ["audio", "image"]
+    view = torch.rand(2, 7)
+    expected = torch.nn.functional.normalize(space.text_map(space.text_scaling(view)), dim=-1)
+    assert torch.allclose(space.text(view), expected, atol=1e-6) and space.text(view).shape == (2, 6)
+    # an album's own texts join its album side through the same map
+    audio = torch.randn(2, 4)
+    vectors, known = space.album({"audio": audio}, {"audio": torch.tensor([False, True])}, view,
+                                 torch.tensor([True, True]))
+    assert known.all() and torch.allclose(vectors[0], space.text(view)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="text_norm"):
+        JointSpace({"audio": 4}, text_dim=5, text_norm="words")
 
 
-def test_a_word_view_is_fitted_beside_a_tagger_view_and_survives_its_payload():
-    from types import SimpleNamespace
-
+def test_a_word_view_survives_its_payload_and_is_rebuilt_from_its_spec():
     from genre_tagger.data.text import HashingTokenizer
     from genre_tagger.models.encoders.sparse_text import SparseTextView
-    from genre_tagger.search.text_view import load_view, view_payload, wanted
-
-    # the tagger's own sparse view reaches the joint space only through a genre-trained stem
-    tagger_with_view = SimpleNamespace(modalities=["audio", "text"])
-    assert wanted(tagger_with_view, {"max_features": 64}) and not wanted(tagger_with_view, None)
-    assert not wanted(SimpleNamespace(modalities=["audio"]), {"max_features": 64})
+    from genre_tagger.search.text_view import CLASS_PATH, load_view, view_args, view_payload
 
     tokenizer = HashingTokenizer(vocab_size=512)
     ids = [torch.tensor(tokenizer.encode_chunks(t, 16, 4)[0]) for t in
@@ -227,6 +175,7 @@ def test_a_word_view_is_fitted_beside_a_tagger_view_and_survives_its_payload():
     view.fit([batch])
     again = load_view(view_payload(view))
     assert again.units == "words" and torch.allclose(again(batch), view(batch))
+    assert again.spec() == {"class_path": CLASS_PATH, "init_args": view_args(view)}  # what the cache knows it by
     assert (view(batch)[[0, 2]] > 0).sum(dim=1).min() >= 1   # "breakneck" / "clean" / "drums" are terms
 
 
@@ -235,27 +184,80 @@ def test_standardised_inputs_are_fitted_on_the_present_training_albums():
 
     data = _latent_catalog()
     data.album["audio"][~data.album_present["audio"]] = 0.0  # missing rows carry zeros, as in the cache
-    space, _ = fit_joint_space(data, JointSettings(dim=8, text_sources=["own"], max_epochs=1), progress=False)
-    first = space.projections["audio"][0]
-    assert isinstance(first, Standardize) and isinstance(space.projections["text"][0], torch.nn.LayerNorm)
+    settings = JointSettings(**CONTRASTIVE, dim=8, text_sources=["own"], max_epochs=1)
+    space, _ = fit_joint_space(data, settings, progress=False)
+    first = space.scaling["audio"]
+    assert isinstance(first, Standardize) and isinstance(space.text_scaling, torch.nn.LayerNorm)
     train = data.splits["train"][data.album_present["audio"][data.splits["train"]]]
     assert np.allclose(first.mean.numpy(), data.album["audio"][train].mean(axis=0), atol=1e-5)
     x = torch.from_numpy(data.album["audio"][train].astype(np.float32))
     assert torch.allclose(first(x).std(dim=0), torch.ones(12), atol=1e-4)
     # saved with the space: a space rebuilt from its state standardises alike
-    again = JointSpace({"audio": 12, "image": 10, "text": 16}, dim=8, hidden=0, input_norm="standardize")
+    again = JointSpace({"audio": 12, "image": 10}, 16, **space.init_args)
     again.load_state_dict(space.state_dict())
-    assert torch.allclose(again.projections["audio"][0](x), first(x))
+    assert torch.allclose(again.scaling["audio"](x), first(x))
 
 
-def test_the_text_side_can_read_the_view_alone():
-    space = JointSpace({"audio": 4, "text": 5}, dim=6, hidden=0, text_view_dim=7, text_inputs="view").eval()
-    dense, view = torch.randn(2, 5), torch.rand(2, 7)
-    assert space.projections["text"][2].in_features == 7
-    assert torch.allclose(space.text(torch.cat([dense, view], dim=1)), space.text(torch.cat([dense * 0, view], dim=1)))
-    assert JointSpace({"audio": 4, "text": 5}, text_inputs="view").text_inputs == "both"  # no view: the encoder's
-    with pytest.raises(ValueError, match="text_inputs"):
-        JointSpace({"audio": 4}, text_inputs="words")
+def test_the_code_defaults_are_the_shipped_yaml():
+    from dataclasses import asdict
+    from inspect import signature
+
+    from genre_tagger.config import read_yaml
+
+    shipped = read_yaml("search/joint.yaml")["search"]["fit"]
+    assert asdict(JointSettings.from_config(shipped)) == asdict(JointSettings())
+    defaults = {k: p.default for k, p in signature(JointSpace).parameters.items() if p.default is not p.empty}
+    assert defaults == JointSettings().space_args()
+
+
+def test_removed_settings_are_dropped_when_off_and_refused_otherwise():
+    settings = JointSettings.from_config({"hidden": 0, "stems": False, "genre_loss": 0.0, "dim": 16}, seed=3)
+    assert (settings.dim, settings.seed) == (16, 3)
+    for change in ({"hidden": 512}, {"soft_targets": 0.1}, {"input_norm": "layer"}, {"no_such_thing": 1}):
+        with pytest.raises(ValueError, match=next(iter(change))):
+            JointSettings.from_config(change)
+
+
+def _format_1_state(space: JointSpace) -> dict:
+    """``space``'s state under format 1's names (``projections.<m>.<0: input scaling | 2: map>``)."""
+    state = {}
+    for key, value in space.state_dict().items():
+        module, _, rest = key.partition(".")
+        if module in ("scaling", "album_maps"):
+            m, _, param = rest.partition(".")
+            key = f"projections.{m}.{0 if module == 'scaling' else 2}.{param}"
+        elif module in ("text_scaling", "text_map"):
+            key = f"projections.text.{0 if module == 'text_scaling' else 2}.{rest}"
+        state[key] = value
+    return state
+
+
+def test_a_format_1_payload_is_upgraded_with_its_old_defaults_and_gives_the_same_vectors():
+    from genre_tagger.errors import UserInputError
+    from genre_tagger.search.payload import load_space, upgrade_joint_payload
+
+    space = JointSpace({"audio": 4, "image": 3}, text_dim=6, dim=5, dropout=0.1, fusion="mean", text_norm="layer")
+    with torch.no_grad():
+        for p in space.parameters():
+            p.add_(torch.randn_like(p))
+    space.fit_input_scaling({"audio": torch.randn(20, 4) * 2 + 1, "image": torch.randn(20, 3)})
+    space.eval()
+    # fusion, text_norm and dropout left out: format 1 read them as its defaults of the time
+    old = {"format": "genre_tagger.joint_space/1", "input_dims": {"audio": 4, "image": 3, "text": 9},
+           "init": {"dim": 5, "hidden": 0, "input_norm": "standardize", "text_inputs": "view", "text_view_dim": 6},
+           "state_dict": _format_1_state(space), "genre_weight": 0.5}
+    new = upgrade_joint_payload(old, "text", "old.ckpt")
+    assert new["album_dims"] == {"audio": 4, "image": 3} and new["text_dim"] == 6
+    assert (new["init"]["fusion"], new["init"]["text_norm"], new["init"]["dropout"]) == ("mean", "layer", 0.1)
+    again = load_space(new)
+    emb = {"audio": torch.randn(3, 4), "image": torch.randn(3, 3)}
+    present = {"audio": torch.tensor([1, 0, 1]).bool(), "image": torch.tensor([1, 1, 0]).bool()}
+    view = torch.rand(3, 6)
+    assert torch.allclose(again.album(emb, present)[0], space.album(emb, present)[0], atol=1e-6)
+    assert torch.allclose(again.text(view), space.text(view), atol=1e-6)
+    for change in ({"hidden": 512}, {"input_norm": "layer"}, {"text_inputs": "both"}):
+        with pytest.raises(UserInputError, match=next(iter(change))):
+            upgrade_joint_payload({**old, "init": {**old["init"], **change}}, "text", "old.ckpt")
 
 
 def test_paired_rank_sign_test_counts_and_p_value():

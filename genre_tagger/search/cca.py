@@ -4,10 +4,10 @@ closed-form linear joint space.
 What a review says about one album's own sound (tempo, distortion, ...) is a handful of words
 among many; a contrastive linear map from thousands of word features, trained on a few
 thousand albums, learns the training artists' pet words first and overfits within a few
-epochs. CCA instead finds the few directions along which an album's audio/cover features and
+epochs. CCA instead finds the few directions along which an album's album-side features and
 its words vary *together* across the catalog (the album's genres and the sounds the reviews
 name), with ridge terms that keep the rare words from being fitted one by one. Measured
-against the contrastive form in ``benchmarks/RESULTS.md`` (Search, session 8).
+against the contrastive form in ``benchmarks/RESULTS.md`` (Search).
 
 Both sides are centred; ``album_ridge`` and ``text_ridge`` are relative to each side's mean
 feature variance (so one setting suits inputs of any scale). Two exact solvers: with fewer

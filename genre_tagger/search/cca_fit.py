@@ -1,11 +1,11 @@
 """The joint space in closed form: regularised CCA (``cca.py``) between the training albums'
-audio/cover inputs and their texts' sparse view, over a small grid chosen on val.
+album-side inputs and their texts' sparse view, over a small grid chosen on val.
 
 The album side reads ``JointSpace.album_design`` (standardised inputs, absent modalities at the
-catalog mean, presence flags), so the fitted maps load straight into a space with linear
-projections and ``fusion: sum``; the text side reads the view's vectors as they are
-(``text_norm: none``). Training pairs: each training album with an album side and its own
-texts; with the ``generated`` text source, also each of its generated descriptions.
+catalog mean, presence flags), so the fitted maps load straight into a space with
+``fusion: sum``; the text side reads the view's vectors as they are. Training pairs: each
+training album with an album side and its own texts; with the ``generated`` text source, also
+each of its generated descriptions.
 """
 
 from __future__ import annotations
@@ -20,34 +20,27 @@ from genre_tagger.search.cca import canonical_maps
 from genre_tagger.search.joint import JointSpace
 
 
-def check_settings(settings, text_view_dim: int) -> None:
+def check_settings(settings) -> None:
     """Clear errors for settings the closed form cannot load into."""
-    needs = {"hidden": (settings.hidden, 0), "fusion": (settings.fusion, "sum"),
-             "text_inputs": (settings.text_inputs, "view"), "input_norm": (settings.input_norm, "standardize")}
-    wrong = [f"{key}: {value!r} (needs {want!r})" for key, (value, want) in needs.items() if value != want]
-    if not text_view_dim:
-        wrong.append("text_view: none (needs the joint space's sparse text view)")
-    if settings.stems:
-        wrong.append("stems: true (needs false)")
+    wrong = []
+    if settings.fusion != "sum":
+        wrong.append(f"fusion: {settings.fusion!r} (needs 'sum')")
     if not settings.text_sources:
         wrong.append("text_sources: [] (needs own texts or generated descriptions to pair albums with)")
     if wrong:
-        raise ValueError("search.fit.method 'cca' needs a linear space on the text view; got " + "; ".join(wrong))
+        raise ValueError("search.fit.method 'cca' needs a space it can load into; got " + "; ".join(wrong))
 
 
 def training_pairs(space: JointSpace, data, rows: np.ndarray, own: np.ndarray, descriptions: bool
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """``(album [N, D_design], text [N, D_view])``: ``rows`` (training albums with an album side)
-    paired with their own texts where ``own`` and, with ``descriptions``, each generated one."""
-    view_dim = data.text_view_dim
-    albums, texts = [], []
+    """``(album [N, design_width], text [N, text_dim])``: ``rows`` (training albums with an album
+    side) paired with their own texts where ``own`` and, with ``descriptions``, each generated one."""
     has_own = rows[own[rows]]
-    albums.append(has_own)
-    texts.append(np.asarray(data.text[has_own][:, -view_dim:], np.float32))
+    albums, texts = [has_own], [np.asarray(data.text[has_own], np.float32)]
     if descriptions and len(data.descriptions.owner):
         keep = np.isin(data.descriptions.owner, rows)
         albums.append(np.asarray(data.descriptions.owner)[keep])
-        texts.append(np.asarray(data.descriptions.embeddings[keep][:, -view_dim:], np.float32))
+        texts.append(np.asarray(data.descriptions.embeddings[keep], np.float32))
     album_rows = np.concatenate(albums)
     modalities = space.album_modalities
     design = space.album_design({m: torch.from_numpy(np.asarray(data.album[m][album_rows], np.float32))

@@ -12,24 +12,23 @@ import json
 from pathlib import Path
 
 from genre_tagger.data.manifest import iter_manifest, read_manifest
-from genre_tagger.search.evaluate import data_from_features, evaluate_search, genre_score_baseline, random_baseline
-from genre_tagger.search.features import default_cache_dir
-from genre_tagger.search.hook import load_search_model
+from genre_tagger.search.evaluate import evaluate_search, genre_score_baseline, random_baseline
 from genre_tagger.search.index import build_index
+from genre_tagger.search.model import load_search_model
 from genre_tagger.search.query import Query, SearchIndex
 
 OUTPUTS = ("search_index", "search_eval")
 
 
-def _pick_query(manifest: Path) -> tuple[str, str]:
-    """A test album with genres and audio or cover: its id for "more like this", one of its
-    genres (not the umbrella "Pop") and a few words on the sound for the text query."""
+def _pick_query(manifest: Path, album_side: list[str]) -> tuple[str, str]:
+    """A test album with genres and an album-side modality: its id for "more like this", one of
+    its genres (not the umbrella "Pop") and a few words on the sound for the text query."""
     fallback = None
     for record, _ in iter_manifest(manifest):
         if record is None:
             continue
         fallback = fallback or record.id
-        if record.split == "test" and record.genres and (record.audio or record.cover):
+        if record.split == "test" and record.genres and any(record.has_modality(m) for m in album_side):
             specific = [g for g in record.genres if g != "Pop"] or record.genres
             return record.id, f"{specific[0].lower()} with a bright, uptempo, drum-heavy sound"
     return fallback or "", "melancholic piano ballads"
@@ -45,19 +44,19 @@ def demo_section(checkpoint: str | Path, manifest: str | Path, workdir: str | Pa
     """Markdown lines: the two queries' top results and the §7 metrics next to two baselines."""
     workdir, manifest = Path(workdir), Path(manifest)
     model = load_search_model(checkpoint)
-    cache_dir = default_cache_dir(model.bundle.config, manifest)  # filled by `train`: no second embedding pass
+    cache_dir = model.cache_dir(manifest)  # filled by `train`: no second embedding pass
     summary = build_index(checkpoint, manifest, workdir / "search_index", num_workers=num_workers, progress=progress,
                           cache_dir=cache_dir)
     index = SearchIndex(workdir / "search_index")
-    like, text = _pick_query(manifest)
+    like, text = _pick_query(manifest, model.album_side)
     answers = [index.search(Query("text", text), 5), index.search(Query("like", like), 5)]
     metrics = evaluate_search(checkpoint, manifest, workdir / "search_eval", num_workers=num_workers,
                               progress=progress)
     records = [r for r in read_manifest(manifest)[0] if r.split == "test"]
-    features = model.features(records, cache_dir, num_workers=num_workers, progress=False)
-    data = data_from_features(features, [r.genres for r in records], len(records))
+    features, view = model.embed(records, cache_dir, num_workers=num_workers, progress=False)
+    data = model.joint_data(features, view, [r.genres for r in records])
     rows = data.splits["eval"]
-    table = {"joint space": metrics, "genre-score cosine": genre_score_baseline(model.bundle, data, rows),
+    table = {"joint space": metrics, "genre-score cosine": genre_score_baseline(data, rows),
              "random": random_baseline(data, rows)}
     lines = ["## Search", "", f"Indexed {summary['total']} albums ({summary['index']}). Top 3 of two queries:", "",
              "```json", *(_short(a) for a in answers), "```", "",

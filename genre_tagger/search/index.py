@@ -17,7 +17,6 @@ tried again on the next run).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
@@ -29,30 +28,17 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from genre_tagger.data.dataset import AlbumCollator, AlbumDataset
 from genre_tagger.data.manifest import iter_manifest
+from genre_tagger.data.modalities import or_list, words
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.search import faiss_index
-from genre_tagger.search.features import pick_device
-from genre_tagger.search.hook import SearchModel, load_search_model
+from genre_tagger.search.model import SearchModel, load_search_model
 
 CHUNK = 1024
 META = "index.json"
-
-
-def space_digest(model: SearchModel) -> str:
-    hasher = hashlib.sha1()
-    view = model.view.state_dict() if model.view is not None else {}
-    for name, tensor in sorted(model.space.state_dict().items()) + sorted((f"view.{k}", v) for k, v in view.items()):
-        hasher.update(name.encode())
-        hasher.update(tensor.cpu().contiguous().numpy().tobytes())
-    hasher.update(f"genre_weight={model.genre_weight}".encode())
-    return hasher.hexdigest()[:16]
 
 
 def album_fields(record: AlbumRecord) -> dict:
@@ -120,36 +106,15 @@ def _chunks(manifest: Path, skip: set[str], say) -> Iterator[list[AlbumRecord]]:
         yield chunk
 
 
-@torch.no_grad()
-def embed_records(model: SearchModel, records: list[AlbumRecord], batch_size: int, num_workers: int,
-                  device: torch.device) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, dict, list]]:
-    """Per batch: (record positions, vectors [B, model.width], known [B], {m: present [B]}, warnings)."""
-    loaders = {m: model.bundle.loaders[m] for m in model.space.modalities if m in model.bundle.loaders}
-    data = DataLoader(AlbumDataset(records, loaders), batch_size=batch_size, num_workers=num_workers,
-                      collate_fn=AlbumCollator(loaders))
-    for batch in data:
-        embeddings, present = {}, {}
-        for m in loaders:
-            inputs = {k: v.to(device) for k, v in batch[m].items()}
-            embeddings[m] = model.encode(m, inputs).cpu()
-            present[m] = batch[m]["present"]
-        vectors, known = model.album(embeddings, present)
-        yield (batch["index"].tolist(), vectors.numpy(), known.numpy(),
-               {m: p.numpy() for m, p in present.items()}, batch["warnings"])
-
-
-def embed_cached(model: SearchModel, records: list[AlbumRecord], cache_dir: Path, batch_size: int,
-                 num_workers: int, device: torch.device) -> Iterator[tuple[list[int], np.ndarray, np.ndarray, dict, list]]:
-    """As ``embed_records``, through the embedding cache that `train` filled (one batch: the
-    whole chunk). For catalogs already embedded, e.g. the one a model was trained on."""
-    modalities = [m for m in model.space.modalities if m in model.bundle.loaders]
-    features = model.features(records, cache_dir, modalities, batch_size=batch_size, num_workers=num_workers,
-                              device=str(device), progress=False)
-    with torch.no_grad():
-        vectors, known = model.album({m: torch.from_numpy(f.embeddings) for m, f in features.items()},
-                                           {m: torch.from_numpy(f.present) for m, f in features.items()})
-    warnings = [sum((features[m].warnings[i] for m in modalities), []) for i in range(len(records))]
-    yield list(range(len(records))), vectors.numpy(), known.numpy(), {m: f.present for m, f in features.items()}, warnings
+def embed_chunk(model: SearchModel, records: list[AlbumRecord], cache_dir: Path | None, batch_size: int,
+                num_workers: int, device: str) -> tuple[np.ndarray, np.ndarray, dict, list]:
+    """``(vectors [N, model.width], known [N], {m: present [N]}, warnings)`` of ``records``, from
+    the embedding cache when ``cache_dir`` is given (e.g. the catalog `train` embedded)."""
+    features, view = model.embed(records, cache_dir, batch_size=batch_size, num_workers=num_workers,
+                                 device=device, progress=False)
+    vectors, known = model.album(features, view)
+    warnings = [sum((f.warnings[i] for f in features.values()), []) for i in range(len(records))]
+    return vectors, known, {m: f.present for m, f in features.items()}, warnings
 
 
 def _write_part(folder: Path, rows: list[dict], dim: int) -> dict:
@@ -187,7 +152,7 @@ def _expected(manifest: Path, done: int) -> int | None:
 def _open_meta(folder: Path, model: SearchModel) -> IndexMeta:
     if (folder / META).is_file():
         meta = IndexMeta.read(folder)
-        if meta.space != space_digest(model):
+        if meta.space != model.digest:
             raise UserInputError(f"{folder} was built with another joint space ({meta.checkpoint}); "
                                  "use a new --output for this checkpoint")
         meta.parts = [p for p in meta.parts if (folder / p["file"]).is_file()]
@@ -195,7 +160,7 @@ def _open_meta(folder: Path, model: SearchModel) -> IndexMeta:
     if folder.exists() and any(folder.iterdir()):
         raise UserInputError(f"{folder} exists, is not empty and is not a search index; choose a new --output")
     (folder / "parts").mkdir(parents=True, exist_ok=True)
-    meta = IndexMeta(str(model.path), space_digest(model), model.width)
+    meta = IndexMeta(str(model.path), model.digest, model.width)
     meta.write(folder)
     return meta
 
@@ -218,32 +183,27 @@ def build_index(checkpoint: str | Path, manifest: str | Path, output: str | Path
     if not manifest.is_file():
         raise UserInputError(f"manifest not found: {manifest}")
     model = load_search_model(checkpoint)
-    torch_device = pick_device(device)
-    model.bundle.model.to(torch_device)
     meta = _open_meta(folder, model)
     _adopt_orphans(folder, meta)
     done = indexed_ids(folder, meta)
     counts = {"new": 0, "warnings": 0, "errors": 0, "already": len(done)}
     bar = tqdm(desc="indexing", unit="album", disable=not progress, total=_expected(manifest, len(done)))
     say = bar.write if progress else (lambda line: print(line, file=sys.stderr))
+    nothing = f"no {or_list(words(model.modalities))}"
     for chunk in _chunks(manifest, done, say):
+        vectors, known, present, warnings = embed_chunk(model, chunk, cache_dir, batch_size, num_workers, device)
         rows = []
-        embedded = (embed_cached(model, chunk, cache_dir, batch_size, num_workers, torch_device) if cache_dir
-                    else embed_records(model, chunk, batch_size, num_workers, torch_device))
-        for positions, vectors, known, present, warnings in embedded:
-            for j, position in enumerate(positions):
-                record = chunk[position]
-                for warning in warnings[j]:
-                    say(f"warning: {record.id}: {warning}")
-                if not known[j]:
-                    counts["errors"] += 1
-                    say(f"error: {record.id}: nothing usable to embed: "
-                        f"{'; '.join(warnings[j]) or 'no audio, cover or text'}")
-                    continue
-                counts["warnings"] += bool(warnings[j])
-                rows.append({"id": record.id, "vector": vectors[j:j + 1],
-                             "modalities": [m for m in present if present[m][j]], "fields": album_fields(record)})
-            bar.update(len(positions))
+        for j, record in enumerate(chunk):
+            for warning in warnings[j]:
+                say(f"warning: {record.id}: {warning}")
+            if not known[j]:
+                counts["errors"] += 1
+                say(f"error: {record.id}: nothing usable to embed: {'; '.join(warnings[j]) or nothing}")
+                continue
+            counts["warnings"] += bool(warnings[j])
+            rows.append({"id": record.id, "vector": vectors[j:j + 1],
+                         "modalities": [m for m in present if present[m][j]], "fields": album_fields(record)})
+        bar.update(len(chunk))
         if rows:
             meta.parts.append(_write_part(folder, rows, meta.dim))
             meta.write(folder)

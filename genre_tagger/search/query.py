@@ -12,16 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-import torch
 
-from genre_tagger.data.dataset import AlbumCollator, load_modality
+from genre_tagger.data.manifest.fields import LineContext, build_record
+from genre_tagger.data.modalities import get_modality
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.search import faiss_index
-from genre_tagger.search.hook import SearchModel, load_search_model
 from genre_tagger.search.index import IndexMeta
-
-FILE_QUERIES = {"audio": "audio", "cover": "image"}
+from genre_tagger.search.model import SearchModel, load_search_model
 
 
 class BadQuery(UserInputError):
@@ -30,7 +28,7 @@ class BadQuery(UserInputError):
 
 @dataclass
 class Query:
-    kind: str  # text | like | audio | cover
+    kind: str  # text | like, or the word of an album-side modality with files (audio | cover)
     value: str
 
     def describe(self) -> dict:
@@ -74,28 +72,27 @@ class SearchIndex:
         if query.kind == "text":
             if not query.value.strip():
                 raise BadQuery("--text: empty query text")
-            return self._encode("text", AlbumRecord(id="query", texts=[query.value])), None
-        path = Path(query.value)
-        modality = FILE_QUERIES[query.kind]
-        record = AlbumRecord(id="query", audio=[path]) if modality == "audio" else AlbumRecord(id="query", cover=path)
-        return self._encode(modality, record, f"--{query.kind} {path}"), None
+            features, view = self._embed(self.model.text_side, AlbumRecord(id="query", texts=[query.value]), "--text")
+            return self.model.text(features, view), None
+        return self._file_vector(query), None
 
-    @torch.no_grad()
-    def _encode(self, modality: str, record: AlbumRecord, what: str = "") -> np.ndarray:
-        model = self.model
-        if modality not in model.space.modalities or modality not in model.bundle.loaders:
-            raise BadQuery(f"{what or modality}: the checkpoint's joint space has no {modality} branch")
-        loader = model.bundle.loaders[modality]
-        item, warnings = load_modality(loader, record, training=False)
-        if item is None:
-            raise BadQuery(f"{what}: {'; '.join(warnings) or 'nothing usable'}")
-        batch = AlbumCollator({modality: loader})([{"index": 0, "id": "query", "inputs": {modality: item},
-                                                    "warnings": warnings}])
-        embedding = model.encode(modality, batch[modality])
-        if modality == "text":
-            return model.text(embedding).numpy()
-        vectors, _ = model.album({modality: embedding}, {modality: batch[modality]["present"]})
-        return vectors.numpy()
+    def _file_vector(self, query: Query) -> np.ndarray:
+        """``[1, width]`` of one file, read as a one-album manifest naming it in the field of
+        the album-side modality whose word the query's kind is (``--cover``: the cover)."""
+        what = f"--{query.kind} {query.value}"
+        modality = next((m for m in self.model.album_side if get_modality(m).word == query.kind), None)
+        if modality is None:
+            raise BadQuery(f"{what}: the checkpoint's joint space has no {query.kind} branch")
+        line = {"id": "query", get_modality(modality).fields[0]: str(query.value)}
+        record = build_record(line, LineContext(line=0, base=Path.cwd(), tabular=False))
+        return self.model.album(*self._embed(modality, record, what))[0]
+
+    def _embed(self, modality: str, record: AlbumRecord, what: str) -> tuple[dict, object]:
+        """The one record's features of ``modality`` (and the view's, for the text side)."""
+        features, view = self.model.embed([record], None, [modality], num_workers=0, progress=False)
+        if not features[modality].present[0]:
+            raise BadQuery(f"{what}: {'; '.join(features[modality].warnings[0]) or 'nothing usable'}")
+        return features, view
 
     def search(self, query: Query, top_k: int = 10) -> dict:
         vector, leave_out = self.vector(query)

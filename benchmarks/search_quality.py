@@ -1,4 +1,4 @@
-"""Search quality (issue 12): the joint space against the baselines, one protocol (§7).
+"""Search quality: the joint space against the baselines, one protocol (§7).
 
     .venv/bin/python benchmarks/search_quality.py [--albums 1200] [--labels 250] [--seed 0] [--seeds 3]
         [--generator synthetic|synthetic2] [--variants NAME ...]
@@ -6,17 +6,16 @@
 
 Makes (or reuses) a synthetic catalog under benchmarks/_work/search_<albums>_<labels>_<seed>/,
 trains the tagger there with `genre-tagger train` unless --checkpoint is given, then, on the
-same cached embeddings, trains the joint space with `fit_joint_space` (the function `train`
+same cached embeddings, fits the joint space with `fit_joint_space` (the function `train`
 calls) in the settings of ``VARIANTS``, each over --seeds seeds (once where it does not depend
 on the seed: the closed form): the shipped config (regularised CCA between albums and their own
 texts + generated descriptions, read through the joint space's tf-idf word view), and one change
 each: own texts only, generated descriptions only, InfoNCE fine-tuning from the CCA start, no
-text (audio-cover), InfoNCE from a random start (session 7), without the view, the session-5
-form. All are scored on the test split by
+text (album side alone, InfoNCE), InfoNCE from a random start. All are scored on the test split by
 `genre_tagger.search.protocol.search_metrics`, beside a random baseline and the cosine
 between the tagger's predicted genre scores. Each joint space's search vectors carry the
 tagger's genre scores with the weight `train` selects on val (`search.combine`; 0 allowed);
-the default setting is also trained and shown without it (weight 0: the joint space alone). Prints a markdown
+the default setting is also fitted and shown without it (weight 0: the joint space alone). Prints a markdown
 section with a test table, the same rows on val, and a paired comparison of the default with
 the genre-score baseline on the same test queries (difference in recall@10, 95 % bootstrap
 interval over queries, queries only one of the two finds).
@@ -38,11 +37,11 @@ from genre_tagger.config import instantiate
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.data.synthetic2 import write_catalog2
-from genre_tagger.search.evaluate import genre_score_baseline, genre_score_vectors, random_baseline
-from genre_tagger.search.features import default_cache_dir
+from genre_tagger.runs import default_cache_dir
 from genre_tagger.search.combine import best_weight_score, combine, metrics_at, protocol_vectors, select_genre_weight
+from genre_tagger.search.evaluate import genre_score_baseline, genre_score_vectors, random_baseline
 from genre_tagger.search.fit import JointSettings, fit_joint_space
-from genre_tagger.search.hook import fit_view, joint_data, search_config, tagger_stems
+from genre_tagger.search.hook import fit_view, search_config, search_data
 from genre_tagger.search.protocol import own_ranks, paired_rank_sign_test, paired_recall_difference
 from genre_tagger.training import train
 
@@ -58,13 +57,8 @@ VARIANTS = {  # overrides of the shipped search.fit settings
     "joint space + genre scores: generated descriptions only": {"text_sources": ["generated"]},
     "joint space + genre scores: CCA start, then InfoNCE fine-tuning (30 epochs at most)":
         {"max_epochs": 30, "patience": 10},
-    "joint space + genre scores: no text (audio-cover only, InfoNCE)": {**CONTRASTIVE, "text_sources": []},
-    "joint space + genre scores: session-7 form (InfoNCE from a random start, linear, own word view)": CONTRASTIVE,
-    "joint space + genre scores: InfoNCE without the tf-idf view (the text encoder alone)":
-        {**CONTRASTIVE, "text_view": False, "text_inputs": "both"},
-    "joint space + genre scores: session-5 form (MLP on the tagger's frozen projections, LayerNorm, both text inputs)":
-        {**CONTRASTIVE, "stems": True, "input_norm": "layer", "hidden": 512, "dropout": 0.1, "weight_decay": 1e-4,
-         "text_inputs": "both"},
+    "joint space + genre scores: no text (album side alone, InfoNCE)": {**CONTRASTIVE, "text_sources": []},
+    "joint space + genre scores: InfoNCE from a random start (linear, own word view)": CONTRASTIVE,
 }
 
 
@@ -93,9 +87,9 @@ def row(name: str, runs: list[dict]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def test_ranks(space, weight: float, bundle, data, rows) -> np.ndarray:
+def test_ranks(space, weight: float, data, rows) -> np.ndarray:
     """1-based rank of each test query's own album under the combined search vectors."""
-    v = protocol_vectors(space, bundle.model, data, rows)
+    v = protocol_vectors(space, data, rows)
     gallery = combine(v["gallery_joint"], v["gallery_genre"], weight).numpy()
     return own_ranks(combine(v["query_joint"], v["query_genre"], weight).numpy(), v["queries"], gallery)
 
@@ -113,38 +107,34 @@ def paired_lines(paired: list[dict], n_queries: int) -> list[str]:
     return lines
 
 
-def run_variants(args, bundle, datasets, splits, settings, tables) -> tuple[dict, dict, list]:
-    """Trains every variant over the seeds; fills ``tables``; returns timing, chosen weights, paired stats.
-    ``datasets``: the catalog's ``JointData`` with the text view (True) and without (False)."""
-    data = datasets[True]
-    base = own_ranks(*genre_score_vectors(bundle, data, splits["test"])[:3])
+def run_variants(args, data, splits, settings, tables) -> tuple[dict, dict, list]:
+    """Fits every variant over the seeds on the catalog's ``JointData``; fills ``tables``;
+    returns timing, chosen weights, paired stats."""
+    base = own_ranks(*genre_score_vectors(data, splits["test"])[:3])
     timing, chosen, paired = {}, {}, []
     for name, overrides in VARIANTS.items():
         if args.variants and name not in args.variants and not any(v in name for v in args.variants):
             continue
         started, chosen[name] = time.monotonic(), []
-        overrides = dict(overrides)
-        data = datasets[overrides.pop("text_view", True)]
         merged = {**settings["fit"], **overrides}
         closed_form = merged.get("method") == "cca" and not merged.get("max_epochs")
         for seed in range(1 if closed_form else args.seeds):  # the closed form does not depend on the seed
-            fit = JointSettings(**{**merged, "seed": seed})
-            space, _ = fit_joint_space(data, fit, progress=False, stems=tagger_stems(bundle),
-                                       val_score=best_weight_score(bundle.model, data, splits["val"], fit))
-            weight, _, _ = select_genre_weight(space, bundle.model, data, splits["val"], fit)
+            fit = JointSettings.from_config(merged, seed=seed)
+            space, _ = fit_joint_space(data, fit, progress=False,
+                                       val_score=best_weight_score(data, splits["val"], fit))
+            weight, _, _ = select_genre_weight(space, data, splits["val"], fit)
             chosen[name].append(weight)
             for split, table in tables.items():
-                table.setdefault(name, []).append(metrics_at(protocol_vectors(space, bundle.model, data, splits[split]),
-                                                             weight))
+                table.setdefault(name, []).append(metrics_at(protocol_vectors(space, data, splits[split]), weight))
             if name == DEFAULT:
-                ranks = test_ranks(space, weight, bundle, data, splits["test"])
+                ranks = test_ranks(space, weight, data, splits["test"])
                 paired.append({**paired_recall_difference(ranks, base),
                                "at_5": paired_recall_difference(ranks, base, k=5),
                                "ranks": paired_rank_sign_test(ranks, base)})
-                alone, _ = fit_joint_space(data, fit, progress=False, stems=tagger_stems(bundle))  # epoch for w = 0
+                alone, _ = fit_joint_space(data, fit, progress=False)  # chosen for w = 0
                 for split, table in tables.items():
                     table.setdefault(JOINT_ALONE, []).append(
-                        metrics_at(protocol_vectors(alone, bundle.model, data, splits[split]), 0.0))
+                        metrics_at(protocol_vectors(alone, data, splits[split]), 0.0))
             print(f"{name}, seed {seed}: w={weight} test {json.dumps(tables['test'][name][-1])}",
                   file=sys.stderr, flush=True)
         timing[name] = (time.monotonic() - started) / (1 if closed_form else args.seeds)
@@ -170,15 +160,14 @@ def main() -> None:
     settings = search_config(bundle.config)
     source = instantiate(settings["descriptions"]) if settings.get("descriptions") else instantiate(
         search_config({})["descriptions"])
-    cache = default_cache_dir(bundle.config, manifest)
-    view = fit_view(bundle, records, splits, {"text_view": search_config({})["text_view"], **settings}, progress=True)
-    datasets = {False: joint_data(bundle, records, splits, cache, source, progress=True)}
-    datasets[True] = joint_data(bundle, records, splits, cache, source, True, view) if view is not None else datasets[False]
-    data = datasets[False]
+    cache = default_cache_dir((bundle.config.get("data") or {}).get("cache_dir"), manifest)
+    view = fit_view(bundle, records, splits, {**settings, "text_view": settings.get("text_view")
+                                              or search_config({})["text_view"]}, progress=True)
+    data = search_data(bundle, records, splits, cache, source, view, progress=True)
     tables = {split: {"random": [random_baseline(data, splits[split], seed=s) for s in range(max(args.seeds, 5))],
-                      "tagger's genre scores, cosine": [genre_score_baseline(bundle, data, splits[split])]}
+                      "tagger's genre scores, cosine": [genre_score_baseline(data, splits[split])]}
               for split in ("test", "val")}
-    timing, chosen, paired = run_variants(args, bundle, datasets, splits, settings, tables)
+    timing, chosen, paired = run_variants(args, data, splits, settings, tables)
     n, n_val = tables["test"]["random"][0], tables["val"]["random"][0]
     for split in ("test", "val"):  # the random row's expectation: k / gallery size
         g = tables[split]["random"][0]["n_albums"]

@@ -1,4 +1,4 @@
-"""Search at scale (issue 12): FAISS query latency and memory on random unit vectors, and
+"""Search at scale: FAISS query latency and memory on random unit vectors, and
 index build throughput of `genre-tagger index` on a real (synthetic) catalog.
 
     .venv/bin/python benchmarks/search_scale.py [--sizes 10000 100000 1000000] [--dim 378]

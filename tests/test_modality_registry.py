@@ -139,3 +139,44 @@ def test_a_recommender_trains_on_a_tagger_with_the_toy_modality(chords, tmp_path
     history = [[int(i) for i in (~had).nonzero()[0][:3]]]  # albums without chords: the same history either way
     moved = (engine.bundle.model.score(history, engine.table) - without.bundle.model.score(history, without.table))[0]
     assert moved[had].abs().min() > 0 and moved[~had].abs().max() < 1e-5
+
+
+def test_index_and_search_like_with_a_toy_fourth_modality(chords, tmp_path, capsys):
+    """`train` fits the joint search space with the toy modality as its album side (every
+    modality but the text side); `index` embeds albums that have nothing but a chord sheet and
+    `search --like` finds albums of the same genre among them."""
+    import pyarrow.parquet as pq
+    import torch
+
+    from genre_tagger.cli import main
+    from genre_tagger.training import train
+
+    sounds = {"rock": ["loud riffs", "heavy drums"], "jazz": ["smooth swing", "walking bass"],
+              "pop": ["catchy hooks", "bright synths"]}
+    albums = _albums(90, seed=4)
+    for i, album in enumerate(albums):  # texts that say what the chords sound like
+        album["texts"] = [f"an album of {sounds[album['genres'][0]][i % 2]}"]
+    overlay = tmp_path / "chords.yaml"
+    overlay.write_text(OVERLAY, encoding="utf-8")
+    metrics = train(_write(tmp_path / "catalog.jsonl", albums), tmp_path / "run", modalities="text,chords",
+                    config_files=[*TINY, str(overlay)], progress=False)
+    assert "skipped" not in metrics["search"] and metrics["search"]["method"] == "cca"
+    checkpoint = tmp_path / "run" / "model.ckpt"
+    assert torch.load(checkpoint, weights_only=True)["extra"]["joint_space"]["album_dims"] == {chords: 16}
+
+    holdout = [{k: v for k, v in a.items() if k != "texts"} for a in _albums(42, seed=5)]  # chord sheets only
+    index = tmp_path / "index"
+    assert main(["--quiet", "index", "--checkpoint", str(checkpoint), "--manifest",
+                 str(_write(tmp_path / "holdout.jsonl", holdout)), "--output", str(index), "--num-workers", "0"]) == 0
+    with_chords = [a for a in holdout if chords in a]
+    assert f"indexed {len(with_chords)} new album(s)" in capsys.readouterr().out
+    parts = [pq.read_table(p).to_pylist() for p in (index / "parts").glob("*.parquet")]
+    assert all(row["modalities"] == [chords] for part in parts for row in part)
+
+    likes = [arg for a in with_chords for arg in ("--like", a["id"])]
+    assert main(["search", "--index", str(index), *likes, "--top-k", "5"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    genre = {a["id"]: a["genres"][0] for a in holdout}
+    assert [a["query"]["like"] for a in answers] == [a["id"] for a in with_chords]
+    shared = [genre[r["id"]] == genre[a["query"]["like"]] for a in answers for r in a["results"]]
+    assert len(shared) == 5 * len(with_chords) and sum(shared) >= 0.8 * len(shared)  # chance: 1/3

@@ -1,12 +1,13 @@
 """The next-album model as plain nn.Modules.
 
-``AlbumEncoder``: every album of the catalog -> one vector. Its frozen modality
-embeddings (the tagger's cached encoder outputs) are projected to a shared width and
-pooled by attention over the modality tokens, absent modalities masked out (a learned
-"no content" token is always there, so an album with nothing still gets a vector); a
-learned id embedding and bias are added for albums seen in training. Cold albums (no id)
-are scored from content alone; during training ids are dropped at random (``id_dropout``)
-so that the content path alone must rank well too.
+``AlbumEncoder``: every album of the catalog -> one vector. Its content inputs (the
+tagger's genre scores and/or its frozen modality embeddings, ``recommend/catalog.py``)
+are projected to a shared width and pooled by attention over one token each, absent
+inputs masked out (a learned "no content" token is always there, so an album with nothing
+still gets a vector); a learned id embedding and bias are added for albums seen in
+training. Cold albums (no id) are scored from content alone; during training ids are
+dropped at random (``id_dropout``) so that the content path alone must rank well too,
+and so are inputs (``modality_dropout``, one always kept).
 
 ``HistoryEncoder``: SASRec-style causal self-attention over the played albums' vectors
 plus learned position embeddings counted from the most recent play, and beside it the
@@ -105,7 +106,7 @@ class AlbumEncoder(nn.Module):
         # (``set_play_counts``): a rarely played album's id is mostly noise, so its vector
         # leans on content; a popular one's id carries what content cannot tell. 1 = off.
         self.id_shrink = id_shrink
-        self.register_buffer("id_weight", torch.ones(n_ids + 1))  # (ones when absent from a checkpoint)
+        self.register_buffer("id_weight", torch.ones(n_ids + 1))
 
     def set_play_counts(self, counts: torch.Tensor) -> None:
         """``counts [n_ids]``: training plays of the albums with an id, in id order."""

@@ -17,6 +17,7 @@ from genre_tagger.data.manifest.fields import LineContext, build_record
 from genre_tagger.data.modalities import get_modality
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
+from genre_tagger.features import ModalityFeatures
 from genre_tagger.search import faiss_index
 from genre_tagger.search.index import IndexMeta
 from genre_tagger.search.model import SearchModel, load_search_model
@@ -87,7 +88,8 @@ class SearchIndex:
         record = build_record(line, LineContext(line=0, base=Path.cwd(), tabular=False))
         return self.model.album(*self._embed(modality, record, what))[0]
 
-    def _embed(self, modality: str, record: AlbumRecord, what: str) -> tuple[dict, object]:
+    def _embed(self, modality: str, record: AlbumRecord, what: str
+               ) -> tuple[dict[str, ModalityFeatures], ModalityFeatures | None]:
         """The one record's features of ``modality`` (and the view's, for the text side)."""
         features, view = self.model.embed([record], None, [modality], num_workers=0, progress=False)
         if not features[modality].present[0]:

@@ -38,7 +38,7 @@ ID_STARTS = ("cooccurrence", "random")  # model.id_start: where the id embedding
 def load_recommend_config(config_files: list[str] | None) -> dict:
     """configs/recommend/default.yaml overlaid by ``config_files`` (an old overlay's settings
     upgraded as a checkpoint's are)."""
-    return upgrade_recommender_config(load_config(config_files, base=read_yaml("recommend/default")))
+    return load_config(config_files, base=read_yaml("recommend/default"), upgrade=upgrade_recommender_config)
 
 
 def fit_model(model: NextAlbumModel, table: AlbumTable, split: LeaveLastOut, config: dict, loggers: list,

@@ -38,8 +38,8 @@ class EmbeddingSettings:
     """How the catalog is embedded: cache folder, batch size, decoding workers, trainers for DDP."""
 
     cache_dir: Path | None
-    batch_size: int = 32
-    num_workers: int = 0
+    batch_size: int
+    num_workers: int
     trainers: TrainerFactory | None = None
     progress: bool = True
 

@@ -249,7 +249,8 @@ def prepare(
     a fresh output folder, and the loaded checkpoint (or None)."""
     out = prepare_run_dir(output)  # refuse an earlier ablation before any slow loading
     bundle = load_checkpoint(encoders_from) if encoders_from is not None else None
-    config = upgrade_config(load_config(config_files, base=upgrade_config(bundle.config) if bundle else None))
+    base = upgrade_config(bundle.config) if bundle else None
+    config = upgrade_config(load_config(config_files, base=base, upgrade=upgrade_config if base else None))
     if wandb_mode:
         config["logger"]["wandb"]["mode"] = wandb_mode
     return config, out, bundle

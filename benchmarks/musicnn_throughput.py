@@ -36,7 +36,7 @@ from throughput import ROOT, make_checkpoint, make_manifest, make_media, say, ta
 
 CONFIGS = {
     "default (musicnn on 2 of 8 patches + descriptors on all 8; cover and text views; probes)": [],
-    "plain (MelCNN, 2 crops/track; the default before issue 11)": ["model/plain.yaml"],
+    "plain (MelCNN, 2 crops/track; the earlier default)": ["model/plain.yaml"],
     "musicnn, 2 patches/track (max 8)": ["model/audio_musicnn.yaml"],
     "musicnn, album budget 4 patches": ["model/audio_musicnn.yaml", "BUDGET4"],
     "musicnn, album budget 2 patches": ["model/audio_musicnn.yaml", "BUDGET2"],

@@ -1,4 +1,4 @@
-"""Search quality: the joint space against the baselines, one protocol (§7).
+"""Search quality: the joint space against the baselines, one protocol (docs/metrics.md).
 
     .venv/bin/python benchmarks/search_quality.py [--albums 1200] [--labels 250] [--seed 0] [--seeds 3]
         [--generator synthetic|synthetic2] [--variants NAME ...]

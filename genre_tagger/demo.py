@@ -52,7 +52,7 @@ def _default_catalog_options() -> dict[str, Any]:
 @dataclass
 class DemoSettings:
     """Catalog sizes and generator options. The defaults are sized for the 5-minute budget on
-    2 CPU cores (about 380 CPU-seconds in all; see benchmarks/RESULTS.md, issue 5)."""
+    2 CPU cores (see benchmarks/RESULTS.md for its timing)."""
 
     n_albums: int = 400
     holdout_albums: int = 40

@@ -1,4 +1,4 @@
-"""Multi-label metrics (CONTRACT §3) and per-label threshold calibration.
+"""Multi-label metrics (docs/metrics.md) and per-label threshold calibration.
 
 Conventions: ``targets`` is ``[N, L]`` in {0, 1}, ``scores`` is ``[N, L]`` probabilities
 (or any monotone score), ``thresholds`` is ``[L]``. Macro averages run over the labels
@@ -58,7 +58,7 @@ def coverage_at_1(scores: np.ndarray) -> float:
 
 
 def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
-    """All CONTRACT §3 metrics as a flat dict of floats (counts as ints)."""
+    """All tagging metrics (docs/metrics.md) as a flat dict of floats (counts as ints)."""
     targets = np.asarray(targets, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     labels = evaluable_labels(targets)

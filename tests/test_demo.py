@@ -43,7 +43,7 @@ def test_demo_runs_every_stage(demo, capsys):
     assert len(result["ablation"]["rows"]) == 14
     summary = (workdir / "summary.md").read_text()
     assert "| audio+image+text (all) |" in summary and "tags.jsonl" in summary
-    assert "## Search" in summary and '"like":' in summary  # issue 12: search in the demo
+    assert "## Search" in summary and '"like":' in summary  # the search section of the demo
     assert "## Next-album recommendation" in summary and "Recommended next:" in summary
     assert (workdir / "recommend" / "run" / "recommender.ckpt").is_file()
 

@@ -1,4 +1,4 @@
-"""Issue 11: the descriptor and sparse views learn (and not from shuffled labels), fitted
+"""The descriptor and sparse views learn (and not from shuffled labels), fitted
 views invalidate the embedding cache, MultiView keeps package weights out of checkpoints,
 late fusion handles absent modalities, and the simple-features reference learns."""
 

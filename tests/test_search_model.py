@@ -1,4 +1,4 @@
-"""Joint space, contrastive loss, §7 protocol and descriptions on hand-made data (no files)."""
+"""Joint space, contrastive loss, the search protocol and descriptions on hand-made data (no files)."""
 
 import math
 

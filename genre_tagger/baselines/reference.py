@@ -30,7 +30,7 @@ TEXT_C_GRID = (1.0, 10.0, 100.0)
 
 @dataclass
 class ReferenceResult:
-    """``metrics[name]``: CONTRACT §3 metrics on the evaluation split; name is a modality or ``fused``."""
+    """``metrics[name]``: tagging metrics (docs/metrics.md) on the evaluation split; name is a modality or ``fused``."""
 
     metrics: dict[str, dict] = field(default_factory=dict)
     chosen_c: dict[str, float] = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Listening events (CONTRACT §8): who played which album when.
+"""Listening events (docs/metrics.md): who played which album when.
 
 One event per line of JSON Lines (or a row of CSV / Parquet): ``user`` (string),
 ``album`` (an id of the manifest), ``timestamp`` (ISO 8601, or Unix seconds as a number

@@ -1,4 +1,4 @@
-"""Next-album recommendation from listening histories (CONTRACT §8).
+"""Next-album recommendation from listening histories (docs/metrics.md).
 
 ``interactions`` (a manifest's albums and its events, split leave-last-out by ``splits``),
 ``metrics`` (hit rate, NDCG, MRR over a full ranking), ``baselines`` (popularity,

@@ -1,4 +1,4 @@
-"""The recommender's commands for `genre-tagger` (CONTRACT §8): parsers and their runs.
+"""The recommender's commands for `genre-tagger` (docs/metrics.md): parsers and their runs.
 
 ``add_parsers(subparsers)`` registers them; ``run(args, progress)`` runs one and returns
 the exit status. Only this module (and cli.py) sees parsed arguments.

@@ -36,7 +36,7 @@ def model_scorer(bundle: RecommenderBundle, ids: list[str], content: dict, prese
 
 def evaluate_bundles(bundle: RecommenderBundle, id_only: RecommenderBundle | None, data: Interactions,
                      content: dict, present: dict, config: dict) -> dict[str, Any]:
-    """CONTRACT §8 metrics of ``bundle`` on ``data``'s test events, with the baselines
+    """the recommender metrics (docs/metrics.md) of ``bundle`` on ``data``'s test events, with the baselines
     (popularity, item-kNN with ``config['baselines']['item_knn']``, and ``id_only`` if given)."""
     split = data.split
     histories, targets = split.test_inputs(), split.test_target

@@ -49,7 +49,7 @@ def score_ranks(scorer: Scorer, histories: list[list[int]], targets: np.ndarray,
 
 def evaluate_scorer(scorer: Scorer, histories: list[list[int]], targets: np.ndarray, cold: np.ndarray,
                     k: int = 10) -> dict[str, float]:
-    """CONTRACT §8 keys for one scorer; ``cold [B]`` marks cold-start targets."""
+    """The recommender metric keys (docs/metrics.md) for one scorer; ``cold [B]`` marks cold-start targets."""
     ranks = score_ranks(scorer, histories, targets)
     metrics: dict[str, float] = dict(ranking_metrics(ranks, k))
     metrics["n_users"] = int(len(ranks))

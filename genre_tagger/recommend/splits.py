@@ -1,4 +1,4 @@
-"""Leave-last-out (CONTRACT §8): per user with at least 3 events, the last event is the
+"""Leave-last-out (docs/metrics.md): per user with at least 3 events, the last event is the
 test target, the one before it validation, the rest training. Users with fewer events
 only contribute training sequences (they are never evaluated)."""
 

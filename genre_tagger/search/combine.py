@@ -5,7 +5,7 @@ vector and ``w`` times its unit genre-score vector (the tagger's sigmoid scores 
 ``TaggerBundle.scores``: for an album from its present modalities, for a text query from the
 text alone; ``data.genre_vectors``), divided by ``sqrt(1 + w**2)`` so that it stays unit
 length. Inner products are then ``(joint cosine + w**2 * genre-score cosine) / (1 + w**2)``.
-``w`` is chosen on the val split by the §7 protocol, with ``w = 0`` (the joint space alone)
+``w`` is chosen on the val split by the search protocol, with ``w = 0`` (the joint space alone)
 among the candidates, together with the joint space's candidate (``best_weight_score``):
 choosing the candidate for the joint space alone and then ``w`` would favour ``w = 0``, whose
 val score that choice inflated.
@@ -41,7 +41,7 @@ def _scores(scores: np.ndarray | None, rows: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def protocol_vectors(space: JointSpace, data: JointData, rows: np.ndarray) -> dict:
-    """The §7 gallery and queries of ``rows`` (as ``fit.validate``), joint and genre parts apart."""
+    """The search protocol's gallery and queries of ``rows`` (as ``fit.validate``), joint and genre parts apart."""
     space.eval()
     joint, known = album_vectors(space, data, rows)
     gallery = rows[np.flatnonzero(known)]
@@ -54,7 +54,7 @@ def protocol_vectors(space: JointSpace, data: JointData, rows: np.ndarray) -> di
 
 
 def metrics_at(vectors: dict, weight: float) -> dict[str, float]:
-    """§7 metrics of the combined vectors with genre weight ``weight``."""
+    """Search metrics of the combined vectors with genre weight ``weight``."""
     gallery = combine(vectors["gallery_joint"], vectors["gallery_genre"], weight).numpy()
     queries = combine(vectors["query_joint"], vectors["query_genre"], weight).numpy()
     return search_metrics(queries, vectors["queries"], gallery, vectors["genres"])

@@ -41,7 +41,7 @@ def _short(answer: dict, top: int = 3) -> str:
 
 def demo_section(checkpoint: str | Path, manifest: str | Path, workdir: str | Path, num_workers: int = 2,
                  progress: bool = True) -> list[str]:
-    """Markdown lines: the two queries' top results and the §7 metrics next to two baselines."""
+    """Markdown lines: the two queries' top results and the search metrics next to two baselines."""
     workdir, manifest = Path(workdir), Path(manifest)
     model = load_search_model(checkpoint)
     cache_dir = model.cache_dir(manifest)  # filled by `train`: no second embedding pass

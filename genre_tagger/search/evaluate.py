@@ -1,4 +1,4 @@
-"""`genre-tagger evaluate-search` (CONTRACT §7) and the baselines the benchmark compares
+"""`genre-tagger evaluate-search` (docs/metrics.md) and the baselines the benchmark compares
 against, all through the same protocol code (``protocol.search_metrics``)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from genre_tagger.search.protocol import METRIC_KEYS, search_metrics
 
 
 def protocol_rows(data: JointData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """§7 gallery (albums of ``rows`` with some album-side modality) and, within it, the query
+    """The search protocol's gallery (albums of ``rows`` with some album-side modality) and, within it, the query
     positions (gallery albums with texts)."""
     known = np.zeros(len(rows), bool)
     for present in data.album_present.values():
@@ -53,7 +53,7 @@ def genre_score_baseline(data: JointData, rows: np.ndarray) -> dict[str, float]:
 def evaluate_search(checkpoint: str | Path, manifest: str | Path, output: str | Path, split: str | None = "test",
                     batch_size: int = 32, num_workers: int = 2, device: str = "auto",
                     progress: bool = True) -> dict[str, float]:
-    """Writes ``output/metrics.json`` with exactly the §7 keys; returns them."""
+    """Writes ``output/metrics.json`` with exactly the search metric keys; returns them."""
     model = load_search_model(checkpoint)
     records, _ = read_manifest(manifest)
     records = [r for r in records if split is None or r.split == split]

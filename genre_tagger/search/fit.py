@@ -1,5 +1,5 @@
 """Fitting the joint space on cached embeddings (``data.JointData``), chosen on ``split=val``
-under the §7 protocol.
+under the search protocol.
 
 ``method: cca`` (the shipped default) fits it in closed form: regularised CCA between the
 training albums' standardised album-side inputs and their texts' view, a small grid chosen
@@ -152,7 +152,7 @@ def album_vectors(space: JointSpace, data: JointData, rows: np.ndarray) -> tuple
 
 @torch.no_grad()
 def validate(space: JointSpace, data: JointData, rows: np.ndarray) -> dict[str, float]:
-    """§7 metrics of the joint space alone on ``rows``: gallery without texts, one query per
+    """Search metrics of the joint space alone on ``rows``: gallery without texts, one query per
     gallery album with texts."""
     space.eval()
     gallery, known = album_vectors(space, data, rows)

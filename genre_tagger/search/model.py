@@ -96,7 +96,7 @@ class SearchModel:
 
     def joint_data(self, features: dict[str, ModalityFeatures], view: ModalityFeatures,
                    genres: Sequence) -> JointData:
-        """The albums of ``features`` as one split ``eval`` for the §7 protocol (no descriptions)."""
+        """The albums of ``features`` as one split ``eval`` for the search protocol (no descriptions)."""
         rows = np.arange(len(view.present))
         return joint_data(self.bundle, features, view, genres, {"eval": rows}, self.album_side, self.text_side)
 

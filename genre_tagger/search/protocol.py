@@ -1,4 +1,4 @@
-"""The evaluation protocol of CONTRACT §7, on vectors: text-to-album recall@k and median
+"""The search protocol (docs/metrics.md), on vectors: text-to-album recall@k and median
 rank, album-to-album precision@10. Works in row chunks so a large gallery stays cheap."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def precision_at_k(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], 
 
 def search_metrics(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray,
                    genres: Sequence[Sequence[str] | None]) -> dict[str, float]:
-    """The §7 keys from query vectors (``owner``: their album's gallery row), the gallery
+    """The search metric keys from query vectors (``owner``: their album's gallery row), the gallery
     vectors and the gallery albums' genres. Vectors are compared by inner product."""
     ranks = own_ranks(queries, owner, gallery)
     has = len(ranks) > 0

@@ -1,4 +1,4 @@
-"""Batch tagging (`genre-tagger tag`): a manifest in, one record per album out (CONTRACT §4).
+"""Batch tagging (`genre-tagger tag`): a manifest in, one record per album out (docs/formats.md).
 
 How the data flows::
 

@@ -1,6 +1,6 @@
 """Output formats: jsonl (the journal itself), csv and parquet (converted from it at the end).
 
-Record schema (CONTRACT §4): ``id``, ``status`` ("ok" | "error"), ``genres`` (list),
+Record schema (docs/formats.md): ``id``, ``status`` ("ok" | "error"), ``genres`` (list),
 ``scores`` ({label: score}), ``modalities`` (list), ``warnings`` (list), ``error`` (error
 records only; they have no genres/scores), then the manifest's extra fields. In CSV, list
 and dict cells hold JSON text; in Parquet they are list<string> / map<string, double>.

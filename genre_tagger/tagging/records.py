@@ -1,4 +1,4 @@
-"""Output records (CONTRACT §4): scores of a batch -> one record per album."""
+"""Output records (docs/formats.md): scores of a batch -> one record per album."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def status_kind(record: dict[str, Any]) -> str:
 
 @dataclass
 class RecordBuilder:
-    """Scores of a batch -> output records (CONTRACT §4).
+    """Scores of a batch -> output records (docs/formats.md).
 
     ``thresholds [L]``: a label is in ``genres`` when its score >= its threshold (as in the
     metrics). ``scores`` holds the ``top_k`` best labels (every label with ``all_scores``),

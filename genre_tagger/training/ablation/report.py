@@ -1,7 +1,7 @@
 """The ablation's outputs: ``ablation.csv``, ``ablation.md``, ``ablation.png``, ``per_label.csv``
 and ``ablation.json``, from the scored (setting, subset) results of ``genre_tagger.training.ablation.runner``.
 
-Rows (one per setting and subset) hold the CONTRACT §3 metrics of the evaluated split plus
+Rows (one per setting and subset) hold the tagging metrics (docs/metrics.md) of the evaluated split plus
 ``setting``, ``modalities``, ``albums_with_input`` (albums with at least one of the row's
 modalities; the others are scored from the fusion's "nothing known" state) and
 ``val_macro_roc_auc``.

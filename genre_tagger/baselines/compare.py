@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from genre_tagger.baselines.reference import ReferenceResult
+from genre_tagger.data.modalities import get_modality, modality_names
 
-WORDS = {"audio": "audio", "image": "cover", "text": "text", "fused": "fused"}
+FUSED = "fused"
+
+
+def column_word(column: str) -> str:
+    """What users read for a column: the modality's word ("cover"), or "fused"."""
+    return column if column == FUSED else get_modality(column).word
 
 
 def model_rows_from_ablation(report: dict) -> dict[str, dict]:
@@ -13,7 +19,7 @@ def model_rows_from_ablation(report: dict) -> dict[str, dict]:
     widest = max(r["n_modalities"] for r in rows)
     out = {r["modalities"]: r for r in rows if r["n_modalities"] == 1}
     if widest > 1:
-        out["fused"] = next(r for r in rows if r["n_modalities"] == widest)
+        out[FUSED] = next(r for r in rows if r["n_modalities"] == widest)
     return out
 
 
@@ -23,9 +29,9 @@ def comparison_table(model: dict[str, dict], reference: ReferenceResult, metric:
 
     Returns ``(table, losses)``; ``losses`` names every column where the model is not ahead.
     """
-    columns = [c for c in ("audio", "image", "text", "fused") if c in model and c in reference.metrics]
-    losses = [WORDS[c] for c in columns if model[c][metric] <= reference.metrics[c][metric]]
-    header = "| " + metric.replace("_", " ") + " | " + " | ".join(WORDS[c] for c in columns) + " |"
+    columns = [c for c in (*modality_names(), FUSED) if c in model and c in reference.metrics]
+    losses = [column_word(c) for c in columns if model[c][metric] <= reference.metrics[c][metric]]
+    header = "| " + metric.replace("_", " ") + " | " + " | ".join(column_word(c) for c in columns) + " |"
     lines = [header, "|---|" + "---:|" * len(columns)]
     for name, values in ((model_name, {c: model[c][metric] for c in columns}),
                          ("simple features + LR", {c: reference.metrics[c][metric] for c in columns})):

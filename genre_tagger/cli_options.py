@@ -31,6 +31,15 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
 
 
+def add_evaluation_options(parser: argparse.ArgumentParser) -> None:
+    """The checkpoint, the labelled manifest, the output folder and the split to evaluate on."""
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--split", default="test", help="train/val/test, or 'all' (default: test)")
+    add_inference_options(parser)
+
+
 def print_config(config: dict) -> int:
     """``--print-config``: the config as YAML on stdout, in the key order of ``config.yaml``."""
     import yaml

@@ -10,13 +10,9 @@ import argparse
 import json
 import sys
 
+from genre_tagger.cli_options import add_evaluation_options, add_inference_options
+
 COMMANDS = ("index", "search", "evaluate-search")
-
-
-def _inference_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
-    parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda ...")
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +22,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     index.add_argument("--output", required=True, help="index folder; re-running adds the manifest's new albums")
     index.add_argument("--index-type", choices=["auto", "flat", "ivf", "hnsw"], default="auto",
                        help="FAISS index (default auto: exact inner product up to 200,000 albums, IVF beyond)")
-    _inference_options(index)
+    add_inference_options(index)
 
     search = commands.add_parser("search", help="nearest albums to a text, an album, an audio file or a cover")
     search.add_argument("--index", required=True, help="index folder made by `genre-tagger index`")
@@ -37,11 +33,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--top-k", type=int, default=10)
 
     evaluate = commands.add_parser("evaluate-search", help="text-to-album recall and album-to-album precision")
-    evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--manifest", required=True)
-    evaluate.add_argument("--output", required=True)
-    evaluate.add_argument("--split", default="test", help="train/val/test, or 'all' (default: test)")
-    _inference_options(evaluate)
+    add_evaluation_options(evaluate)
 
 
 def run(args: argparse.Namespace, progress: bool) -> int:

@@ -11,7 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
-from genre_tagger.cli_options import add_inference_options, add_print_config, add_run_options, print_config
+from genre_tagger.cli_options import (
+    add_evaluation_options, add_inference_options, add_print_config, add_run_options, print_config,
+)
 
 COMMANDS = ("train", "evaluate", "ablate")
 INTERRUPT_HINTS = {
@@ -31,11 +33,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     add_print_config(train)
 
     evaluate = commands.add_parser("evaluate", help="metrics.json and per_label.csv on a split")
-    evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--manifest", required=True)
-    evaluate.add_argument("--output", required=True)
-    evaluate.add_argument("--split", default="test", help="train/val/test, or 'all' (default: test)")
-    add_inference_options(evaluate)
+    add_evaluation_options(evaluate)
 
     ablate = commands.add_parser("ablate", help="every modality subset + the full model with modalities removed")
     ablate.add_argument("--manifest", required=True)

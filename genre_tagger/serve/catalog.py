@@ -1,0 +1,404 @@
+"""The served catalog: the manifest's albums joined with `tag`'s records, in DuckDB.
+
+One in-memory DuckDB database holds one table, ``albums``: a row per usable manifest
+album (manifest order in ``pos``), with its tag record's ``status`` / ``genres`` / ``scores``
+/ ``modalities`` / ``warnings`` / ``error`` (``status`` is ``"untagged"`` when the tag output
+has no record for it, or when there is no tag output), the manifest's own fields as JSON
+(``fields``), the modalities the manifest declares and a few derived columns that the
+filters read (``top_genre``, ``top_score``, ``haystack``). The tag output is read by DuckDB
+itself in whichever format `tag` wrote it (JSONL, CSV with JSON cells, Parquet with a map
+column; see ``tagging/formats.py``). Media paths stay in Python (``MediaFiles`` by id).
+
+Every query goes through a cursor of its own, so request threads never share one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import duckdb
+import pyarrow as pa
+
+from genre_tagger.data.manifest import iter_manifest
+from genre_tagger.data.manifest.readers import manifest_base
+from genre_tagger.data.modalities import declared_modalities, get_modality, modality_names
+from genre_tagger.errors import UserInputError
+from genre_tagger.serve.media import MediaFiles, MediaRoots
+from genre_tagger.tagging.formats import output_format
+
+STATUSES = ("ok", "error", "untagged")
+SORTS = {  # name -> (SQL, default direction); the SQL is ours, never the request's
+    "manifest": ("pos", "asc"),
+    "id": ("id", "asc"),
+    "artist": ("lower(artist)", "asc"),
+    "title": ("lower(title)", "asc"),
+    "score": (None, "desc"),  # the genre filter's score, else the top score
+    "warnings": ("len(warnings)", "desc"),
+}
+MAX_LIMIT = 500
+AUDIT_FILES = ("label_review.csv", "fill_priorities.csv")
+AUDIT_ROWS = 500
+REVIEW_ROWS = 200
+# Album fields the record itself has; manifest fields of the same name come as manifest_<name>.
+RECORD_KEYS = ("id", "status", "genres", "scores", "modalities", "warnings", "error", "primary", "declared", "media")
+TAG_COLUMNS = {"id": "VARCHAR", "status": "VARCHAR", "genres": "VARCHAR[]", "scores": "MAP(VARCHAR, DOUBLE)",
+               "modalities": "VARCHAR[]", "warnings": "VARCHAR[]", "error": "VARCHAR", "primary": "VARCHAR"}
+
+
+def modality_name(text: str) -> str:
+    """A registered modality from its name or its word (``cover`` -> ``image``)."""
+    for name in modality_names():
+        if text in (name, get_modality(name).word):
+            return name
+    known = ", ".join(sorted({*modality_names(), *(get_modality(n).word for n in modality_names())}))
+    raise ValueError(f"unknown modality {text!r} (known: {known})")
+
+
+@dataclass
+class AlbumFilter:
+    """What ``GET /api/albums`` asks for. ``genres``: every one must be among the record's
+    ``genres``; ``min_score`` / ``max_score``: bounds on each asked genre's score (its top-k
+    score; a genre outside the top k scores 0), or on the top score when no genre is asked;
+    ``has`` / ``missing``: modalities the album has / lacks (those its record says were used,
+    the ones the manifest declares while untagged); ``warnings``: with (True) or without
+    (False) warnings; ``confident``: False for tagged albums with no genre over its threshold;
+    ``q``: substring of id, artist or title (case-insensitive)."""
+
+    genres: list[str] = field(default_factory=list)
+    min_score: float | None = None
+    max_score: float | None = None
+    statuses: list[str] = field(default_factory=list)
+    has: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    warnings: bool | None = None
+    confident: bool | None = None
+    split: str | None = None
+    q: str | None = None
+    sort: str = "manifest"
+    order: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.statuses if s not in STATUSES]
+        if bad:
+            raise ValueError(f"unknown status {bad[0]!r} (known: {', '.join(STATUSES)})")
+        self.has = [modality_name(m) for m in self.has]
+        self.missing = [modality_name(m) for m in self.missing]
+        if self.sort not in SORTS:
+            raise ValueError(f"unknown sort {self.sort!r} (known: {', '.join(SORTS)})")
+        if self.order not in (None, "asc", "desc"):
+            raise ValueError(f"order must be asc or desc, got {self.order!r}")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {self.limit}")
+        if self.offset < 0:
+            raise ValueError(f"offset must be >= 0, got {self.offset}")
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for genre in self.genres:
+            clauses.append("list_contains(genres, ?)")
+            params.append(genre)
+        for bound, op in ((self.min_score, ">="), (self.max_score, "<=")):
+            if bound is None:
+                continue
+            if self.genres:
+                for genre in self.genres:
+                    clauses.append(f"coalesce(scores[?], 0) {op} ?")
+                    params += [genre, bound]
+            else:
+                clauses.append(f"coalesce(top_score, 0) {op} ?")
+                params.append(bound)
+        if self.statuses:
+            clauses.append(f"status IN ({', '.join('?' * len(self.statuses))})")
+            params += self.statuses
+        for modality in self.has:
+            clauses.append("list_contains(available, ?)")
+            params.append(modality)
+        for modality in self.missing:
+            clauses.append("NOT list_contains(available, ?)")
+            params.append(modality)
+        if self.warnings is not None:
+            clauses.append("len(warnings) > 0" if self.warnings else "len(warnings) = 0")
+        if self.confident is not None:
+            clauses.append("status = 'ok' AND len(genres) " + ("> 0" if self.confident else "= 0"))
+        if self.split:
+            clauses.append("split = ?")
+            params.append(self.split)
+        if self.q:
+            clauses.append("contains(haystack, ?)")
+            params.append(self.q.lower())
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def order_by(self) -> tuple[str, list[Any]]:
+        expression, direction = SORTS[self.sort]
+        params: list[Any] = []
+        if expression is None:
+            expression = "coalesce(scores[?], 0)" if self.genres else "coalesce(top_score, 0)"
+            params = self.genres[:1]
+        direction = (self.order or direction).upper()
+        return f" ORDER BY {expression} {direction} NULLS LAST, pos ASC", params
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class Catalog:
+    """The albums of ``manifest`` with the records of ``tags`` (optional), queryable."""
+
+    def __init__(self, manifest: str | Path, tags: str | Path | None = None, audit: str | Path | None = None,
+                 say: Callable[[str], None] = _say):
+        self.manifest = Path(manifest)
+        self.say = say
+        self.media: dict[str, MediaFiles] = {}
+        self.roots = MediaRoots(manifest_base(self.manifest))
+        self.db = duckdb.connect(":memory:", config={"threads": 1})
+        self.skipped_lines = self._load_manifest()
+        self.tags = Path(tags) if tags is not None else None
+        self.tag_counts = self._load_tags(self.tags)
+        self._join()
+        self.genre_counts = self._genre_counts()
+        self.audit = read_audit(Path(audit)) if audit is not None else None
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load_manifest(self) -> int:
+        columns: dict[str, list] = {k: [] for k in ("pos", "id", "artist", "title", "split", "declared", "fields")}
+        skipped = 0
+        for record, issues in iter_manifest(self.manifest):  # UserInputError names a missing/unusable file
+            if record is None:
+                skipped += 1
+                continue
+            if record.id in self.media:
+                continue
+            self.media[record.id] = MediaFiles(str(record.cover) if record.cover else None,
+                                               tuple(str(p) for p in record.audio))
+            fields = {"artist": record.artist, "title": None, "split": record.split, "labels": record.genres}
+            fields.update(record.extra)
+            columns["pos"].append(len(columns["id"]))
+            columns["id"].append(record.id)
+            columns["artist"].append(record.artist)
+            title = record.extra.get("title")
+            columns["title"].append(title if isinstance(title, str) else None if title is None else str(title))
+            columns["split"].append(record.split)
+            columns["declared"].append(declared_modalities(record))
+            columns["fields"].append(json.dumps({k: v for k, v in fields.items() if v is not None},
+                                                ensure_ascii=False, default=str))
+        if skipped:
+            self.say(f"warning: {self.manifest}: {skipped} line(s) without a usable album left out "
+                     "(`genre-tagger validate` names each)")
+        if not columns["id"]:
+            raise UserInputError(f"{self.manifest}: no usable album in the manifest")
+        table = pa.table({
+            "pos": pa.array(columns["pos"], pa.int64()), "id": pa.array(columns["id"], pa.string()),
+            "artist": pa.array(columns["artist"], pa.string()), "title": pa.array(columns["title"], pa.string()),
+            "split": pa.array(columns["split"], pa.string()),
+            "declared": pa.array(columns["declared"], pa.list_(pa.string())),
+            "fields": pa.array(columns["fields"], pa.string()),
+        })
+        self.db.register("manifest_rows", table)
+        self.db.execute("CREATE TABLE manifest AS SELECT * FROM manifest_rows")
+        self.db.unregister("manifest_rows")
+        return skipped
+
+    def _load_tags(self, tags: Path | None) -> dict[str, int]:
+        schema = ", ".join(f'"{k}" {v}' for k, v in TAG_COLUMNS.items())
+        if tags is None:
+            self.db.execute(f"CREATE TABLE tags ({schema})")
+            return {}
+        if not tags.is_file():
+            raise UserInputError(f"tags file not found: {tags}" if not tags.exists() else
+                                 f"--tags {tags} is not a file")
+        fmt = output_format(tags, None)
+        source = _tag_source(self.db, tags, fmt)
+        self.db.execute(f"CREATE TABLE tags AS SELECT * FROM ({source}) WHERE id IS NOT NULL "
+                        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY id) = 1")
+        read, unknown = self.db.execute(
+            "SELECT count(*), count(*) FILTER (WHERE id NOT IN (SELECT id FROM manifest)) FROM tags").fetchone()
+        if read == 0 and tags.stat().st_size > 0:
+            raise UserInputError(f"{tags}: no tagging record in it (not an output of `genre-tagger tag`?)")
+        if unknown:
+            self.say(f"warning: {tags}: {unknown} record(s) for albums the manifest does not have are not shown")
+        return {"records": read, "not_in_manifest": unknown}
+
+    def _join(self) -> None:
+        self.db.execute("""
+            CREATE TABLE albums AS
+            SELECT m.pos, m.id, m.artist, m.title, m.split, m.fields, m.declared,
+                   coalesce(t.status, 'untagged') AS status,
+                   coalesce(t.genres, []::VARCHAR[]) AS genres,
+                   t.scores,
+                   t.modalities,
+                   coalesce(t.warnings, []::VARCHAR[]) AS warnings,
+                   t.error,
+                   t."primary",
+                   coalesce(t.modalities, m.declared) AS available,
+                   list_max(map_values(t.scores)) AS top_score,
+                   map_keys(t.scores)[list_position(map_values(t.scores), list_max(map_values(t.scores)))] AS top_genre,
+                   lower(concat_ws(' ', m.id, m.artist, m.title)) AS haystack
+            FROM manifest m LEFT JOIN tags t ON t.id = m.id
+            ORDER BY m.pos
+        """)
+        self.size = self.db.execute("SELECT count(*) FROM albums").fetchone()[0]
+
+    def _genre_counts(self) -> list[dict]:
+        rows = self.db.execute("""
+            SELECT g, count(*) AS n FROM (SELECT unnest(genres) AS g FROM albums) GROUP BY g ORDER BY n DESC, g
+        """).fetchall()
+        return [{"genre": genre, "count": count} for genre, count in rows]
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.db.cursor()
+
+    def counts(self) -> dict[str, int]:
+        rows = self._cursor().execute("SELECT status, count(*) FROM albums GROUP BY status").fetchall()
+        counts = {status: 0 for status in STATUSES}
+        counts.update(dict(rows))
+        return {"albums": self.size, **counts}
+
+    def list(self, wanted: AlbumFilter) -> dict:
+        where, params = wanted.where()
+        order, order_params = wanted.order_by()
+        cursor = self._cursor()
+        total = cursor.execute(f"SELECT count(*) FROM albums{where}", params).fetchone()[0]
+        rows = cursor.execute(f"SELECT {ALBUM_COLUMNS} FROM albums{where}{order} LIMIT ? OFFSET ?",
+                              [*params, *order_params, wanted.limit, wanted.offset]).fetchall()
+        return {"total": total, "albums": [self._album(row) for row in rows]}
+
+    def album(self, album_id: str) -> dict | None:
+        row = self._cursor().execute(f"SELECT {ALBUM_COLUMNS} FROM albums WHERE id = ?", [album_id]).fetchone()
+        return self._album(row) if row is not None else None
+
+    def albums(self, ids: Iterable[str]) -> dict[str, dict]:
+        """Short descriptions (id, artist, title, status, genres, top genre, cover URL) by id,
+        for search results and the map; ids not in the catalog are left out."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self._cursor().execute(
+            "SELECT id, artist, title, status, genres, top_genre FROM albums "
+            "WHERE id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+        return {row[0]: {"artist": row[1], "title": row[2], "status": row[3], "genres": row[4],
+                         "top_genre": row[5], "cover": self.cover_url(row[0])} for row in rows}
+
+    def map_rows(self) -> dict[str, tuple[str | None, str]]:
+        """``{id: (top genre, label)}``: the best-scored label (None when untagged or an error)
+        and "artist - title" (the id when the manifest has neither)."""
+        rows = self._cursor().execute(
+            "SELECT id, top_genre, coalesce(nullif(concat_ws(' \u2014 ', artist, title), ''), id) FROM albums")
+        return {album_id: (genre, label) for album_id, genre, label in rows.fetchall()}
+
+    def review(self) -> dict:
+        cursor = self._cursor()
+
+        def rows(where: str, columns: str, order: str = "pos") -> dict:
+            total = cursor.execute(f"SELECT count(*) FROM albums WHERE {where}").fetchone()[0]
+            found = cursor.execute(f"SELECT id, artist, title, {columns} FROM albums WHERE {where} "
+                                   f"ORDER BY {order} LIMIT {REVIEW_ROWS}").fetchall()
+            names = ["id", "artist", "title", *(c.strip().split(" AS ")[-1] for c in columns.split(","))]
+            return {"total": total, "rows": [dict(zip(names, row)) for row in found]}
+
+        return {
+            "counts": self.counts(),
+            "errors": rows("status = 'error'", "error"),
+            "warnings": rows("len(warnings) > 0", "warnings", "len(warnings) DESC, pos"),
+            "unconfident": rows("status = 'ok' AND len(genres) = 0", "top_genre, top_score", "top_score DESC, pos"),
+            "audit": self.audit,
+        }
+
+    # -- album dicts -------------------------------------------------------------------------
+
+    @staticmethod
+    def media_url(album_id: str, what: str) -> str:
+        from urllib.parse import quote
+
+        return f"/media/{quote(album_id, safe='')}/{what}"
+
+    def cover_url(self, album_id: str) -> str | None:
+        files = self.media.get(album_id)
+        return self.media_url(album_id, "cover") if files is not None and files.cover else None
+
+    def _album(self, row: tuple) -> dict:
+        (album_id, status, genres, scores, modalities, warnings, error, primary, declared, fields) = row
+        album: dict[str, Any] = {"id": album_id, "status": status, "genres": list(genres),
+                                 "scores": dict(scores) if scores is not None else {},
+                                 "modalities": list(modalities) if modalities is not None else [],
+                                 "warnings": list(warnings)}
+        if error is not None:
+            album["error"] = error
+        if primary is not None:
+            album["primary"] = primary
+        album["declared"] = list(declared)
+        for key, value in json.loads(fields).items():
+            album[f"manifest_{key}" if key in RECORD_KEYS else key] = value
+        files = self.media[album_id]
+        album["media"] = {"cover": self.media_url(album_id, "cover") if files.cover else None,
+                          "audio": [self.media_url(album_id, f"audio/{k}") for k in range(len(files.audio))]}
+        return album
+
+
+ALBUM_COLUMNS = 'id, status, genres, scores, modalities, warnings, error, "primary", declared, fields'
+
+
+def _tag_source(db: duckdb.DuckDBPyConnection, tags: Path, fmt: str) -> str:
+    """A SELECT over the tag output with the columns of ``TAG_COLUMNS`` (NULL where absent)."""
+    path = "'" + str(tags).replace("'", "''") + "'"
+    try:
+        if fmt == "jsonl":
+            columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in TAG_COLUMNS.items()) + "}"
+            return (f"SELECT * FROM read_json({path}, format='newline_delimited', ignore_errors=true, "
+                    f"maximum_object_size=67108864, columns={columns})")
+        if fmt == "parquet":
+            found = {row[0] for row in db.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()}
+            reader = f"read_parquet({path})"
+        else:
+            found = {row[0] for row in db.execute(
+                f"DESCRIBE SELECT * FROM read_csv({path}, header=true, all_varchar=true)").fetchall()}
+            reader = f"read_csv({path}, header=true, all_varchar=true, quote='\"', escape='\"')"
+    except duckdb.Error as err:
+        raise UserInputError(f"cannot read tags file {tags} as {fmt}: {str(err).splitlines()[0]}") from err
+    if not {"id", "status"} <= found:
+        raise UserInputError(f"{tags} is not an output of `genre-tagger tag` (no id/status columns)")
+    selected = []
+    for name, kind in TAG_COLUMNS.items():
+        if name not in found:
+            selected.append(f'NULL::{kind} AS "{name}"')
+        elif fmt == "csv" and kind != "VARCHAR":  # JSON text cells
+            selected.append(f'CAST(nullif("{name}", \'\')::JSON AS {kind}) AS "{name}"')
+        else:
+            selected.append(f'"{name}"::{kind} AS "{name}"')
+    return f"SELECT {', '.join(selected)} FROM {reader}"
+
+
+def read_audit(folder: Path) -> dict:
+    """The audit's review tables that exist in ``folder`` (``label_review.csv``,
+    ``fill_priorities.csv``): ``{name: {"columns", "rows" (the first AUDIT_ROWS), "total"}}``."""
+    if not folder.is_dir():
+        raise UserInputError(f"audit folder not found: {folder}" if not folder.exists() else
+                             f"--audit {folder} is not a folder")
+    tables = {}
+    for name in AUDIT_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                reader = csv.reader(handle)
+                columns = next(reader, [])
+                rows, total = [], 0
+                for row in reader:
+                    total += 1
+                    if len(rows) < AUDIT_ROWS:
+                        rows.append(row)
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise UserInputError(f"cannot read {path}: {err}") from err
+        tables[Path(name).stem] = {"columns": columns, "rows": rows, "total": total}
+    return tables

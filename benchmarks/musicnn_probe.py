@@ -27,6 +27,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from genre_tagger.config import instantiate, load_config
+from genre_tagger.runs import default_cache_dir
 from genre_tagger.models.encoders.base import build_encoder
 from genre_tagger.data.manifest import iter_manifest
 from genre_tagger.features import encoder_fingerprint, extract_features
@@ -109,7 +110,7 @@ def main() -> None:
     loader = instantiate(config["data"]["loaders"]["audio"])
     spec = config["model"]["encoders"]["audio"]
     encoder = build_encoder(spec)
-    cache = Path(args.cache_dir) if args.cache_dir else Path(args.manifest).parent / ".genre_tagger_cache"
+    cache = default_cache_dir(args.cache_dir, args.manifest)
     features = extract_features(records, loader, encoder, cache,
                                 batch_size=8, num_workers=2, device="cpu", progress=True)
     keep = np.flatnonzero(features.present)

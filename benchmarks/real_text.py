@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from genre_tagger.runs.ranks import say
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,10 +63,6 @@ REFERENCES = ("tfidf", "minilm_lr")  # tfidf is the simple-features reference of
 SHOWN = ("macro_roc_auc", "macro_pr_auc", "micro_f1")
 TFIDF_C = (1.0, 3.0, 10.0, 30.0, 100.0)
 EMBEDDING_C = (0.3, 1.0, 3.0, 10.0, 30.0)
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- split

@@ -50,15 +50,13 @@ from typing import Any
 
 import psutil
 
+from genre_tagger.runs.ranks import say
+
 ROOT = Path(__file__).resolve().parent.parent
 MEDIA_ARGS = dict(track_seconds=30.0, sample_rate=44100, channels=2, audio_formats=("mp3",),
                   tracks_per_album=(4, 4), texts_per_album=(3, 3), review_words=(180, 220),
                   missing_rates={"audio": 0.0, "image": 0.0, "text": 0.0}, text_file_share=0.0)
 SAMPLE_SECONDS = 0.5
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- inputs

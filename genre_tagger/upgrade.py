@@ -2,7 +2,8 @@
 
 Every saved file says its format and version (``genre_tagger.checkpoint/2``); loading runs
 the steps from its version to today's, in order, and nothing else in the code knows about
-older shapes. A config (in a checkpoint, or a user's overlay) is upgraded by
+older shapes. A tagger checkpoint's step also upgrades what it carries for other jobs (the
+joint search space, ``genre_tagger.joint_space``). A config (in a checkpoint, or a user's overlay) is upgraded by
 ``upgrade_config``: idempotent, so a config already in today's shape passes unchanged.
 """
 
@@ -16,8 +17,18 @@ from genre_tagger.errors import UserInputError
 
 TAGGER_FORMAT = "genre_tagger.checkpoint"
 RECOMMENDER_FORMAT = "genre_tagger.recommender"
+JOINT_SPACE_FORMAT = "genre_tagger.joint_space"  # stored inside a tagger checkpoint's extra
 TAGGER_VERSION = 2
 RECOMMENDER_VERSION = 2
+JOINT_SPACE_VERSION = 2
+
+# A joint space of format 1 stored JointSpace(input_dims, **init), the text side ("text" in
+# every file of that format) among input_dims; a key missing from ``init`` meant the
+# constructor's default of the time: these.
+JOINT_SPACE_1_DEFAULTS = {"hidden": 512, "stem_width": None, "text_view_dim": 0, "input_norm": "layer",
+                          "text_inputs": "both", "text_norm": "layer", "fusion": "mean", "dropout": 0.1,
+                          "dim": 128, "temperature": 0.07, "learn_temperature": True}
+JOINT_SPACE_1_TEXT = "text"
 
 STRATEGIES = {"staged": "genre_tagger.training.strategies.StagedTraining",
               "end_to_end": "genre_tagger.training.strategies.EndToEndTraining"}
@@ -61,8 +72,51 @@ def upgrade_recommender_config(config: dict) -> dict:
     return config
 
 
+def _joint_space_1_to_2(payload: dict) -> dict:
+    """A format-1 joint space in format 2: the album side is every entry of ``input_dims`` but
+    the text, the text side's width the view's, the weights renamed from
+    ``projections.<m>.<0|2>`` to today's modules (``stored_names`` keeps the old names, which
+    identify the space to index folders made with it). Forms this release cannot express (an
+    MLP, frozen stems, LayerNorm'd album inputs, a text side that read more than its view)
+    raise ``ValueError`` naming them: they were off by default and measured no better."""
+    init = {**JOINT_SPACE_1_DEFAULTS, **payload.get("init", {})}
+    unsupported = {"hidden": init["hidden"] > 0, "stem_width": bool(init["stem_width"]),
+                   "input_norm": init["input_norm"] != "standardize",
+                   "text_inputs": init["text_inputs"] != "view" or not init["text_view_dim"]}
+    refused = [key for key, bad in unsupported.items() if bad]
+    text = JOINT_SPACE_1_TEXT
+    if refused or text not in payload["input_dims"]:
+        raise ValueError(", ".join(refused) or "no text side")
+    renamed, stored_names = {}, {}
+    for key, value in payload["state_dict"].items():
+        parts = key.split(".")
+        new = key
+        if parts[0] == "projections":  # projections.<m>.<0: input scaling | 2: the linear map>.<param>
+            m, layer, param = parts[1], parts[2], parts[-1]
+            if m == text:
+                new = f"{'text_scaling' if layer == '0' else 'text_map'}.{param}"
+            else:
+                new = f"{'scaling' if layer == '0' else 'album_maps'}.{m}.{param}"
+        renamed[new], stored_names[new] = value, key
+    keep = ("dim", "dropout", "temperature", "learn_temperature", "text_norm", "fusion")
+    return {**payload, "format": f"{JOINT_SPACE_FORMAT}/2", "state_dict": renamed, "stored_names": stored_names,
+            "album_dims": {m: d for m, d in payload["input_dims"].items() if m != text},
+            "text_dim": int(init["text_view_dim"]), "init": {k: init[k] for k in keep}}
+
+
 def _tagger_1_to_2(payload: dict) -> dict:
-    return {**payload, "config": upgrade_config(payload["config"])}
+    """The config upgraded; a joint search space in ``extra`` brought to its format 2 (or, in
+    a form this release cannot read, replaced by ``joint_space_unreadable``: the tagger
+    still loads, search says why it cannot)."""
+    extra = dict(payload.get("extra") or {})
+    space = extra.get("joint_space")
+    if isinstance(space, dict) and space.get("format") == f"{JOINT_SPACE_FORMAT}/1":
+        try:
+            extra["joint_space"] = _joint_space_1_to_2(space)
+        except ValueError as err:
+            del extra["joint_space"]
+            extra["joint_space_unreadable"] = f"its joint search space ({err}) is a form this release no longer reads"
+    return {**payload, "config": upgrade_config(payload["config"]), "extra": extra}
 
 
 def _recommender_1_to_2(payload: dict) -> dict:

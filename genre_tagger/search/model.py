@@ -26,7 +26,7 @@ from genre_tagger.runs import default_cache_dir
 from genre_tagger.search.combine import combine
 from genre_tagger.search.data import JointData, genre_vectors, joint_data, text_side
 from genre_tagger.search.joint import JointSpace
-from genre_tagger.search.payload import load_space, payload_version, space_digest, upgrade_joint_payload
+from genre_tagger.search.payload import VERSION, load_space, payload_version, space_digest
 from genre_tagger.search.text_view import load_view, view_features
 
 
@@ -105,14 +105,15 @@ def load_search_model(path: str | Path, device: str | torch.device = "cpu") -> S
     """The checkpoint's tagger bundle and joint space; a clear error when it holds none."""
     bundle = load_checkpoint(path, device=device)
     payload = bundle.extra.get("joint_space")
-    if payload_version(payload) is None:
+    if "joint_space_unreadable" in bundle.extra:
+        raise UserInputError(f"{path}: {bundle.extra['joint_space_unreadable']}; train again with `genre-tagger train`")
+    if payload_version(payload) != VERSION:
         raise UserInputError(f"{path} holds no joint search space (made with search off, without text, or before "
                              "search existed): train again with `genre-tagger train` to get one")
     text = text_side(bundle)
     if text is None:
         raise UserInputError(f"{path}: its tagger reads no text, which its joint search space needs")
     digest = space_digest(payload)
-    payload = upgrade_joint_payload(payload, text, path)
     return SearchModel(bundle, load_space(payload), load_view(payload["text_view"]), text,
                        dict(payload.get("index") or {}), Path(path).resolve(), digest,
                        float(payload.get("genre_weight", 0.0)))

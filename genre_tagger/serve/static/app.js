@@ -1,5 +1,6 @@
 /* genre_tagger catalog page: plain JS, no build step, no network beyond this server.
- * Views by URL hash: #/?filters (catalog), #/album/ID, #/map, #/review, #/tag.
+ * Views by URL hash: #/?filters (catalog), #/search?text=Q (or ?file=KEY after an upload),
+ * #/album/ID, #/map, #/review, #/tag.
  * Every request sends X-Genre-Tagger: 1 (with the token cookie, the server accepts POSTs
  * only beside it). Data goes into the page through textContent, never as HTML. */
 "use strict";
@@ -10,7 +11,7 @@ const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948
 const OTHER = "#c8c8c8";
 const $ = (selector) => document.querySelector(selector);
 let info = null;
-let searchResults = null; // {title, results} while showing a search instead of the filtered list
+let fileSearch = null; // {key, title, results}: the last upload search (files cannot live in the URL)
 let mapData = null;
 
 function el(tag, attrs, ...children) {
@@ -113,7 +114,6 @@ function setFilters(changes, keepPage) {
   const filters = {...currentFilters(), ...changes};
   if (!keepPage) delete filters.offset;
   for (const [key, value] of Object.entries(filters)) if (value === "" || value === null || value === undefined) delete filters[key];
-  searchResults = null;
   location.hash = "#/?" + new URLSearchParams(filters).toString();
 }
 
@@ -129,14 +129,9 @@ function syncForm(filters) {
 async function showCatalog() {
   const filters = currentFilters();
   syncForm(filters);
+  $("#search-form").text.value = "";
   const grid = $("#grid");
   const summary = $("#summary");
-  if (searchResults) {
-    grid.replaceChildren(...searchResults.results.map((r) => card(r, el("div", {class: "muted", text: `match ${r.score.toFixed(3)}`}))));
-    summary.replaceChildren(searchResults.title, el("button", {class: "secondary", text: "back to the list", onclick: () => { searchResults = null; showCatalog(); }}));
-    $(".pager").hidden = true;
-    return;
-  }
   const params = new URLSearchParams({...filters, limit: PAGE});
   if (params.get("min_score") === "0") params.delete("min_score");
   const data = await api("/api/albums?" + params.toString());
@@ -150,23 +145,39 @@ async function showCatalog() {
   $("#next").disabled = offset + PAGE >= data.total;
 }
 
-async function runSearch(title, request) {
-  showError("");
-  try {
-    const data = await request();
-    searchResults = {title, results: data.results};
-    if (location.hash.startsWith("#/album") || location.hash.startsWith("#/map")) location.hash = "#/";
-    else showCatalog();
-  } catch (error) { showError(error.message); }
+function showResults(title, results) {
+  $("#grid").replaceChildren(...results.map((r) => card(r, el("div", {class: "muted", text: `match ${r.score.toFixed(3)}`}))));
+  $("#summary").replaceChildren(title, el("a", {class: "chip", href: "#/", text: "back to the list"}));
+  $(".pager").hidden = true;
 }
 
-function searchFile(kind, input) {
+async function showSearch() {
+  const params = new URLSearchParams(location.hash.split("?")[1] || "");
+  syncForm({});
+  const text = params.get("text");
+  if (text) {
+    $("#search-form").text.value = text;
+    const data = await api("/api/search?" + new URLSearchParams({text, k: 24}));
+    showResults(`Albums matching “${text}”`, data.results);
+  } else if (fileSearch && fileSearch.key === params.get("file")) {
+    showResults(fileSearch.title, fileSearch.results);
+  } else {
+    location.hash = "#/";
+  }
+}
+
+async function searchFile(kind, input) {
   const file = input.files[0];
   if (!file) return;
   const body = new FormData();
   body.append("file", file);
   input.value = "";
-  runSearch(`Albums whose ${kind} is like ${file.name}`, () => api(`/api/search/${kind}?k=24`, {method: "POST", body}));
+  showError("");
+  try {
+    const data = await api(`/api/search/${kind}?k=24`, {method: "POST", body});
+    fileSearch = {key: String(Date.now()), title: `Albums whose ${kind} is like ${file.name}`, results: data.results};
+    location.hash = "#/search?file=" + fileSearch.key;
+  } catch (error) { showError(error.message); }
 }
 
 /* ---------- album ---------- */
@@ -363,14 +374,16 @@ async function tagFiles(event) {
 async function route() {
   const hash = location.hash || "#/";
   const name = hash.startsWith("#/album/") ? "album" : hash.startsWith("#/map") ? "map" :
-    hash.startsWith("#/review") ? "review" : hash.startsWith("#/tag") ? "tag" : "catalog";
-  for (const view of document.querySelectorAll(".view")) view.hidden = view.id !== `view-${name}`;
-  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.view === name);
+    hash.startsWith("#/review") ? "review" : hash.startsWith("#/tag") ? "tag" : hash.startsWith("#/search") ? "search" : "catalog";
+  const view = name === "search" ? "catalog" : name;
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  for (const link of document.querySelectorAll("nav a")) link.classList.toggle("active", link.dataset.view === view);
   showError("");
   try {
     if (name === "album") await showAlbum(decodeURIComponent(hash.slice("#/album/".length)));
     else if (name === "map") await showMap();
     else if (name === "review") await showReview();
+    else if (name === "search") await showSearch();
     else if (name === "catalog") await showCatalog();
   } catch (error) { showError(error.message); }
   document.body.dataset.ready = name;
@@ -392,13 +405,13 @@ async function start() {
   let typing = null;
   form.q.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => setFilters({q: form.q.value}), 300); });
   form.addEventListener("submit", (event) => event.preventDefault());
-  form.addEventListener("reset", (event) => { event.preventDefault(); searchResults = null; location.hash = "#/"; });
+  form.addEventListener("reset", (event) => { event.preventDefault(); location.hash = "#/"; });
   $("#prev").addEventListener("click", () => setFilters({offset: Math.max(0, Number(currentFilters().offset || 0) - PAGE)}, true));
   $("#next").addEventListener("click", () => setFilters({offset: Number(currentFilters().offset || 0) + PAGE}, true));
   $("#search-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const text = event.target.text.value.trim();
-    if (text) runSearch(`Albums matching “${text}”`, () => api("/api/search?" + new URLSearchParams({text, k: 24})));
+    if (text) location.hash = "#/search?" + new URLSearchParams({text}).toString();
   });
   $("#search-audio").addEventListener("change", (event) => searchFile("audio", event.target));
   $("#search-cover").addEventListener("change", (event) => searchFile("cover", event.target));

@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export WANDB_SILENT := true
 
-.PHONY: demo test test-slow bench-quality bench-throughput clean
+.PHONY: demo test test-slow bench-quality bench-throughput clean chromium
 
 $(STAMP): pyproject.toml constraints-cpu.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,15 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 demo: $(STAMP)
 	$(BIN)/genre-tagger demo --workdir demo_output
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium for the `serve` page's browser test (Playwright drives it; Playwright's own
+# browser download is unreachable). Installed once, as root; without it that test is skipped.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+	  || echo "note: chromium not installed (needs root: apt-get install -y chromium); the browser test is skipped"; }
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

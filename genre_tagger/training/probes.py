@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from genre_tagger.features.store import ModalityFeatures
+from genre_tagger.logistic import base_rate_logits, fit_logistic, matmul
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.probes import LinearProbes, ViewProbe
 from genre_tagger.models.tagger import GenreTagger
@@ -84,40 +85,6 @@ def view_inputs(probe: ViewProbe, features: ModalityFeatures, rows: np.ndarray) 
     return x
 
 
-def _matmul(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return torch.sparse.mm(x, weight) if x.is_sparse else x @ weight
-
-
-def fit_logistic(x: torch.Tensor, y: torch.Tensor, c: float, start: tuple[torch.Tensor, torch.Tensor],
-                 max_iter: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-    """Multi-label logistic regression ``x [n, D]``, ``y [n, L]`` -> ``(weight [D, L], bias [L])``.
-
-    Objective per label as liblinear's up to a factor ``1/n``: mean over albums of the
-    summed binary cross-entropy plus ``|weight|^2 / (2 C n)``; the bias is not penalised.
-    """
-    weight = start[0].clone().requires_grad_(True)
-    bias = start[1].clone().requires_grad_(True)
-    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=max_iter, history_size=10,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-10)
-    n = max(len(y), 1)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        logits = _matmul(x, weight) + bias
-        loss = F.binary_cross_entropy_with_logits(logits, y, reduction="sum") / n
-        loss = loss + (weight * weight).sum() / (2.0 * c * n)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return weight.detach(), bias.detach()
-
-
-def base_rate_logits(y: torch.Tensor) -> torch.Tensor:
-    rate = y.mean(dim=0).clamp(1e-4, 1 - 1e-4)
-    return torch.log(rate / (1 - rate))
-
-
 def out_of_fold_logits(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
                        grid: tuple[float, ...], folds: int) -> dict[float, np.ndarray]:
     """``{C: [len(train), L]}``: each training album's logits from the fit without its fold,
@@ -133,7 +100,7 @@ def out_of_fold_logits(probe: ViewProbe, features: ModalityFeatures, targets: np
         start = (torch.zeros_like(probe.weight), base_rate_logits(y_fit))
         for c in sorted(grid):
             start = fit_logistic(x_fit, y_fit, c, start)
-            logits[c][fold == k] = standardized((_matmul(x_held, start[0]) + start[1]).numpy())
+            logits[c][fold == k] = standardized((matmul(x_held, start[0]) + start[1]).numpy())
     return logits
 
 
@@ -152,7 +119,7 @@ def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, 
     # both at the strongest penalty, a centroid-like ranking, and again near C = 1-10).
     for c in sorted(grid):
         start = fit_logistic(x_train, y_train, c, start)
-        val_logits = _matmul(x_val, start[0]) + start[1]
+        val_logits = matmul(x_val, start[0]) + start[1]
         key = selection_auc(targets[val], val_logits.numpy(), targets[train],
                             held_out[c] if held_out is not None else None)
         if best is None or key > best[1]:

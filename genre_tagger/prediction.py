@@ -49,21 +49,55 @@ def predict_scores(model: GenreTagger, batch: dict[str, Any], device: torch.devi
 
 @dataclass
 class PredictionBatch:
-    """``scores [B, L]`` sigmoid probabilities, ``present {m: [B]}`` what was used."""
+    """``scores [B, L]`` sigmoid probabilities, ``present {m: [B]}`` what was used.
+
+    ``variants`` (only when asked for, see ``predict_batch``): the same albums scored with
+    their presence masks edited, ``{"alone": {m: [B, L]}, "without": {m: [B, L]}}``.
+    """
 
     indices: list[int]
     ids: list[str]
     scores: np.ndarray
     present: dict[str, np.ndarray]
     warnings: list[list[str]]
+    variants: dict[str, dict[str, np.ndarray]] | None = None
 
 
-def predict_batch(model: GenreTagger, batch: dict, device: torch.device) -> PredictionBatch:
-    """One collated raw batch -> scores. Albums with no usable modality still get a row."""
-    scores = predict_scores(model, batch, device)
+def presence_variants(present: dict[str, torch.Tensor]) -> dict[str, dict[str, dict[str, torch.Tensor]]]:
+    """Edited presence masks ``{m: [B]}``: ``"alone"``: only m kept; ``"without"``: m removed."""
+    return {"alone": {m: {n: mask & (n == m) for n, mask in present.items()} for m in present},
+            "without": {m: {n: mask & (n != m) for n, mask in present.items()} for m in present}}
+
+
+def explained_scores(model: GenreTagger, batch: dict[str, Any],
+                     device: torch.device | None = None) -> tuple[torch.Tensor, dict[str, dict[str, np.ndarray]]]:
+    """A raw collated batch -> ``(scores [B, L], variants)``: the encoders run once, then the
+    fusion head scores the albums as they are and with each modality alone and removed
+    (``presence_variants``). ``scores`` equals ``predict_scores(model, batch)``."""
+    model.eval()
+    with torch.inference_mode():
+        inputs = {m: {k: v.to(device) if device is not None else v for k, v in batch[m].items()}
+                  for m in model.modalities}
+        embeddings, present = model.embed(inputs)
+    present = {m: mask.bool() for m, mask in present.items()}
+    scores = predict_scores(model, {"embeddings": embeddings, "present": present})
+    variants = {kind: {m: predict_scores(model, {"embeddings": embeddings, "present": masks}).cpu().numpy()
+                       for m, masks in by_modality.items()}
+                for kind, by_modality in presence_variants(present).items()}
+    return scores, variants
+
+
+def predict_batch(model: GenreTagger, batch: dict, device: torch.device, explain: bool = False) -> PredictionBatch:
+    """One collated raw batch -> scores. Albums with no usable modality still get a row.
+    ``explain``: also the scores with each modality alone and removed (``explained_scores``)."""
+    if explain:
+        scores, variants = explained_scores(model, batch, device)
+    else:
+        scores, variants = predict_scores(model, batch, device), None
     return PredictionBatch(
         indices=batch["index"].tolist(), ids=batch["ids"], scores=scores.cpu().numpy(),
         present={m: batch[m]["present"].numpy() for m in model.modalities}, warnings=batch["warnings"],
+        variants=variants,
     )
 
 

@@ -26,6 +26,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     tag.add_argument("--top-k", type=int, default=10, help="labels with scores per album (default 10)")
     tag.add_argument("--all-scores", action="store_true", help="write every label's score")
     tag.add_argument("--threshold", type=float, default=None, help="one threshold for all labels instead of the calibrated ones")
+    tag.add_argument("--explain", action="store_true",
+                     help="add `evidence` to each record: its genres' scores from each modality alone and without each")
     add_inference_options(tag)
     tag.add_argument("--devices", default=None,
                      help="several GPUs / processes through Lightning (e.g. 4 or auto): one shard per rank, then a merge")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace, progress: bool) -> int:
                           top_k=args.top_k, all_scores=args.all_scores, threshold=args.threshold,
                           batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
                           progress=progress, devices=_devices(args.devices), strategy=args.strategy,
-                          num_nodes=args.num_nodes)
+                          num_nodes=args.num_nodes, explain=args.explain)
     return 0 if summary.get("error", 0) < summary.get("total", 0) or summary.get("total", 0) == 0 else 1
 
 

@@ -45,7 +45,7 @@ class TaggingModule(pl.LightningModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any]:
         records = []
         if batch["albums"] is not None:
-            prediction = predict_batch(self.bundle.model, batch["albums"], self.device)
+            prediction = predict_batch(self.bundle.model, batch["albums"], self.device, explain=self.builder.explain)
             records = self.builder.records(batch["meta"], prediction)
         return {"records": records, "notes": batch["notes"]}
 

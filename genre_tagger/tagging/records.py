@@ -15,6 +15,8 @@ from genre_tagger.prediction import PredictionBatch
 
 
 FIXED_COLUMNS = ("id", "status", "genres", "scores", "modalities", "warnings", "error")
+EVIDENCE = "evidence"  # the field --explain adds (after the fixed ones)
+EXPLAIN_TOP = 3  # genres explained for an album with none over its threshold
 
 
 def status_kind(record: dict[str, Any]) -> str:
@@ -32,6 +34,11 @@ class RecordBuilder:
     metrics). ``scores`` holds the ``top_k`` best labels (every label with ``all_scores``),
     best first, rounded to 4 decimals. Extra manifest fields follow the fixed ones; one that
     would overwrite a fixed field is written as ``manifest_<name>``.
+
+    ``explain``: each ``ok`` record also gets ``evidence``, one entry per genre in ``genres``
+    (the ``EXPLAIN_TOP`` best when none is over its threshold): ``{"label", "score",
+    "alone": {m: score}, "without": {m: score}}`` over the modalities the album used, from
+    the batch's ``variants`` (``prediction.predict_batch(..., explain=True)``).
     """
 
     labels: list[str]
@@ -39,22 +46,30 @@ class RecordBuilder:
     modalities: list[str]
     top_k: int = 10
     all_scores: bool = False
+    explain: bool = False
 
     @classmethod
-    def from_bundle(cls, bundle: TaggerBundle, top_k: int, all_scores: bool, threshold: float | None) -> "RecordBuilder":
+    def from_bundle(cls, bundle: TaggerBundle, top_k: int, all_scores: bool, threshold: float | None,
+                    explain: bool = False) -> "RecordBuilder":
         """The model's labels and calibrated thresholds, or ``threshold`` for every label."""
         thresholds = (np.full(len(bundle.labels), threshold, dtype=np.float64) if threshold is not None
                       else np.asarray(bundle.thresholds, dtype=np.float64))
-        return cls(list(bundle.labels), thresholds, bundle.modalities, top_k, all_scores)
+        return cls(list(bundle.labels), thresholds, bundle.modalities, top_k, all_scores, explain)
 
     def records(self, meta: list[dict[str, Any]], prediction: PredictionBatch) -> list[dict[str, Any]]:
         out = []
         for row, album in enumerate(meta):
             used = [m for m in self.modalities if bool(prediction.present[m][row])]
-            out.append(self.album(album, prediction.scores[row], used, prediction.warnings[row]))
+            variants = None
+            if self.explain and prediction.variants is not None:
+                variants = {kind: {m: scores[row] for m, scores in by_modality.items()}
+                            for kind, by_modality in prediction.variants.items()}
+            out.append(self.album(album, prediction.scores[row], used, prediction.warnings[row], variants))
         return out
 
-    def album(self, meta: dict[str, Any], scores: np.ndarray, used: list[str], warnings: list[str]) -> dict[str, Any]:
+    def album(self, meta: dict[str, Any], scores: np.ndarray, used: list[str], warnings: list[str],
+              variants: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+        """``variants``: this album's ``{"alone" | "without": {m: scores [L]}}`` (with ``explain``)."""
         record: dict[str, Any] = {"id": meta["id"]}
         if not used:
             record.update(status="error", error=self.nothing_usable(meta["declared"], warnings),
@@ -62,16 +77,30 @@ class RecordBuilder:
         else:
             order = np.argsort(-scores, kind="stable")
             keep = order if self.all_scores else order[: max(self.top_k, 0)]
+            confident = [j for j in order if scores[j] >= self.thresholds[j]]
             record.update(
                 status="ok",
-                genres=[self.labels[j] for j in order if scores[j] >= self.thresholds[j]],
+                genres=[self.labels[j] for j in confident],
                 scores={self.labels[j]: round(float(scores[j]), 4) for j in keep},
                 modalities=used,
                 warnings=list(warnings),
             )
+            if variants is not None:
+                record[EVIDENCE] = self.evidence(confident or list(order[:EXPLAIN_TOP]), scores, used, variants)
+        reserved = (*FIXED_COLUMNS, EVIDENCE) if self.explain else FIXED_COLUMNS
         for key, value in meta["extra"].items():
-            record[f"manifest_{key}" if key in FIXED_COLUMNS else key] = value
+            record[f"manifest_{key}" if key in reserved else key] = value
         return record
+
+    def evidence(self, genres: list[int], scores: np.ndarray, used: list[str],
+                 variants: dict[str, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+        """Per genre (label indices): its score, its score from each used modality alone and without each."""
+        out = []
+        for j in genres:
+            out.append({"label": self.labels[j], "score": round(float(scores[j]), 4),
+                        **{kind: {m: round(float(variants[kind][m][j]), 4) for m in used}
+                           for kind in ("alone", "without")}})
+        return out
 
     def nothing_usable(self, declared: list[str], warnings: list[str]) -> str:
         """E.g. "no usable modality: audio: cannot decode 'a.mp3': ...; album has no cover or text"."""
@@ -112,6 +141,7 @@ class TagOptions:
     num_workers: int = 2
     device: str = "auto"
     progress: bool = True
+    explain: bool = False
 
     def __post_init__(self) -> None:
         if self.top_k < 0:
@@ -124,4 +154,4 @@ class TagOptions:
             raise UserInputError(f"--num-workers must be >= 0, got {self.num_workers}")
 
     def builder(self, bundle: TaggerBundle) -> RecordBuilder:
-        return RecordBuilder.from_bundle(bundle, self.top_k, self.all_scores, self.threshold)
+        return RecordBuilder.from_bundle(bundle, self.top_k, self.all_scores, self.threshold, self.explain)

@@ -101,7 +101,7 @@ class TaggingRun:
         self.skipped_lines += len(notes)
         records = []
         if batch["albums"] is not None:
-            prediction = predict_batch(self.bundle.model, batch["albums"], self.device)
+            prediction = predict_batch(self.bundle.model, batch["albums"], self.device, explain=self.builder.explain)
             records = [r for r in self.builder.records(batch["meta"], prediction) if r["id"] not in self.state.ids]
         self.write(records)
         self.progress.update(len(records) + len(notes))
@@ -150,11 +150,14 @@ def tag_catalog(
     devices: int | str | None = None,
     strategy: str = "ddp",
     num_nodes: int = 1,
+    explain: bool = False,
 ) -> dict[str, Any]:
     """Tag every album of ``manifest`` into ``output`` (resuming it); see the module docstring.
 
     ``output_format``: jsonl / csv / parquet (None: from the extension, else jsonl).
     ``threshold``: one threshold for every label instead of the calibrated ones.
+    ``explain``: each ok record gets ``evidence`` (``RecordBuilder``): its genres' scores from
+    each modality alone and without each (the encoders still run once per album).
     ``devices`` / ``strategy`` / ``num_nodes``: when ``devices`` is given (or several
     nodes), the run goes through ``tag_catalog_distributed``.
 
@@ -163,7 +166,7 @@ def tag_catalog(
     ``skipped_lines`` (manifest lines without a usable id), ``worker_crashes``,
     ``output``, ``format``, ``seconds``. Prints the final line on stdout.
     """
-    opts = TagOptions(output_format, top_k, all_scores, threshold, batch_size, num_workers, device, progress)
+    opts = TagOptions(output_format, top_k, all_scores, threshold, batch_size, num_workers, device, progress, explain)
     if devices is not None or num_nodes > 1:
         from genre_tagger.tagging.distributed import tag_catalog_distributed  # Lightning: seconds to import
 

@@ -567,3 +567,19 @@ def test_the_wheel_carries_the_page(tmp_path):
                for p in (page / folder).iterdir()}
     assert {"genre_tagger/serve/static/app.js", "genre_tagger/serve/templates/index.html"} <= shipped
     assert shipped <= names, sorted(shipped - names)
+
+
+def test_the_listening_socket_turns_nagle_off_and_a_busy_port_is_an_input_error():
+    import socket
+
+    from genre_tagger.serve.server import listen
+
+    sock = listen("127.0.0.1", 0)
+    try:
+        # asyncio sets TCP_NODELAY on accepted sockets only when the protocol says TCP: without
+        # it a keep-alive client waits ~40 ms per request (Nagle + delayed ACK)
+        assert sock.proto == socket.IPPROTO_TCP
+        with pytest.raises(UserInputError, match="cannot listen on 127.0.0.1"):
+            listen("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()

@@ -206,7 +206,7 @@ def create_app(served: Served):
                                  split=split or None, q=q or None, sort=sort, order=order, limit=limit, offset=offset)
         except ValueError as err:
             raise HTTPException(400, str(err)) from None
-        return catalog.list(wanted)
+        return Response(catalog.list_json(wanted), media_type="application/json")
 
     @app.get("/api/genres")
     def genres():
@@ -214,7 +214,7 @@ def create_app(served: Served):
 
     @app.get("/api/albums/{album_id:path}/similar")
     def similar(album_id: str, k: Annotated[int, Query(ge=1, le=MAX_K)] = 10):
-        if catalog.album(album_id) is None:
+        if album_id not in catalog.position:
             raise HTTPException(404, f"unknown album id {album_id!r}")
         try:
             return results(vectors().similar(album_id, k))
@@ -223,10 +223,10 @@ def create_app(served: Served):
 
     @app.get("/api/albums/{album_id:path}")
     def album(album_id: str):
-        found = catalog.album(album_id)
+        found = catalog.album_json(album_id)
         if found is None:
             raise HTTPException(404, f"unknown album id {album_id!r}")
-        return found
+        return Response(found, media_type="application/json")
 
     @app.get("/api/review")
     def review():

@@ -1,15 +1,19 @@
 """The served catalog: the manifest's albums joined with `tag`'s records, in DuckDB.
 
-One in-memory DuckDB database holds one table, ``albums``: a row per usable manifest
+One in-memory DuckDB database holds two tables. ``albums``: a row per usable manifest
 album (manifest order in ``pos``), with its tag record's ``status`` / ``genres`` / ``scores``
 / ``modalities`` / ``warnings`` / ``error`` (``status`` is ``"untagged"`` when the tag output
-has no record for it, or when there is no tag output), the manifest's own fields as JSON
-(``fields``), the modalities the manifest declares and a few derived columns that the
-filters read (``top_genre``, ``top_score``, ``haystack``). The tag output is read by DuckDB
-itself in whichever format `tag` wrote it (JSONL, CSV with JSON cells, Parquet with a map
-column; see ``tagging/formats.py``). Media paths stay in Python (``MediaFiles`` by id).
+has no record for it, or when there is no tag output), the modalities the manifest declares,
+the columns the filters read (``available``, ``top_genre``, ``top_score``, ``haystack``, ...)
+and ``doc``: the album's whole JSON answer, rendered once at start-up. ``album_scores``:
+one row per (album, label) of the records' ``scores``, for score filters and sorting by a
+genre's score. The tag output is read by DuckDB itself in whichever format `tag` wrote it
+(JSONL, CSV with JSON cells, Parquet with a map column; see ``tagging/formats.py``). Media
+paths stay in Python (``MediaFiles`` by id).
 
-Every query goes through a cursor of its own, so request threads never share one.
+A page of albums is two queries: the positions (filter, order, limit, offset on narrow
+columns), then those rows' ``doc``; answers are assembled from the stored JSON, not
+re-encoded. Every query goes through a cursor of its own, so request threads never share one.
 """
 
 from __future__ import annotations
@@ -35,10 +39,10 @@ STATUSES = ("ok", "error", "untagged")
 SORTS = {  # name -> (SQL, default direction); the SQL is ours, never the request's
     "manifest": ("pos", "asc"),
     "id": ("id", "asc"),
-    "artist": ("lower(artist)", "asc"),
-    "title": ("lower(title)", "asc"),
+    "artist": ("artist_key", "asc"),
+    "title": ("title_key", "asc"),
     "score": (None, "desc"),  # the genre filter's score, else the top score
-    "warnings": ("len(warnings)", "desc"),
+    "warnings": ("n_warnings", "desc"),
 }
 MAX_LIMIT = 500
 AUDIT_FILES = ("label_review.csv", "fill_priorities.csv")
@@ -48,6 +52,11 @@ REVIEW_ROWS = 200
 RECORD_KEYS = ("id", "status", "genres", "scores", "modalities", "warnings", "error", "primary", "declared", "media")
 TAG_COLUMNS = {"id": "VARCHAR", "status": "VARCHAR", "genres": "VARCHAR[]", "scores": "MAP(VARCHAR, DOUBLE)",
                "modalities": "VARCHAR[]", "warnings": "VARCHAR[]", "error": "VARCHAR", "primary": "VARCHAR"}
+
+
+def modality_bits(names: Iterable[str]) -> int:
+    order = modality_names()
+    return sum(1 << order.index(name) for name in set(names))
 
 
 def modality_name(text: str) -> str:
@@ -104,29 +113,30 @@ class AlbumFilter:
         for genre in self.genres:
             clauses.append("list_contains(genres, ?)")
             params.append(genre)
-        for bound, op in ((self.min_score, ">="), (self.max_score, "<=")):
-            if bound is None:
-                continue
-            if self.genres:
-                for genre in self.genres:
-                    clauses.append(f"coalesce(scores[?], 0) {op} ?")
-                    params += [genre, bound]
-            else:
-                clauses.append(f"coalesce(top_score, 0) {op} ?")
-                params.append(bound)
+        for genre in self.genres if self.min_score is not None else ():
+            clauses.append("pos IN (SELECT pos FROM album_scores WHERE genre = ? AND score >= ?)")
+            params += [genre, self.min_score]
+        for genre in self.genres if self.max_score is not None else ():  # a genre outside the top k scores 0
+            clauses.append("pos NOT IN (SELECT pos FROM album_scores WHERE genre = ? AND score > ?)")
+            params += [genre, self.max_score]
+        if not self.genres:
+            for bound, op in ((self.min_score, ">="), (self.max_score, "<=")):
+                if bound is not None:
+                    clauses.append(f"coalesce(top_score, 0) {op} ?")
+                    params.append(bound)
         if self.statuses:
             clauses.append(f"status IN ({', '.join('?' * len(self.statuses))})")
             params += self.statuses
-        for modality in self.has:
-            clauses.append("list_contains(available, ?)")
-            params.append(modality)
-        for modality in self.missing:
-            clauses.append("NOT list_contains(available, ?)")
-            params.append(modality)
+        if self.has:  # bit i: the i-th registered modality is available
+            clauses.append("available_bits & ? = ?")
+            params += [modality_bits(self.has)] * 2
+        if self.missing:
+            clauses.append("available_bits & ? = 0")
+            params.append(modality_bits(self.missing))
         if self.warnings is not None:
-            clauses.append("len(warnings) > 0" if self.warnings else "len(warnings) = 0")
+            clauses.append("n_warnings > 0" if self.warnings else "n_warnings = 0")
         if self.confident is not None:
-            clauses.append("status = 'ok' AND len(genres) " + ("> 0" if self.confident else "= 0"))
+            clauses.append("status = 'ok' AND n_genres " + ("> 0" if self.confident else "= 0"))
         if self.split:
             clauses.append("split = ?")
             params.append(self.split)
@@ -135,14 +145,20 @@ class AlbumFilter:
             params.append(self.q.lower())
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def order_by(self) -> tuple[str, list[Any]]:
+    def positions(self) -> tuple[str, list[Any]]:
+        """SELECT of the page's ``pos`` values, in order, and its parameters."""
+        where, params = self.where()
         expression, direction = SORTS[self.sort]
-        params: list[Any] = []
-        if expression is None:
-            expression = "coalesce(scores[?], 0)" if self.genres else "coalesce(top_score, 0)"
-            params = self.genres[:1]
+        source = "albums"
+        if expression is None and self.genres:  # the first asked genre's score (0 outside its top k)
+            source = "albums LEFT JOIN (SELECT pos, score FROM album_scores WHERE genre = ?) USING (pos)"
+            params = [self.genres[0], *params]
+            expression = "coalesce(score, 0)"
+        elif expression is None:
+            expression = "coalesce(top_score, 0)"
         direction = (self.order or direction).upper()
-        return f" ORDER BY {expression} {direction} NULLS LAST, pos ASC", params
+        return (f"SELECT pos FROM {source}{where} ORDER BY {expression} {direction} NULLS LAST, pos ASC "
+                "LIMIT ? OFFSET ?", [*params, self.limit, self.offset])
 
 
 def _say(line: str) -> None:
@@ -157,6 +173,7 @@ class Catalog:
         self.manifest = Path(manifest)
         self.say = say
         self.media: dict[str, MediaFiles] = {}
+        self.position: dict[str, int] = {}  # id -> pos
         self.roots = MediaRoots(manifest_base(self.manifest))
         self.db = duckdb.connect(":memory:", config={"threads": 1})
         self.skipped_lines = self._load_manifest()
@@ -169,7 +186,8 @@ class Catalog:
     # -- loading -----------------------------------------------------------------------------
 
     def _load_manifest(self) -> int:
-        columns: dict[str, list] = {k: [] for k in ("pos", "id", "artist", "title", "split", "declared", "fields")}
+        columns: dict[str, list] = {k: [] for k in ("pos", "id", "artist", "title", "split", "declared", "fields",
+                                                    "media")}
         skipped = 0
         for record, issues in iter_manifest(self.manifest):  # UserInputError names a missing/unusable file
             if record is None:
@@ -177,10 +195,12 @@ class Catalog:
                 continue
             if record.id in self.media:
                 continue
-            self.media[record.id] = MediaFiles(str(record.cover) if record.cover else None,
-                                               tuple(str(p) for p in record.audio))
+            files = MediaFiles(str(record.cover) if record.cover else None, tuple(str(p) for p in record.audio))
+            self.media[record.id] = files
+            self.position[record.id] = len(columns["id"])
             fields = {"artist": record.artist, "title": None, "split": record.split, "labels": record.genres}
             fields.update(record.extra)
+            fields = {f"manifest_{k}" if k in RECORD_KEYS else k: v for k, v in fields.items() if v is not None}
             columns["pos"].append(len(columns["id"]))
             columns["id"].append(record.id)
             columns["artist"].append(record.artist)
@@ -188,8 +208,8 @@ class Catalog:
             columns["title"].append(title if isinstance(title, str) else None if title is None else str(title))
             columns["split"].append(record.split)
             columns["declared"].append(declared_modalities(record))
-            columns["fields"].append(json.dumps({k: v for k, v in fields.items() if v is not None},
-                                                ensure_ascii=False, default=str))
+            columns["fields"].append(json.dumps(fields, ensure_ascii=False, default=str, separators=(",", ":"))[1:-1])
+            columns["media"].append(self._media_json(record.id, files))
         if skipped:
             self.say(f"warning: {self.manifest}: {skipped} line(s) without a usable album left out "
                      "(`genre-tagger validate` names each)")
@@ -200,7 +220,7 @@ class Catalog:
             "artist": pa.array(columns["artist"], pa.string()), "title": pa.array(columns["title"], pa.string()),
             "split": pa.array(columns["split"], pa.string()),
             "declared": pa.array(columns["declared"], pa.list_(pa.string())),
-            "fields": pa.array(columns["fields"], pa.string()),
+            "fields": pa.array(columns["fields"], pa.string()), "media": pa.array(columns["media"], pa.string()),
         })
         self.db.register("manifest_rows", table)
         self.db.execute("CREATE TABLE manifest AS SELECT * FROM manifest_rows")
@@ -230,7 +250,7 @@ class Catalog:
     def _join(self) -> None:
         self.db.execute("""
             CREATE TABLE albums AS
-            SELECT m.pos, m.id, m.artist, m.title, m.split, m.fields, m.declared,
+            SELECT m.pos, m.id, m.artist, m.title, m.split, m.declared,
                    coalesce(t.status, 'untagged') AS status,
                    coalesce(t.genres, []::VARCHAR[]) AS genres,
                    t.scores,
@@ -239,12 +259,42 @@ class Catalog:
                    t.error,
                    t."primary",
                    coalesce(t.modalities, m.declared) AS available,
+                   len(coalesce(t.warnings, []::VARCHAR[])) AS n_warnings,
+                   len(coalesce(t.genres, []::VARCHAR[])) AS n_genres,
+                   lower(m.artist) AS artist_key,
+                   lower(m.title) AS title_key,
                    list_max(map_values(t.scores)) AS top_score,
                    map_keys(t.scores)[list_position(map_values(t.scores), list_max(map_values(t.scores)))] AS top_genre,
                    lower(concat_ws(' ', m.id, m.artist, m.title)) AS haystack
             FROM manifest m LEFT JOIN tags t ON t.id = m.id
             ORDER BY m.pos
         """)
+        bits = " + ".join(f"CASE WHEN list_contains(available, '{name}') THEN {1 << i} ELSE 0 END"
+                          for i, name in enumerate(modality_names()) if name.isidentifier())
+        self.db.execute("ALTER TABLE albums ADD COLUMN available_bits INTEGER")
+        self.db.execute(f"UPDATE albums SET available_bits = {bits or 0}")
+        # The album's JSON answer, in the order of the tag record, then the manifest's fields
+        # (already renamed manifest_<name> where they would shadow one), then the media URLs.
+        self.db.execute("""
+            CREATE TABLE docs AS
+            SELECT a.pos, '{"id":' || to_json(a.id) || ',"status":' || to_json(a.status)
+                || ',"genres":' || to_json(a.genres) || ',"scores":' || coalesce(to_json(a.scores), '{}')
+                || ',"modalities":' || to_json(coalesce(a.modalities, []::VARCHAR[]))
+                || ',"warnings":' || to_json(a.warnings)
+                || CASE WHEN a.error IS NULL THEN '' ELSE ',"error":' || to_json(a.error) END
+                || CASE WHEN a."primary" IS NULL THEN '' ELSE ',"primary":' || to_json(a."primary") END
+                || ',"declared":' || to_json(a.declared)
+                || CASE WHEN m.fields = '' THEN '' ELSE ',' || m.fields END
+                || ',"media":' || m.media || '}' AS doc
+            FROM albums a JOIN manifest m USING (pos) ORDER BY a.pos
+        """)
+        self.db.execute("""
+            CREATE TABLE album_scores AS
+            SELECT pos, unnest(map_keys(scores)) AS genre, unnest(map_values(scores)) AS score
+            FROM albums WHERE scores IS NOT NULL ORDER BY genre, score DESC
+        """)
+        self.db.execute("DROP TABLE manifest")
+        self.db.execute("DROP TABLE tags")
         self.size = self.db.execute("SELECT count(*) FROM albums").fetchone()[0]
 
     def _genre_counts(self) -> list[dict]:
@@ -264,28 +314,38 @@ class Catalog:
         counts.update(dict(rows))
         return {"albums": self.size, **counts}
 
-    def list(self, wanted: AlbumFilter) -> dict:
+    def list_json(self, wanted: AlbumFilter) -> bytes:
+        """``{"total": int, "albums": [album, ...]}`` as JSON bytes (the albums' stored JSON)."""
         where, params = wanted.where()
-        order, order_params = wanted.order_by()
         cursor = self._cursor()
         total = cursor.execute(f"SELECT count(*) FROM albums{where}", params).fetchone()[0]
-        rows = cursor.execute(f"SELECT {ALBUM_COLUMNS} FROM albums{where}{order} LIMIT ? OFFSET ?",
-                              [*params, *order_params, wanted.limit, wanted.offset]).fetchall()
-        return {"total": total, "albums": [self._album(row) for row in rows]}
+        page = [row[0] for row in cursor.execute(*wanted.positions()).fetchall()]
+        docs = dict(cursor.execute("SELECT pos, doc FROM docs WHERE pos IN (SELECT unnest(?::BIGINT[]))",
+                                   [page]).fetchall()) if page else {}
+        return (f'{{"total":{total},"albums":[' + ",".join(docs[pos] for pos in page) + "]}").encode()
+
+    def list(self, wanted: AlbumFilter) -> dict:
+        return json.loads(self.list_json(wanted))
+
+    def album_json(self, album_id: str) -> bytes | None:
+        pos = self.position.get(album_id)
+        if pos is None:
+            return None
+        return self._cursor().execute("SELECT doc FROM docs WHERE pos = ?", [pos]).fetchone()[0].encode()
 
     def album(self, album_id: str) -> dict | None:
-        row = self._cursor().execute(f"SELECT {ALBUM_COLUMNS} FROM albums WHERE id = ?", [album_id]).fetchone()
-        return self._album(row) if row is not None else None
+        found = self.album_json(album_id)
+        return json.loads(found) if found is not None else None
 
     def albums(self, ids: Iterable[str]) -> dict[str, dict]:
         """Short descriptions (id, artist, title, status, genres, top genre, cover URL) by id,
-        for search results and the map; ids not in the catalog are left out."""
-        ids = list(ids)
-        if not ids:
+        for search results and recommendations; ids not in the catalog are left out."""
+        positions = [self.position[i] for i in ids if i in self.position]
+        if not positions:
             return {}
         rows = self._cursor().execute(
             "SELECT id, artist, title, status, genres, top_genre FROM albums "
-            "WHERE id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()
+            "WHERE pos IN (SELECT unnest(?::BIGINT[]))", [positions]).fetchall()
         return {row[0]: {"artist": row[1], "title": row[2], "status": row[3], "genres": row[4],
                          "top_genre": row[5], "cover": self.cover_url(row[0])} for row in rows}
 
@@ -326,26 +386,10 @@ class Catalog:
         files = self.media.get(album_id)
         return self.media_url(album_id, "cover") if files is not None and files.cover else None
 
-    def _album(self, row: tuple) -> dict:
-        (album_id, status, genres, scores, modalities, warnings, error, primary, declared, fields) = row
-        album: dict[str, Any] = {"id": album_id, "status": status, "genres": list(genres),
-                                 "scores": dict(scores) if scores is not None else {},
-                                 "modalities": list(modalities) if modalities is not None else [],
-                                 "warnings": list(warnings)}
-        if error is not None:
-            album["error"] = error
-        if primary is not None:
-            album["primary"] = primary
-        album["declared"] = list(declared)
-        for key, value in json.loads(fields).items():
-            album[f"manifest_{key}" if key in RECORD_KEYS else key] = value
-        files = self.media[album_id]
-        album["media"] = {"cover": self.media_url(album_id, "cover") if files.cover else None,
-                          "audio": [self.media_url(album_id, f"audio/{k}") for k in range(len(files.audio))]}
-        return album
-
-
-ALBUM_COLUMNS = 'id, status, genres, scores, modalities, warnings, error, "primary", declared, fields'
+    def _media_json(self, album_id: str, files: MediaFiles) -> str:
+        return json.dumps({"cover": self.media_url(album_id, "cover") if files.cover else None,
+                           "audio": [self.media_url(album_id, f"audio/{k}") for k in range(len(files.audio))]},
+                          separators=(",", ":"))
 
 
 def _tag_source(db: duckdb.DuckDBPyConnection, tags: Path, fmt: str) -> str:

@@ -80,10 +80,22 @@ def open_served(manifest: str | Path, tags: str | Path | None = None, index: str
 
 
 def listen(host: str, port: int) -> socket.socket:
-    """A listening socket on ``host:port`` (port 0: any free one)."""
+    """A listening socket on ``host:port`` (port 0: any free one).
+
+    Made with ``IPPROTO_TCP`` spelled out: asyncio turns Nagle off (``TCP_NODELAY``) only on
+    accepted sockets that say so, and with Nagle on, a keep-alive client waits ~40 ms (its
+    delayed ACK) for the body that follows each response's headers."""
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        return socket.create_server((host, port), family=family, backlog=2048)
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(2048)
+        except OSError:
+            sock.close()
+            raise
+        return sock
     except OSError as err:
         raise UserInputError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
 

@@ -583,3 +583,14 @@ def test_the_listening_socket_turns_nagle_off_and_a_busy_port_is_an_input_error(
             listen("127.0.0.1", sock.getsockname()[1])
     finally:
         sock.close()
+
+
+def test_without_a_token_only_loopback_host_names_are_answered(served):
+    """DNS rebinding: a page whose name points at 127.0.0.1 sends its own name as Host."""
+    with TestClient(create_app(served, loopback_only=True), base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/api/albums").status_code == 200
+        for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "LOCALHOST"):
+            assert client.get("/api/albums", headers={"Host": host}).status_code == 200, host
+        for host in ("evil.example:8000", "evil.example", "", "127.0.0.1.evil.example", "[::ffff:1.2.3.4]:80"):
+            response = client.get("/api/albums", headers={"Host": host})
+            assert response.status_code == 400 and "loopback" in response.json()["error"], host

@@ -31,7 +31,7 @@ from genre_tagger.errors import UserInputError
 from genre_tagger.serve.catalog import MAX_LIMIT, SORTS, STATUSES, AlbumFilter, Catalog
 from genre_tagger.serve.media import MediaRefused, content_type
 from genre_tagger.serve.models import Recommendations, Tagger
-from genre_tagger.serve.security import COOKIE, SecurityHeaders, TokenGate, query_token
+from genre_tagger.serve.security import COOKIE, HostCheck, SecurityHeaders, TokenGate, query_token
 from genre_tagger.serve.uploads import MAX_FILES, MAX_JSON_BYTES, MAX_UPLOAD_BYTES, BodyLimit, save_upload, shown, upload_folder
 from genre_tagger.serve.vectors import MAP_POINTS, BadQuery, NotIndexed, Unavailable, Vectors
 
@@ -128,8 +128,10 @@ class RecommendRequest(BaseModel):
     k: int = Field(10, ge=1, le=MAX_K)
 
 
-def create_app(served: Served):
-    """The ASGI app: FastAPI inside the body limit, the token gate and the security headers."""
+def create_app(served: Served, loopback_only: bool = False):
+    """The ASGI app: FastAPI inside the body limit, the token gate and the security headers;
+    ``loopback_only``: also refuse requests whose ``Host`` is not a loopback name (what
+    ``serve`` does when it runs without a token)."""
     app = FastAPI(title="genre_tagger catalog", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     catalog = served.catalog
@@ -201,7 +203,7 @@ def create_app(served: Served):
         offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     ):
         try:
-            wanted = AlbumFilter(genres=genre, min_score=min_score, max_score=max_score, statuses=_split(status),
+            wanted = AlbumFilter(genres=[g for g in genre if g], min_score=min_score, max_score=max_score, statuses=_split(status),
                                  has=_split(has), missing=_split(missing), warnings=warnings, confident=confident,
                                  split=split or None, q=q or None, sort=sort, order=order, limit=limit, offset=offset)
         except ValueError as err:
@@ -345,4 +347,5 @@ def create_app(served: Served):
         return send_file(album_id, files.audio[k] if k < len(files.audio) else None, f"audio track {k}")
 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    return SecurityHeaders(TokenGate(BodyLimit(app, served.max_upload_bytes), served.token))
+    gated = TokenGate(BodyLimit(app, served.max_upload_bytes), served.token)
+    return SecurityHeaders(HostCheck(gated) if loopback_only else gated)

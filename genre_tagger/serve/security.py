@@ -11,6 +11,10 @@ scripts send (a cross-site form cannot set it, and no CORS is ever allowed).
 ``SecurityHeaders`` (ASGI): ``nosniff``, no framing, no referrer, a same-origin-only
 Content-Security-Policy, and ``no-store`` on the API.
 
+``HostCheck`` (ASGI): without a token the server listens on loopback only, and answers only
+requests whose ``Host`` names a loopback address: a web page cannot reach it through DNS
+rebinding (its own name pointed at 127.0.0.1) and read the catalog.
+
 ``is_loopback(host)``: binding anywhere else without a token is refused (the CLI's check).
 """
 
@@ -107,3 +111,34 @@ class SecurityHeaders:
             await send(message)
 
         return await self.app(scope, receive, with_headers)
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def host_name(value: bytes) -> str:
+    """The host of a ``Host`` header, without its port (``[::1]:8000`` -> ``::1``)."""
+    text = value.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+class HostCheck:
+    """Answers 400 (JSON) to requests whose ``Host`` is not a loopback name or address."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            name = host_name(dict(scope.get("headers") or []).get(b"host", b""))
+            if not (name in LOOPBACK_NAMES or is_loopback(name)):
+                body = json.dumps({"error": "this server answers only to loopback host names "
+                                            "(start it with --token to serve other hosts)"}).encode()
+                await send({"type": "http.response.start", "status": 400,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -107,7 +107,7 @@ def run(served: Served, sock: socket.socket, say: Callable[[str], None] = _say, 
     shown = f"[{host}]" if ":" in host else host
     say(f"serve: http://{shown}:{port}/" + (" (token required; open /?token=TOKEN in a browser)"
                                              if served.token else ""))
-    config = uvicorn.Config(create_app(served), log_level=log_level, access_log=False, timeout_keep_alive=30,
+    config = uvicorn.Config(create_app(served, loopback_only=served.token is None), log_level=log_level, access_log=False, timeout_keep_alive=30,
                             server_header=False)
     # uvicorn shuts down gracefully on Ctrl-C / SIGTERM, then raises the signal again for the
     # handlers it found: ours just note it, so a stopped server ends normally (exit 0).

@@ -231,7 +231,7 @@ def live_url(built):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(`apt-get install -y chromium`; `make test` installs it)")
-def test_the_page_in_a_browser(live_url, client, tmp_path):
+def test_the_page_in_a_browser(live_url, built, client, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     genres = client.get("/api/genres").json()["genres"]
@@ -298,6 +298,19 @@ def test_the_page_in_a_browser(live_url, client, tmp_path):
             # the review view
             page.click("nav a[data-view=review]")
             page.wait_for_selector("body[data-ready=review] .stat")
+
+            # albums that sound like an uploaded track; tagging uploaded files
+            track = next(built.manifest.parent / a["audio"][0] for a in _lines(built.manifest) if a.get("audio"))
+            page.click("nav a[data-view=catalog]")
+            page.wait_for_selector("body[data-ready=catalog]")
+            page.set_input_files("#search-audio", str(track))
+            expect(page.locator("#summary")).to_contain_text(f"is like {track.name}")
+            assert "#/search?file=" in page.url and page.locator("#grid .card").count() > 0
+            page.click("nav a[data-view=tag]")
+            page.set_input_files("#tag-form input[name=audio]", str(track))
+            page.fill("#tag-form textarea[name=texts]", "bright brass and a driving beat")
+            page.click("#tag-form button")
+            expect(page.locator("#tag-result")).to_contain_text("modalities used")
 
             # the screenshot: the catalog, filtered by the genre
             page.goto(f"{live_url}/#/?genre={genre.replace(' ', '%20').replace('&', '%26')}")

@@ -377,6 +377,8 @@ def test_uploads_are_limited_in_size_and_type(client, served):
 def test_malformed_json_is_4xx(client, body, content_type):
     response = client.post("/api/recommend", content=body, headers={"content-type": content_type})
     assert 400 <= response.status_code < 500 and response.json()["error"]
+    if body == b"{bad json":
+        assert response.json()["error"].startswith("body is not valid JSON: ")
 
 
 # -- tags in each format, missing inputs --------------------------------------------------------------

@@ -113,6 +113,11 @@ def _split(values: list[str]) -> list[str]:
 def _validation_message(err: RequestValidationError) -> str:
     parts = []
     for item in err.errors()[:3]:
+        if item.get("type") == "json_invalid":
+            position = item.get("loc", ("body", "?"))[-1]
+            parts.append(f"body is not valid JSON: {(item.get('ctx') or {}).get('error', 'decode error')} "
+                         f"(at character {position})")
+            continue
         where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "path", "body"))
         kind = {"query": "query parameter", "path": "path parameter", "body": "body"}.get(
             str(item.get("loc", ("",))[0]), "input")

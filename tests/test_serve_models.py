@@ -229,6 +229,28 @@ def live_url(built):
     sock.close()
 
 
+def test_concurrent_requests_to_a_live_server(live_url):
+    """Text searches, uploads and plain reads at once: one model call at a time, none fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def one(k: int) -> int:
+        with httpx.Client(base_url=live_url, headers=headers, timeout=60) as client:
+            if k % 4 == 0:
+                return client.get("/api/search", params={"text": QUERIES[k % 2], "k": 5}).status_code
+            if k % 4 == 1:
+                return client.post("/api/tag", data={"texts": [f"song {k} with horns and drums"]}).status_code
+            if k % 4 == 2:
+                return client.get("/api/albums/syn3-00002/similar").status_code
+            return client.get("/api/albums", params={"sort": "score", "limit": 5}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(24))) == [200] * 24
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(`apt-get install -y chromium`; `make test` installs it)")
 def test_the_page_in_a_browser(live_url, built, client, tmp_path):

@@ -8,8 +8,9 @@ writes for it (``RecordBuilder``, the calibrated thresholds, top 10 scores).
 ``Recommendations``: the ``--recommender``'s model over the served manifest
 (``recommend.serving.Recommender``), album vectors computed once at start-up.
 
-Both run one request at a time (a lock): the decoders and tokenizers are not re-entrant,
-and on a small machine a queue is faster than contention.
+Every model call of the server (these two, and query encoding in ``vectors.py``) holds
+``MODEL_LOCK``: the checkpoint's tokenizers and decoders are not re-entrant, one bundle may
+serve both uploads and text search, and on a small machine a queue is faster than contention.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.tagging.records import TagOptions
 
+MODEL_LOCK = threading.Lock()
+
 
 class Tagger:
     """``tag`` for one uploaded album."""
@@ -31,7 +34,6 @@ class Tagger:
     def __init__(self, bundle: TaggerBundle, top_k: int = 10):
         self.bundle = bundle
         self.builder = TagOptions(top_k=top_k).builder(bundle)
-        self._lock = threading.Lock()
 
     @property
     def modalities(self) -> list[str]:
@@ -39,7 +41,7 @@ class Tagger:
 
     def tag(self, record: AlbumRecord) -> dict[str, Any]:
         """The §4 record of ``record`` (``status`` "error" with the cause when nothing was usable)."""
-        with self._lock:
+        with MODEL_LOCK:
             scores, present, warnings = self.bundle.predict([record], batch_size=1, num_workers=0, device="cpu",
                                                             progress=False)
         used = [m for m in self.bundle.modalities if bool(present[m][0])]
@@ -56,9 +58,8 @@ class Recommendations:
         if not Path(model).is_file():
             raise UserInputError(f"recommender not found: {model}")
         self.engine = Recommender(model, manifest)
-        self._lock = threading.Lock()
 
     def recommend(self, history: list[str], k: int) -> list[dict]:
         indices = self.engine.indices(history, "history")  # UserInputError names unknown ids
-        with self._lock:
+        with MODEL_LOCK:
             return self.engine.top_k([indices], k)[0]

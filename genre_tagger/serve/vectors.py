@@ -14,7 +14,6 @@ from its Parquet parts, streaming (a d x d covariance; memory stays flat in the 
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ from genre_tagger.errors import UserInputError
 from genre_tagger.search.index import part_vectors
 from genre_tagger.search.model import SearchModel, load_search_model
 from genre_tagger.search.query import BadQuery, Query, SearchIndex
+from genre_tagger.serve.models import MODEL_LOCK
 
 MAP_POINTS = 50_000  # at most this many albums on the map (an even sample beyond)
 
@@ -82,7 +82,6 @@ class Vectors:
                                     f"({meta_checkpoint} is gone): start serve with --checkpoint CKPT")
         if self.model is not None:
             self.index._given = self.model
-        self._lock = threading.Lock()  # one query encoding at a time (tokenizers and decoders are not re-entrant)
 
     @property
     def size(self) -> int:
@@ -120,7 +119,7 @@ class Vectors:
             raise Unavailable(self.unavailable)
         if kind not in self.query_kinds():
             raise Unavailable(f"the index's joint space has no {kind} branch")
-        with self._lock:
+        with MODEL_LOCK:
             vector, _ = self.index.vector(Query(kind, value))  # BadQuery: the input is unusable
         return self.nearest(vector, k)
 

@@ -245,8 +245,11 @@ class Catalog:
                                  f"--tags {tags} is not a file")
         fmt = output_format(tags, None)
         source = _tag_source(self.db, tags, fmt)
-        self.db.execute(f"CREATE TABLE tags AS SELECT * FROM ({source}) WHERE id IS NOT NULL "
-                        "QUALIFY row_number() OVER (PARTITION BY id ORDER BY id) = 1")
+        try:  # one record per id (`tag` never writes an id twice; a hand-made file might)
+            self.db.execute(f"CREATE TABLE tags AS SELECT * FROM ({source}) WHERE id IS NOT NULL "
+                            "QUALIFY row_number() OVER (PARTITION BY id ORDER BY id) = 1")
+        except duckdb.Error as err:
+            raise UserInputError(f"cannot read tags file {tags} as {fmt}: {str(err).splitlines()[0]}") from err
         read, unknown = self.db.execute(
             "SELECT count(*), count(*) FILTER (WHERE id NOT IN (SELECT id FROM manifest)) FROM tags").fetchone()
         if read == 0 and tags.stat().st_size > 0:

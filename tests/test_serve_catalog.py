@@ -596,3 +596,11 @@ def test_without_a_token_only_loopback_host_names_are_answered(served):
         for host in ("evil.example:8000", "evil.example", "", "127.0.0.1.evil.example", "[::ffff:1.2.3.4]:80"):
             response = client.get("/api/albums", headers={"Host": host})
             assert response.status_code == 400 and "loopback" in response.json()["error"], host
+
+
+def test_the_cli_can_import_the_command_module_cheaply():
+    """cli.py imports every command module on every run: serve's must not pull in its app."""
+    code = ("import sys; import genre_tagger.serve.commands; "
+            "print(sorted(m for m in ('fastapi', 'duckdb', 'torch', 'uvicorn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

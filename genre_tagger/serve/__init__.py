@@ -20,7 +20,7 @@ from importlib import import_module
 
 # Imported on first use: the CLI imports ``serve.commands`` for every command, and FastAPI,
 # DuckDB and torch have no business slowing down `genre-tagger --help`.
-_PUBLIC = {"AlbumFilter": "catalog", "Catalog": "catalog", "Served": "app", "create_app": "app",
+_PUBLIC = {"AlbumFilter": "catalog", "Catalog": "catalog", "Served": "served", "create_app": "app",
            "open_served": "server"}
 __all__ = sorted(_PUBLIC)
 

@@ -18,7 +18,6 @@ re-encoded. Every query goes through a cursor of its own, so request threads nev
 
 from __future__ import annotations
 
-import csv
 import gc
 import json
 import sys
@@ -35,6 +34,7 @@ from genre_tagger.data.manifest.readers import manifest_base
 from genre_tagger.data.modalities import declared_modalities, get_modality, modality_names
 from genre_tagger.errors import UserInputError
 from genre_tagger.serve.media import MediaFiles, MediaRoots
+from genre_tagger.serve.tables import TAG_COLUMNS, read_audit, tag_source
 from genre_tagger.tagging.formats import output_format
 
 STATUSES = ("ok", "error", "untagged")
@@ -47,13 +47,9 @@ SORTS = {  # name -> (SQL, default direction); the SQL is ours, never the reques
     "warnings": ("n_warnings", "desc"),
 }
 MAX_LIMIT = 500
-AUDIT_FILES = ("label_review.csv", "fill_priorities.csv")
-AUDIT_ROWS = 500
 REVIEW_ROWS = 200
 # Album fields the record itself has; manifest fields of the same name come as manifest_<name>.
 RECORD_KEYS = ("id", "status", "genres", "scores", "modalities", "warnings", "error", "primary", "declared", "media")
-TAG_COLUMNS = {"id": "VARCHAR", "status": "VARCHAR", "genres": "VARCHAR[]", "scores": "MAP(VARCHAR, DOUBLE)",
-               "modalities": "VARCHAR[]", "warnings": "VARCHAR[]", "error": "VARCHAR", "primary": "VARCHAR"}
 
 
 def modality_bits(names: Iterable[str]) -> int:
@@ -244,7 +240,7 @@ class Catalog:
             raise UserInputError(f"tags file not found: {tags}" if not tags.exists() else
                                  f"--tags {tags} is not a file")
         fmt = output_format(tags, None)
-        source = _tag_source(self.db, tags, fmt)
+        source = tag_source(self.db, tags, fmt)
         try:  # one record per id (`tag` never writes an id twice; a hand-made file might)
             self.db.execute(f"CREATE TABLE tags AS SELECT * FROM ({source}) WHERE id IS NOT NULL "
                             "QUALIFY row_number() OVER (PARTITION BY id ORDER BY id) = 1")
@@ -401,59 +397,3 @@ class Catalog:
         base = f"/media/{quote(album_id, safe='')}/"
         cover = f'"{base}cover"' if files.cover else "null"
         return f'{{"cover":{cover},"audio":[' + ",".join(f'"{base}audio/{k}"' for k in range(len(files.audio))) + "]}"
-
-
-def _tag_source(db: duckdb.DuckDBPyConnection, tags: Path, fmt: str) -> str:
-    """A SELECT over the tag output with the columns of ``TAG_COLUMNS`` (NULL where absent)."""
-    path = "'" + str(tags).replace("'", "''") + "'"
-    try:
-        if fmt == "jsonl":
-            columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in TAG_COLUMNS.items()) + "}"
-            return (f"SELECT * FROM read_json({path}, format='newline_delimited', ignore_errors=true, "
-                    f"maximum_object_size=67108864, columns={columns})")
-        if fmt == "parquet":
-            found = {row[0] for row in db.execute(f"DESCRIBE SELECT * FROM read_parquet({path})").fetchall()}
-            reader = f"read_parquet({path})"
-        else:
-            found = {row[0] for row in db.execute(
-                f"DESCRIBE SELECT * FROM read_csv({path}, header=true, all_varchar=true)").fetchall()}
-            reader = f"read_csv({path}, header=true, all_varchar=true, quote='\"', escape='\"')"
-    except duckdb.Error as err:
-        raise UserInputError(f"cannot read tags file {tags} as {fmt}: {str(err).splitlines()[0]}") from err
-    if not {"id", "status"} <= found:
-        raise UserInputError(f"{tags} is not an output of `genre-tagger tag` (no id/status columns)")
-    selected = []
-    for name, kind in TAG_COLUMNS.items():
-        if name not in found:
-            selected.append(f'NULL::{kind} AS "{name}"')
-        elif fmt == "csv" and kind != "VARCHAR":  # JSON text cells
-            selected.append(f'CAST(nullif("{name}", \'\')::JSON AS {kind}) AS "{name}"')
-        else:
-            selected.append(f'"{name}"::{kind} AS "{name}"')
-    return f"SELECT {', '.join(selected)} FROM {reader}"
-
-
-def read_audit(folder: Path) -> dict:
-    """The audit's review tables that exist in ``folder`` (``label_review.csv``,
-    ``fill_priorities.csv``): ``{name: {"columns", "rows" (the first AUDIT_ROWS), "total"}}``."""
-    if not folder.is_dir():
-        raise UserInputError(f"audit folder not found: {folder}" if not folder.exists() else
-                             f"--audit {folder} is not a folder")
-    tables = {}
-    for name in AUDIT_FILES:
-        path = folder / name
-        if not path.is_file():
-            continue
-        try:
-            with open(path, newline="", encoding="utf-8") as handle:
-                reader = csv.reader(handle)
-                columns = next(reader, [])
-                rows, total = [], 0
-                for row in reader:
-                    total += 1
-                    if len(rows) < AUDIT_ROWS:
-                        rows.append(row)
-        except (OSError, UnicodeDecodeError, csv.Error) as err:
-            raise UserInputError(f"cannot read {path}: {err}") from err
-        tables[Path(name).stem] = {"columns": columns, "rows": rows, "total": total}
-    return tables

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from genre_tagger.errors import UserInputError
-from genre_tagger.serve.app import Served, create_app
+from genre_tagger.serve.app import create_app
+from genre_tagger.serve.served import Served
 from genre_tagger.serve.catalog import Catalog
 from genre_tagger.serve.models import Recommendations, Tagger
 from genre_tagger.serve.security import is_loopback

@@ -18,6 +18,9 @@ from typing import Iterator
 
 from fastapi import HTTPException, UploadFile
 
+from genre_tagger.data.records import AlbumRecord
+from genre_tagger.serve.models import Tagger
+
 MAX_UPLOAD_BYTES = 50 * 2**20
 MAX_JSON_BYTES = 2**20
 MAX_FILES = 16
@@ -105,3 +108,28 @@ def shown(message: str, folder: Path, names: dict[str, str]) -> str:
     for saved, original in names.items():
         message = message.replace(str(folder / saved), original)
     return message.replace(str(folder), "upload")
+
+
+def tag_uploads(tagger: Tagger, album_id: str, audio: list[UploadFile], cover: UploadFile | None,
+                texts: list[str]) -> dict:
+    """The §4 record of uploaded tracks, cover and texts (messages name the uploaded files)."""
+    texts = [t for t in texts if t.strip()]
+    if not audio and cover is None and not texts:
+        raise HTTPException(400, "send at least one audio file, a cover or a text (fields: audio, cover, texts)")
+    if len(audio) > MAX_FILES or len(texts) > MAX_FILES:
+        raise HTTPException(400, f"at most {MAX_FILES} audio files and {MAX_FILES} texts")
+    if sum(len(t) for t in texts) > MAX_JSON_BYTES:
+        raise HTTPException(413, f"texts over {MAX_JSON_BYTES} characters")
+    with upload_folder() as folder:
+        names: dict[str, str] = {}
+        tracks = []
+        for k, upload in enumerate(audio):
+            path = save_upload(upload, "audio", folder, f"audio-{k}")
+            names[path.name] = upload.filename or path.name
+            tracks.append(path)
+        image = None
+        if cover is not None:
+            image = save_upload(cover, "cover", folder, "cover")
+            names[image.name] = cover.filename or image.name
+        record = tagger.tag(AlbumRecord(id=album_id, audio=tracks, cover=image, texts=texts))
+        return json.loads(shown(json.dumps(record, ensure_ascii=False), folder, names))

@@ -18,6 +18,7 @@ import sys
 from types import ModuleType
 
 from genre_tagger import demo_commands
+from genre_tagger.audit import commands as audit_commands
 from genre_tagger.data import commands as data_commands
 from genre_tagger.errors import UserInputError
 from genre_tagger.interrupts import sigterm_as_interrupt
@@ -35,6 +36,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     tagging_commands,     # tag
     search_commands,      # index, search, evaluate-search
     recommend_commands,   # train-recommender, evaluate-recommender, recommend, ablate-recommender
+    audit_commands,       # audit
 )
 INTERRUPT_HINTS = {command: hint for module in COMMAND_MODULES
                    for command, hint in getattr(module, "INTERRUPT_HINTS", {}).items()}

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "genre_tagger"
-JOBS = ("training", "tagging", "search", "recommend")
+JOBS = ("training", "tagging", "search", "recommend", "audit")
 COMPOSITION_ROOTS = ("genre_tagger.cli", "genre_tagger.demo")
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 70

@@ -1,0 +1,273 @@
+"""Catalog audit benchmark: does the review queue find planted label errors, and do fill
+priorities point at the albums that gain most from a missing modality?
+
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audit_quality.py --workdir /tmp/audit_bench
+
+Steps (each skipped when its output is already in --workdir):
+
+1. a synthetic catalog without the generator's own label noise (``write_catalog(...,
+   label_noise=0)``; 600 albums, 50 labels, seed 11, 3 s tracks), so that its labels are the
+   truth;
+2. planted noise (``noisy.jsonl``): one label removed from ``--noise`` of the albums that have at
+   least two, one wrong label added to another ``--noise`` (drawn by the labels' frequency, so
+   plausible ones);
+3. ``train`` on the noisy manifest (default config), then ``audit`` it;
+4. (a) precision and recall of the queue's top K per kind (K = the number planted of that kind
+   and twice that) against random order and against the trained tagger's own in-sample
+   scores (missing: highest score among absent labels first; unexpected: lowest among present);
+5. (b) hide and restore (``hidden.jsonl``): one modality hidden on ``--hide`` of the albums
+   that have it and at least one other (each album hides at most one), ``audit`` again, then
+   the hidden albums ranked by their fill gain; restoring the modality changes each album's
+   per-album average precision and log-loss against the true labels: the albums ranked first
+   should gain more than those ranked last.
+
+Prints a markdown section for benchmarks/RESULTS.md and writes it to WORKDIR/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+PYTHON = sys.executable
+
+
+def cli(*args: str) -> float:
+    clock = time.monotonic()
+    subprocess.run([PYTHON, "-m", "genre_tagger.cli", "--quiet", *args], check=True)
+    return time.monotonic() - clock
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def plant_noise(albums: list[dict], share: float, seed: int) -> tuple[list[dict], dict[str, list]]:
+    """Remove one label from ``share`` of the albums with two or more, add one wrong label to
+    another ``share`` (drawn by label frequency). Returns the noisy albums and the planted pairs."""
+    rng = random.Random(seed)
+    counts: dict[str, int] = {}
+    for album in albums:
+        for genre in album["genres"]:
+            counts[genre] = counts.get(genre, 0) + 1
+    labels, weights = list(counts), [counts[g] for g in counts]
+    order = list(range(len(albums)))
+    rng.shuffle(order)
+    n = int(round(share * len(albums)))
+    removable = [i for i in order if len(albums[i]["genres"]) >= 2][:n]
+    addable = [i for i in order if i not in set(removable)][:n]
+    noisy = [dict(a, genres=list(a["genres"])) for a in albums]
+    planted: dict[str, list] = {"missing": [], "unexpected": []}
+    for i in removable:
+        label = rng.choice(sorted(noisy[i]["genres"]))
+        noisy[i]["genres"].remove(label)
+        planted["missing"].append([noisy[i]["id"], label])
+    for i in addable:
+        while True:
+            label = rng.choices(labels, weights)[0]
+            if label not in noisy[i]["genres"]:
+                break
+        noisy[i]["genres"].append(label)
+        planted["unexpected"].append([noisy[i]["id"], label])
+    return noisy, planted
+
+
+def hide_modalities(albums: list[dict], share: float, seed: int) -> tuple[list[dict], dict[str, str]]:
+    """Hide one modality on ``share`` of the albums that have it and another (disjoint albums)."""
+    from genre_tagger.data.modalities import get_modality, modality_names
+
+    rng = random.Random(seed)
+    hidden: dict[str, str] = {}
+    out = [dict(a) for a in albums]
+    fields = {m: get_modality(m).fields for m in modality_names()}
+    for modality in modality_names():
+        has = [i for i, a in enumerate(albums) if a["id"] not in hidden
+               and any(a.get(f) for f in fields[modality])
+               and any(a.get(f) for m in fields if m != modality for f in fields[m])]
+        for i in rng.sample(has, int(round(share * len(has)))):
+            for field in fields[modality]:
+                out[i][field] = None
+            hidden[albums[i]["id"]] = modality
+    return out, hidden
+
+
+def read_csv(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def model_scores(checkpoint: Path, manifest: Path) -> tuple[object, list, dict, np.ndarray]:
+    """The tagger, the manifest's records, their cached features and the tagger's scores."""
+    from genre_tagger.checkpoint import load_checkpoint
+    from genre_tagger.data.manifest import read_manifest
+    from genre_tagger.runs import default_cache_dir
+
+    bundle = load_checkpoint(checkpoint)
+    records, _ = read_manifest(manifest)
+    features = bundle.embed(records, default_cache_dir(None, manifest), progress=False)
+    return bundle, records, features, bundle.scores(features)
+
+
+def queue_table(work: Path, noisy: Path, planted: dict[str, list]) -> list[str]:
+    """(a): precision / recall at K of the queue, random order and the tagger's in-sample scores."""
+    from genre_tagger.labels import LabelVocabulary
+
+    bundle, records, _, scores = model_scores(work / "run" / "model.ckpt", noisy)
+    labelled = [i for i, r in enumerate(records) if r.genres]
+    targets, _ = LabelVocabulary(bundle.labels).encode([records[i] for i in labelled])
+    scores = scores[labelled]
+    ids = [records[i].id for i in labelled]
+    queue = read_csv(work / "audit_noise" / "label_review.csv")
+    lines = ["| kind | planted | candidates | K | audit queue P / R | tagger's own scores P / R | random P / R |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for kind, wanted, order_sign in (("missing", 0.0, -1.0), ("unexpected", 1.0, 1.0)):
+        truth = {tuple(pair) for pair in planted[kind]}
+        rows, cols = np.nonzero(targets == wanted)
+        ranked_model = [(ids[r], bundle.labels[c]) for r, c in
+                        sorted(zip(rows, cols), key=lambda rc: order_sign * scores[rc[0], rc[1]])]
+        ranked_queue = [(r["id"], r["label"]) for r in queue if r["issue"] == kind]
+        for k in (len(truth), 2 * len(truth)):
+            cells = []
+            for ranked in (ranked_queue, ranked_model):
+                hits = len(truth & set(ranked[:k]))
+                cells.append(f"{hits / k:.2f} / {hits / len(truth):.2f}")
+            chance = len(truth) / len(rows)
+            cells.append(f"{chance:.3f} / {k / len(rows):.3f}")
+            lines.append(f"| {kind} | {len(truth)} | {len(rows)} | {k} | " + " | ".join(cells) + " |")
+    queue_sizes = {kind: sum(r["issue"] == kind for r in queue) for kind in ("missing", "unexpected")}
+    lines.append("")
+    lines.append(f"Queue: {queue_sizes['missing']} missing and {queue_sizes['unexpected']} unexpected rows.")
+    return lines
+
+
+def per_album_change(bundle, features, targets: np.ndarray, rows: np.ndarray, modality: str) -> tuple:
+    """``(delta AP [n], delta log-loss [n])`` of restoring ``modality`` to ``rows`` (positive = better)."""
+    from sklearn.metrics import average_precision_score
+
+    others = [m for m in bundle.modalities if m != modality]
+    hidden = bundle.scores(features, modalities=others, rows=rows)
+    restored = bundle.scores(features, rows=rows)
+    y = targets[rows]
+
+    def loss(s: np.ndarray) -> np.ndarray:
+        s = np.clip(s.astype(np.float64), 1e-6, 1 - 1e-6)
+        return -(y * np.log(s) + (1 - y) * np.log(1 - s)).sum(axis=1)
+
+    ap = np.array([average_precision_score(y[i], restored[i]) - average_precision_score(y[i], hidden[i])
+                   for i in range(len(rows))])
+    return ap, loss(hidden) - loss(restored)
+
+
+def restore_table(work: Path, clean: Path, hidden: dict[str, str]) -> list[str]:
+    """(b): the hidden albums by fill gain; what restoring the modality does, top vs bottom quarter."""
+    from scipy.stats import spearmanr
+
+    from genre_tagger.data.modalities import get_modality
+    from genre_tagger.labels import LabelVocabulary
+
+    bundle, records, features, _ = model_scores(work / "run" / "model.ckpt", clean)
+    targets, _ = LabelVocabulary(bundle.labels).encode(records)
+    index = {r.id: i for i, r in enumerate(records)}
+    fill = read_csv(work / "audit_hidden" / "fill_priorities.csv")
+    gains = {(r["id"], r["modality"]): float(r["gain"]) for r in fill}
+    lines = ["| hidden modality | albums | top quarter by gain: ΔAP / Δlog-loss | bottom quarter: ΔAP / Δlog-loss "
+             "| all: ΔAP / Δlog-loss | Spearman(gain, Δlog-loss) | Spearman(gain, ΔAP) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    pooled = {"gain": [], "ap": [], "loss": []}
+    for modality in bundle.modalities:
+        ids = [album for album, m in hidden.items() if m == modality and album in index]
+        rows = np.array([index[a] for a in ids], dtype=np.int64)
+        if len(rows) < 8:
+            continue
+        ap, loss = per_album_change(bundle, features, targets, rows, modality)
+        gain = np.array([gains[(a, modality)] for a in ids])
+        pooled["gain"].append(gain), pooled["ap"].append(ap), pooled["loss"].append(loss)
+        lines.append(_restore_line(get_modality(modality).word, gain, ap, loss, spearmanr))
+    if pooled["gain"]:
+        lines.append(_restore_line("all (one ranking)", *(np.concatenate(pooled[k]) for k in ("gain", "ap", "loss")),
+                                   spearmanr))
+    return lines
+
+
+def _restore_line(name: str, gain: np.ndarray, ap: np.ndarray, loss: np.ndarray, spearmanr) -> str:
+    order = np.argsort(-gain, kind="stable")
+    quarter = max(len(order) // 4, 1)
+    top, bottom = order[:quarter], order[-quarter:]
+    return (f"| {name} | {len(gain)} | {ap[top].mean():+.3f} / {loss[top].mean():+.2f} | "
+            f"{ap[bottom].mean():+.3f} / {loss[bottom].mean():+.2f} | {ap.mean():+.3f} / {loss.mean():+.2f} | "
+            f"{spearmanr(gain, loss)[0]:.2f} | {spearmanr(gain, ap)[0]:.2f} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", default="/tmp/audit_bench")
+    parser.add_argument("--albums", type=int, default=600)
+    parser.add_argument("--labels", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--track-seconds", type=float, default=3.0)
+    parser.add_argument("--noise", type=float, default=0.1, help="share of albums losing a label (and gaining one)")
+    parser.add_argument("--hide", type=float, default=0.3, help="share of the albums with a modality that hide it")
+    parser.add_argument("--config", action="append", default=[], help="train config overlay (repeatable)")
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    clean = work / "catalog" / "manifest.jsonl"
+    timings = {}
+    if not clean.exists():
+        from genre_tagger.data.synthetic import write_catalog
+
+        clock = time.monotonic()
+        write_catalog(work / "catalog", n_albums=args.albums, seed=args.seed, n_labels=args.labels,
+                      track_seconds=args.track_seconds, label_noise=0.0, progress=False)
+        timings["synth"] = time.monotonic() - clock
+    noisy, planted_file = work / "catalog" / "noisy.jsonl", work / "planted.json"
+    if not noisy.exists():
+        rows, planted = plant_noise(read_jsonl(clean), args.noise, args.seed)
+        write_jsonl(noisy, rows)
+        planted_file.write_text(json.dumps(planted), encoding="utf-8")
+    planted = json.loads(planted_file.read_text(encoding="utf-8"))
+    if not (work / "run" / "model.ckpt").exists():
+        config = [c for path in args.config for c in ("--config", path)]
+        timings["train"] = cli("train", "--manifest", str(noisy), "--output", str(work / "run"), "--wandb", "disabled",
+                               *config)
+    if not (work / "audit_noise" / "summary.json").exists():
+        timings["audit"] = cli("audit", "--checkpoint", str(work / "run" / "model.ckpt"), "--manifest", str(noisy),
+                               "--output", str(work / "audit_noise"))
+    hidden_manifest, hidden_file = work / "catalog" / "hidden.jsonl", work / "hidden.json"
+    if not hidden_manifest.exists():
+        rows, hidden = hide_modalities(read_jsonl(clean), args.hide, args.seed)
+        write_jsonl(hidden_manifest, rows)
+        hidden_file.write_text(json.dumps(hidden), encoding="utf-8")
+    hidden = json.loads(hidden_file.read_text(encoding="utf-8"))
+    if not (work / "audit_hidden" / "summary.json").exists():
+        timings["audit_hidden"] = cli("audit", "--checkpoint", str(work / "run" / "model.ckpt"), "--manifest",
+                                      str(hidden_manifest), "--output", str(work / "audit_hidden"))
+    lines = [f"Catalog: `write_catalog(n_albums={args.albums}, seed={args.seed}, n_labels={args.labels}, "
+             f"track_seconds={args.track_seconds:g}, label_noise=0)`; noise share {args.noise:g}, hidden share "
+             f"{args.hide:g}; timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), "",
+             "(a) Planted label errors: precision / recall of the top K", ""]
+    lines += queue_table(work, noisy, planted)
+    lines += ["", "(b) Hide and restore: what restoring the hidden modality changes, by fill-gain rank", ""]
+    lines += restore_table(work, clean, hidden)
+    text = "\n".join(lines) + "\n"
+    (work / "results.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

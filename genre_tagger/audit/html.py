@@ -104,8 +104,8 @@ def _review(result: AuditResult) -> str:
     rows = [[k + 1, r["id"], r["label"], f'<td class="{r["issue"]}">{escape(r["issue"])}</td>', r["score"],
              r["probability"], r["threshold"], r["model_score"]] for k, r in enumerate(result.review[:TOP_REVIEW])]
     return (f"<h2>Review queue</h2><p>{len(result.review)} rows ({counts['missing']} missing, "
-            f"{counts['unexpected']} unexpected); score = out-of-fold probability that the recorded state is "
-            f"wrong. Top {len(rows)} (<code>label_review.csv</code>):</p>"
+            f"{counts['unexpected']} unexpected); score = how far the out-of-fold probability lies from the "
+            f"label's typical carrier, in log-odds. Top {len(rows)} (<code>label_review.csv</code>):</p>"
             + table(["#", "album", "label", "issue", "score", "out-of-fold p", "threshold", "model score"], rows,
                     raw={3}))
 

@@ -94,7 +94,7 @@ def _review_md(result: AuditResult) -> list[str]:
     counts = result.summary["review_rows"]
     lines = ["## Review queue", "",
              f"{len(result.review)} rows ({counts['missing']} missing, {counts['unexpected']} unexpected); score = "
-             "out-of-fold probability that the recorded state is wrong. Top "
+             "how far the out-of-fold probability lies from the label's typical carrier, in log-odds. Top "
              f"{min(TOP_REVIEW, len(result.review))}:", ""]
     lines += _table(["#", "album", "label", "issue", "score", "out-of-fold p", "threshold", "model score"],
                     [[k + 1, r["id"], r["label"], r["issue"], r["score"], r["probability"], r["threshold"],

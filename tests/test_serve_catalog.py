@@ -156,6 +156,9 @@ def test_album_filters_have_known_answers(client, query, expected):
 def test_total_counts_every_match_beyond_the_page(client):
     body = client.get("/api/albums?limit=2").json()
     assert body["total"] == 7 and len(body["albums"]) == 2
+    assert client.get("/api/albums?genre=Jazz&offset=1").json()["total"] == 2
+    past = client.get("/api/albums?genre=Jazz&offset=5").json()  # a page past the end still counts
+    assert past == {"total": 2, "albums": []}
 
 
 def test_one_album_has_the_record_the_manifest_fields_and_media_urls(client):

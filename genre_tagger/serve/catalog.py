@@ -144,7 +144,8 @@ class AlbumFilter:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def positions(self) -> tuple[str, list[Any]]:
-        """SELECT of the page's ``pos`` values, in order, and its parameters."""
+        """SELECT of the page's ``pos`` values, in order, each with the count of every match,
+        and its parameters."""
         where, params = self.where()
         expression, direction = SORTS[self.sort]
         source = "albums"
@@ -155,8 +156,8 @@ class AlbumFilter:
         elif expression is None:
             expression = "coalesce(top_score, 0)"
         direction = (self.order or direction).upper()
-        return (f"SELECT pos FROM {source}{where} ORDER BY {expression} {direction} NULLS LAST, pos ASC "
-                "LIMIT ? OFFSET ?", [*params, self.limit, self.offset])
+        return (f"SELECT pos, count(*) OVER () FROM {source}{where} ORDER BY {expression} {direction} NULLS LAST, "
+                "pos ASC LIMIT ? OFFSET ?", [*params, self.limit, self.offset])
 
 
 def _say(line: str) -> None:
@@ -323,10 +324,16 @@ class Catalog:
 
     def list_json(self, wanted: AlbumFilter) -> bytes:
         """``{"total": int, "albums": [album, ...]}`` as JSON bytes (the albums' stored JSON)."""
-        where, params = wanted.where()
         cursor = self._cursor()
-        total = cursor.execute(f"SELECT count(*) FROM albums{where}", params).fetchone()[0]
-        page = [row[0] for row in cursor.execute(*wanted.positions()).fetchall()]
+        rows = cursor.execute(*wanted.positions()).fetchall()
+        page = [row[0] for row in rows]
+        if rows:
+            total = rows[0][1]
+        elif wanted.offset == 0:
+            total = 0
+        else:  # a page past the end: count on its own
+            where, params = wanted.where()
+            total = cursor.execute(f"SELECT count(*) FROM albums{where}", params).fetchone()[0]
         docs = dict(cursor.execute("SELECT pos, doc FROM docs WHERE pos IN (SELECT unnest(?::BIGINT[]))",
                                    [page]).fetchall()) if page else {}
         return (f'{{"total":{total},"albums":[' + ",".join(docs[pos] for pos in page) + "]}").encode()

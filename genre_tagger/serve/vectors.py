@@ -97,6 +97,12 @@ class Vectors:
         return kinds
 
     def nearest(self, vector: np.ndarray, k: int, leave_out: int | None = None) -> list[dict]:
+        import faiss
+
+        # One thread per query. ``faiss_index.load`` set that for the thread that loaded the
+        # index only: OpenMP keeps the setting per thread, and requests run in pool threads,
+        # where a default team per tiny search cost a third of the route's throughput.
+        faiss.omp_set_num_threads(1)
         wanted = min(k + (leave_out is not None), self.size)
         scores, positions = self.index.index.search(np.ascontiguousarray(vector, np.float32), wanted)
         results = []

@@ -216,6 +216,28 @@ def test_explain_is_the_model_with_modalities_removed(checkpoint, tiny_catalog, 
     assert checked > 20
 
 
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_explained_tabular_outputs_resume(checkpoint, tiny_catalog, tmp_path, fmt):
+    """Evidence is JSON text in CSV and Parquet; a resumed run writes the old rows' text once, not re-quoted."""
+    from genre_tagger.tagging import tag_catalog
+
+    rows = read_jsonl(tiny_catalog)
+    first = write_jsonl(tiny_catalog.parent / f"audit_first_{fmt}.jsonl", rows[:5])
+    both = write_jsonl(tiny_catalog.parent / f"audit_both_{fmt}.jsonl", rows[:8])
+    out, reference = tmp_path / f"tags.{fmt}", tmp_path / "tags.jsonl"
+    for manifest in (first, both):
+        tag_catalog(checkpoint, manifest, out, explain=True, num_workers=0, progress=False)
+    tag_catalog(checkpoint, both, reference, explain=True, num_workers=0, progress=False)
+    if fmt == "csv":
+        cells = {r["id"]: r["evidence"] for r in read_csv(out)}
+    else:
+        import pyarrow.parquet as pq
+
+        cells = {r["id"]: r["evidence"] for r in pq.read_table(out).to_pylist()}
+    expected = {r["id"]: r["evidence"] for r in read_jsonl(reference)}
+    assert len(cells) == 8 and {k: json.loads(v) for k, v in cells.items()} == expected
+
+
 # --------------------------------------------------------------------------- faults and exit codes
 
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from genre_tagger.errors import UserInputError
 from genre_tagger.tagging.journal import JournalState, dumps, fsync_dir, iter_journal, journal_ids
-from genre_tagger.tagging.records import FIXED_COLUMNS
+from genre_tagger.tagging.records import EVIDENCE, FIXED_COLUMNS
 
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -87,6 +87,8 @@ def _record_from_cells(row: dict[str, str]) -> dict[str, Any]:
         elif key == "error":
             if cell:
                 record[key] = cell
+        elif key == EVIDENCE and cell:
+            record[key] = _decoded_evidence(cell)
         else:
             record[key] = cell if cell != "" or key in ("id", "status") else None
     return record
@@ -105,7 +107,20 @@ def _read_parquet_rows(output: Path) -> Iterator[dict[str, Any]]:
         for row in batch.to_pylist():
             if isinstance(row.get("scores"), list):  # map columns come back as (key, value) pairs
                 row["scores"] = dict(row["scores"])
+            if EVIDENCE in row:
+                row[EVIDENCE] = _decoded_evidence(row[EVIDENCE])
             yield {k: v for k, v in row.items() if v is not None or k not in ("error", "genres", "scores")}
+
+
+def _decoded_evidence(value: Any) -> Any:
+    """``tag --explain``'s evidence, JSON text in CSV and Parquet, back as the list it was (so a
+    resumed run writes it once more as the same text, not as a string of JSON)."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def finalize(journal: Path, output: Path, fmt: str) -> None:

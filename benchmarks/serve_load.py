@@ -13,7 +13,9 @@ What it measures:
 
 Routes: ``filter`` (``/api/albums`` with random genre / min score / status / modality /
 text filters, sorts and offsets), ``album`` (``/api/albums/{id}``), ``similar``
-(``/api/albums/{id}/similar?k=10``), ``text`` (``/api/search?text=...&k=10``).
+(``/api/albums/{id}/similar?k=10``), ``text`` (``/api/search?text=...&k=10``, a new
+text nearly every time: phrase, mood and year drawn at random, so the server's cache of
+recent queries does not flatter the figure).
 
 The catalog: ``--albums`` made-up albums (``serve.synthetic``: manifest and tag records,
 16 genres, no media files) and random unit vectors (clustered by genre) in an exact FAISS
@@ -58,6 +60,8 @@ QUERIES = [
     "heavy metal riffs and double bass drums", "quiet solo piano", "psychedelic rock with long jams",
     "a warm live recording", "synthesizers and drum machines from the eighties",
 ]
+MOODS = ("melancholic", "joyful", "late at night", "for a road trip", "raw and live", "polished", "dreamy",
+         "aggressive", "relaxed", "danceable", "intimate", "epic", "lo-fi", "instrumental", "with a choir")
 SERVER = """
 import argparse, sys
 from genre_tagger.serve import commands
@@ -185,8 +189,9 @@ def request_maker(route: str, catalog: dict, rng: random.Random):
     def similar() -> tuple[str, dict]:
         return f"/api/albums/{rng.choice(ids)}/similar", {"k": 10}
 
-    def text() -> tuple[str, dict]:
-        return "/api/search", {"text": rng.choice(QUERIES), "k": 10}
+    def text() -> tuple[str, dict]:  # a new text nearly every time: the server keeps recent queries' vectors
+        return "/api/search", {"text": f"{rng.choice(QUERIES)}, {rng.choice(MOODS)}, {rng.randint(1950, 2025)}",
+                               "k": 10}
 
     return {"filter": filters, "album": album, "similar": similar, "text": text}[route]
 

@@ -357,3 +357,12 @@ def _until(check, timeout: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_a_repeated_text_query_reuses_its_vector(served, client):
+    from unittest import mock
+
+    text = "a repeated query about horns"
+    first = client.get("/api/search", params={"text": text, "k": 3}).json()
+    with mock.patch.object(served.vectors.index, "vector", side_effect=AssertionError("encoded again")):
+        assert client.get("/api/search", params={"text": text, "k": 3}).json() == first

@@ -14,6 +14,8 @@ from its Parquet parts, streaming (a d x d covariance; memory stays flat in the 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +30,7 @@ from genre_tagger.search.query import BadQuery, Query, SearchIndex
 from genre_tagger.serve.models import MODEL_LOCK
 
 MAP_POINTS = 50_000  # at most this many albums on the map (an even sample beyond)
+TEXT_CACHE = 256  # text queries whose vectors are kept
 
 
 class Unavailable(Exception):
@@ -82,6 +85,8 @@ class Vectors:
                                     f"({meta_checkpoint} is gone): start serve with --checkpoint CKPT")
         if self.model is not None:
             self.index._given = self.model
+        self._texts: OrderedDict[str, np.ndarray] = OrderedDict()  # recent text queries' vectors (LRU)
+        self._texts_lock = threading.Lock()
 
     @property
     def size(self) -> int:
@@ -125,9 +130,26 @@ class Vectors:
             raise Unavailable(self.unavailable)
         if kind not in self.query_kinds():
             raise Unavailable(f"the index's joint space has no {kind} branch")
-        with MODEL_LOCK:
-            vector, _ = self.index.vector(Query(kind, value))  # BadQuery: the input is unusable
+        vector = self._recent(value) if kind == "text" else None  # the page asks again on "back"
+        if vector is None:
+            with MODEL_LOCK:
+                vector, _ = self.index.vector(Query(kind, value))  # BadQuery: the input is unusable
+            if kind == "text":
+                self._remember(value, vector)
         return self.nearest(vector, k)
+
+    def _recent(self, text: str) -> np.ndarray | None:
+        with self._texts_lock:
+            if text not in self._texts:
+                return None
+            self._texts.move_to_end(text)
+            return self._texts[text]
+
+    def _remember(self, text: str, vector: np.ndarray) -> None:
+        with self._texts_lock:
+            self._texts[text] = vector
+            while len(self._texts) > TEXT_CACHE:
+                self._texts.popitem(last=False)
 
     def map_points(self, limit: int = MAP_POINTS) -> MapPoints:
         """A 2-D PCA of the index vectors (an even sample of ``limit`` albums when larger)."""

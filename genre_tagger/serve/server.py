@@ -11,6 +11,7 @@ routes in its thread pool.
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import sys
@@ -73,6 +74,8 @@ def open_served(manifest: str | Path, tags: str | Path | None = None, index: str
         notes["recommend"] = "recommendations need --recommender REC_CKPT"
     if vectors is not None:
         served.map_json()
+    gc.collect()
+    gc.freeze()  # what start-up made lives as long as the server: keep it out of every later GC pass
     counts = catalog.counts()
     say(f"serve: {counts['albums']} albums ({counts['ok']} ok, {counts['error']} errors, {counts['untagged']} untagged)"
         + (f", {vectors.size} indexed" if vectors is not None else "")

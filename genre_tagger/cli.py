@@ -24,6 +24,7 @@ from genre_tagger.errors import UserInputError
 from genre_tagger.interrupts import sigterm_as_interrupt
 from genre_tagger.recommend import commands as recommend_commands
 from genre_tagger.search import commands as search_commands
+from genre_tagger.serve import commands as serve_commands
 from genre_tagger.tagging import commands as tagging_commands
 from genre_tagger.training import commands as training_commands
 
@@ -37,6 +38,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     search_commands,      # index, search, evaluate-search
     recommend_commands,   # train-recommender, evaluate-recommender, recommend, ablate-recommender
     audit_commands,       # audit
+    serve_commands,       # serve
 )
 INTERRUPT_HINTS = {command: hint for module in COMMAND_MODULES
                    for command, hint in getattr(module, "INTERRUPT_HINTS", {}).items()}

@@ -5,7 +5,7 @@ in well under a second):
 
 - no import cycles between modules, function-level imports included;
 - a job package (``JOBS``) imports no other job; outside the jobs only the composition
-  roots (``cli.py``, ``demo.py``) import jobs; each job's ``commands.py`` belongs to its job;
+  roots (``cli.py``, ``demo.py``, the ``serve`` app) import jobs; each job's ``commands.py`` belongs to its job;
 - nothing outside ``genre_tagger.baselines`` (the benchmarks' reference) imports it: the
   shipped model must not change when a benchmark does;
 - no module over ``MAX_MODULE_LINES`` lines, no function over ``MAX_FUNCTION_LINES`` lines
@@ -20,7 +20,13 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "genre_tagger"
 JOBS = ("training", "tagging", "search", "recommend", "audit")
-COMPOSITION_ROOTS = ("genre_tagger.cli", "genre_tagger.demo")
+# Composition roots put several jobs together: the CLI, the demo, and the catalog app, whose
+# one process answers with the tagging, search and recommendation jobs' own functions.
+COMPOSITION_ROOTS = ("genre_tagger.cli", "genre_tagger.demo", "genre_tagger.serve")
+
+
+def is_composition_root(name: str) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in COMPOSITION_ROOTS)
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 70
 LONG_FUNCTIONS_ALLOWED_UNDER = ("data/synthetic",)  # matches data/synthetic/ and data/synthetic2/
@@ -124,7 +130,7 @@ def test_no_import_cycles():
 def test_jobs_stand_on_the_core_not_on_each_other():
     wrong = []
     for name in modules():
-        if name in COMPOSITION_ROOTS:
+        if is_composition_root(name):
             continue
         own = job_of(name)
         for target in sorted(imports_of(name)):

@@ -17,8 +17,11 @@ Stages (each announced on stderr with the elapsed time), all under WORKDIR:
 7. ``recommend/``: synthetic listeners for the catalog, `train-recommender` and
    `evaluate-recommender` on the run's cached embeddings, one listener's next albums
    (``genre_tagger.recommend.demo.demo_section``);
-8. a summary on stdout: the ablation table, the tagging counts with one example record, the
-   search and recommendation sections, and where every output went.
+8. ``audit/``: `audit` the catalog (labels to review, inputs to fill, genres to trust);
+9. ``catalog_tags.jsonl``: `tag` the catalog itself, for the catalog app;
+10. a summary on stdout: the ablation table, the tagging counts with one example record, the
+    search, recommendation and audit sections, where every output went, and the one
+    `genre-tagger serve` command that shows the catalog in a browser.
 
 Workdir reuse: the demo marks WORKDIR as its own (``.genre_tagger_demo``). Re-running on a
 marked WORKDIR clears only the demo's own outputs (the names above) and starts afresh;
@@ -40,7 +43,7 @@ from genre_tagger.errors import UserInputError
 
 MARKER = ".genre_tagger_demo"
 OUTPUTS = ("catalog", "run", "eval", "ablation", "holdout", "tags.jsonl", "search_index", "search_eval", "recommend",
-           "summary.md")
+           "audit", "catalog_tags.jsonl", "summary.md")
 
 
 def _default_catalog_options() -> dict[str, Any]:
@@ -168,6 +171,24 @@ def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dic
     return "\n".join(lines) + "\n"
 
 
+def audit_section(workdir: Path, audit: dict[str, Any]) -> list[str]:
+    """The summary's audit lines: what the audit found and where its report is."""
+    rows = audit["review_rows"]
+    return ["## Audit", "",
+            f"{audit['reviewed_albums']} labelled albums: {rows['missing']} possibly missing and "
+            f"{rows['unexpected']} possibly wrong labels to review; {audit['fill_rows']} missing or broken "
+            f"inputs ranked by what filling them is worth; {audit['reliable_genres']} of {audit['labels']} "
+            f"genres reliable. Report: `{workdir / 'audit' / 'report.html'}`", ""]
+
+
+def serve_command(workdir: Path) -> str:
+    """The one command that serves the demo's catalog in a browser."""
+    return (f"genre-tagger serve --manifest {workdir / 'catalog' / 'manifest.jsonl'} "
+            f"--tags {workdir / 'catalog_tags.jsonl'} --index {workdir / 'search_index'} "
+            f"--checkpoint {workdir / 'run' / 'model.ckpt'} "
+            f"--recommender {workdir / 'recommend' / 'run' / 'recommender.ckpt'} --audit {workdir / 'audit'}")
+
+
 def run_demo(
     workdir: str | Path = "demo_output",
     n_albums: int | None = None,
@@ -182,8 +203,9 @@ def run_demo(
     ``config_files`` overlay the default config (the CLI passes none; tests pass
     ``["experiment/tiny"]``); ``settings`` sizes the catalogs (``n_albums`` wins over it).
     """
-    from genre_tagger.training.ablation import run_ablation
+    from genre_tagger.audit import audit_catalog
     from genre_tagger.data.synthetic import write_catalog
+    from genre_tagger.training.ablation import run_ablation
     from genre_tagger.training.evaluation import evaluate
     from genre_tagger.tagging import tag_catalog
     from genre_tagger.training import train
@@ -194,7 +216,7 @@ def run_demo(
     n_albums = n_albums or settings.n_albums
     workdir = Path(workdir)
     prepare_workdir(workdir)
-    stages = Stages(total=8)
+    stages = Stages(total=10)
     stages.announce(f"synthesising a catalog of {n_albums} albums (seed {seed})")
     manifest = write_catalog(workdir / "catalog", n_albums=n_albums, seed=seed, progress=progress,
                              **settings.catalog_options)
@@ -216,9 +238,16 @@ def run_demo(
     stages.announce("next-album recommendation for synthetic listeners (the run's encoders, cached embeddings)")
     recommendation = recommend_demo_section(workdir, manifest, checkpoint, n_albums, seed,
                                             settings.catalog_options.get("n_labels", 250), progress=progress)
+    stages.announce("auditing the catalog (labels to review, inputs to fill, genres to trust)")
+    audit = audit_catalog(checkpoint, manifest, workdir / "audit", num_workers=0, progress=progress)
+    stages.announce("tagging the catalog itself, for the catalog app")
+    tag_catalog(checkpoint, manifest, workdir / "catalog_tags.jsonl", num_workers=0, progress=progress)
     stages.announce("done")
     seconds = time.monotonic() - stages.started
-    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds, search, recommendation)
+    served = ["## Look at it in a browser", "", "```bash", serve_command(workdir), "```", "",
+              "then open http://127.0.0.1:8000/", ""]
+    text = summary_text(workdir, eval_metrics, ablation, tagging, damage, seconds, search,
+                        recommendation + audit_section(workdir, audit) + served)
     (workdir / "summary.md").write_text(text, encoding="utf-8")
     print(text)
     return {"seconds": seconds, "eval": eval_metrics, "ablation": ablation, "tagging": tagging, "damage": damage,

@@ -46,6 +46,32 @@ def test_demo_runs_every_stage(demo, capsys):
     assert "## Search" in summary and '"like":' in summary  # the search section of the demo
     assert "## Next-album recommendation" in summary and "Recommended next:" in summary
     assert (workdir / "recommend" / "run" / "recommender.ckpt").is_file()
+    assert "## Audit" in summary and (workdir / "audit" / "report.html").is_file()
+
+
+def test_the_serve_command_the_demo_prints_serves_its_catalog(demo):
+    """The summary ends with one `genre-tagger serve` command; its inputs all exist and make
+    an app that lists the catalog's tagged albums and answers "more like this"."""
+    import shlex
+
+    from fastapi.testclient import TestClient
+
+    from genre_tagger.cli import build_parser
+    from genre_tagger.serve.app import create_app
+    from genre_tagger.serve.server import open_served
+
+    workdir, _ = demo
+    summary = (workdir / "summary.md").read_text()
+    [line] = [line for line in summary.splitlines() if line.startswith("genre-tagger serve ")]
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    served = open_served(args.manifest, args.tags, args.index, args.checkpoint, args.recommender, args.audit,
+                         say=lambda _: None)
+    with TestClient(create_app(served)) as client:
+        albums = client.get("/api/albums", params={"limit": 5}).json()
+        assert albums["total"] == TINY.n_albums and all(a["status"] == "ok" for a in albums["albums"])
+        first = albums["albums"][0]["id"]
+        assert client.get(f"/api/albums/{first}/similar", params={"k": 3}).json()["results"]
+        assert client.get("/api/review").status_code == 200
 
 
 def test_demo_clears_its_own_outputs_but_refuses_a_foreign_folder(demo, tmp_path):

@@ -12,16 +12,8 @@ Modules: ``catalog`` (what the audit reads: tagger, albums, embeddings, targets)
 reports), ``run`` (``audit_catalog``: the command), ``commands`` (its parser).
 """
 
-import importlib
+from genre_tagger.lazy import lazy_exports
 
-_EXPORTS = {"audit_catalog": "run"}
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    # Lazy, so that the CLI's parser (which imports ``audit.commands``) does not import torch.
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Lazy: the CLI's parser imports ``audit.commands``, and torch has no business there.
+__all__ = ["audit_catalog"]
+__getattr__ = lazy_exports(__name__, {"audit_catalog": "run"})

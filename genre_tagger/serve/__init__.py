@@ -16,16 +16,11 @@ Modules: ``server`` (open every input, bind, run uvicorn), ``commands`` (the CLI
 ``templates/index.html`` + ``static/`` (plain HTML/JS/CSS, no build step, no CDN).
 """
 
-from importlib import import_module
+from genre_tagger.lazy import lazy_exports
 
 # Imported on first use: the CLI imports ``serve.commands`` for every command, and FastAPI,
 # DuckDB and torch have no business slowing down `genre-tagger --help`.
 _PUBLIC = {"AlbumFilter": "catalog", "Catalog": "catalog", "Served": "served", "create_app": "app",
            "open_served": "server"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str):
-    if name in _PUBLIC:
-        return getattr(import_module(f"genre_tagger.serve.{_PUBLIC[name]}"), name)
-    raise AttributeError(f"module 'genre_tagger.serve' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _PUBLIC)

@@ -40,17 +40,9 @@ under Lightning DDP; imports Lightning), ``shards`` (rank files and their merge)
 (dead and hung DataLoader workers), ``progress`` (bar, lines, final summary).
 """
 
-import importlib
+from genre_tagger.lazy import lazy_exports
 
+# Lazy: the CLI's parser imports ``tagging.commands``, and torch has no business there.
 _EXPORTS = {"tag_catalog": "runner", "ManifestStream": "stream", "RecordBuilder": "records", "Progress": "progress"}
 __all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str):
-    # Lazy, so that importing the package (the CLI's parser imports ``tagging.commands``)
-    # does not import torch.
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

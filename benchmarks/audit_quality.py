@@ -104,6 +104,16 @@ def hide_modalities(albums: list[dict], share: float, seed: int) -> tuple[list[d
     return out, hidden
 
 
+def derived_manifest(clean: Path, manifest: Path, record: Path, change) -> dict:
+    """``manifest``: the clean one changed by ``change(rows) -> (rows, what changed)``, the
+    change kept in ``record``; both made once (a re-run reads them back)."""
+    if not manifest.exists():
+        rows, changed = change(read_jsonl(clean))
+        write_jsonl(manifest, rows)
+        record.write_text(json.dumps(changed), encoding="utf-8")
+    return json.loads(record.read_text(encoding="utf-8"))
+
+
 def read_csv(path: Path) -> list[dict]:
     import csv
 
@@ -235,11 +245,7 @@ def main() -> int:
                       track_seconds=args.track_seconds, label_noise=0.0, progress=False)
         timings["synth"] = time.monotonic() - clock
     noisy, planted_file = work / "catalog" / "noisy.jsonl", work / "planted.json"
-    if not noisy.exists():
-        rows, planted = plant_noise(read_jsonl(clean), args.noise, args.seed)
-        write_jsonl(noisy, rows)
-        planted_file.write_text(json.dumps(planted), encoding="utf-8")
-    planted = json.loads(planted_file.read_text(encoding="utf-8"))
+    planted = derived_manifest(clean, noisy, planted_file, lambda rows: plant_noise(rows, args.noise, args.seed))
     if not (work / "run" / "model.ckpt").exists():
         config = [c for path in args.config for c in ("--config", path)]
         timings["train"] = cli("train", "--manifest", str(noisy), "--output", str(work / "run"), "--wandb", "disabled",
@@ -248,11 +254,7 @@ def main() -> int:
         timings["audit"] = cli("audit", "--checkpoint", str(work / "run" / "model.ckpt"), "--manifest", str(noisy),
                                "--output", str(work / "audit_noise"))
     hidden_manifest, hidden_file = work / "catalog" / "hidden.jsonl", work / "hidden.json"
-    if not hidden_manifest.exists():
-        rows, hidden = hide_modalities(read_jsonl(clean), args.hide, args.seed)
-        write_jsonl(hidden_manifest, rows)
-        hidden_file.write_text(json.dumps(hidden), encoding="utf-8")
-    hidden = json.loads(hidden_file.read_text(encoding="utf-8"))
+    hidden = derived_manifest(clean, hidden_manifest, hidden_file, lambda rows: hide_modalities(rows, args.hide, args.seed))
     if not (work / "audit_hidden" / "summary.json").exists():
         timings["audit_hidden"] = cli("audit", "--checkpoint", str(work / "run" / "model.ckpt"), "--manifest",
                                       str(hidden_manifest), "--output", str(work / "audit_hidden"))

@@ -5,7 +5,8 @@ calibrated thresholds, plus what other jobs stored beside the tagger (``extra``:
 joint search space). Jobs never read the run config or the model's layers: they ask
 the bundle for its modalities and widths, embed records through the embedding cache
 (``embed``: the one embedding loop) and turn embeddings into scores (``scores``: the one
-prediction path, ``prediction.predict_embeddings``).
+prediction path, ``prediction.predict_embeddings``). With a taxonomy (``taxonomy``, kept
+on the model), those scores are constrained to the tree.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from genre_tagger.features import ModalityFeatures, embed_records, encoder_finge
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.prediction import predict_all, predict_embeddings
 from genre_tagger.runs import pick_device
+from genre_tagger.taxonomy import Taxonomy
 
 
 @dataclass
@@ -42,6 +44,11 @@ class TaggerBundle:
     @property
     def modalities(self) -> list[str]:
         return list(self.model.modalities)
+
+    @property
+    def taxonomy(self) -> Taxonomy | None:
+        """The genre taxonomy the scores follow (``genre_tagger.taxonomy``), or None."""
+        return getattr(self.model, "taxonomy", None)
 
     @property
     def n_labels(self) -> int:

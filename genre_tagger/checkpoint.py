@@ -22,6 +22,7 @@ from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.errors import UserInputError
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.pretrained.zero_shot import is_pretrained, load_pretrained
+from genre_tagger.taxonomy import Taxonomy
 from genre_tagger.upgrade import TAGGER_FORMAT, format_tag, upgrade_payload
 
 FORMAT = format_tag(TAGGER_FORMAT)
@@ -49,6 +50,7 @@ def save_checkpoint(path: Path, bundle: TaggerBundle) -> None:
         "frozen": {name: bool(encoder.frozen) for name, encoder in bundle.model.encoders.items()},
         "state_dict": _stored_state(bundle.model),
         "extra": dict(bundle.extra),
+        "taxonomy": bundle.taxonomy.to_payload() if bundle.taxonomy else [],
     }
     partial = Path(path).with_suffix(".partial")
     torch.save(payload, partial)
@@ -92,6 +94,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     if missing or unexpected:
         raise UserInputError(f"{path}: weights do not match the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
     model.to(device).eval()
+    try:  # absent in files written before taxonomies: none
+        model.taxonomy = Taxonomy.from_payload(payload["labels"], payload.get("taxonomy"))
+    except (ValueError, TypeError) as err:
+        raise UserInputError(f"{path}: its taxonomy does not fit its labels: {err}") from err
     loaders = {name: _loader_from_spec(spec) for name, spec in payload["loaders"].items()}
     return TaggerBundle(model, loaders, list(payload["labels"]), payload["thresholds"].numpy(), config,
                         dict(payload.get("extra") or {}))

@@ -57,8 +57,16 @@ def coverage_at_1(scores: np.ndarray) -> float:
     return float(len(np.unique(scores.argmax(axis=1))) / scores.shape[1])
 
 
-def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
-    """All tagging metrics (docs/metrics.md) as a flat dict of floats (counts as ints)."""
+def predicted_labels(scores: np.ndarray, thresholds: np.ndarray, taxonomy=None) -> np.ndarray:
+    """Boolean ``[N, L]``: labels over their thresholds (with a ``taxonomy``, plus their
+    ancestors, as `tag` records list them)."""
+    return taxonomy.decide(scores, thresholds) if taxonomy else np.asarray(scores) >= np.asarray(thresholds)[None, :]
+
+
+def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndarray, taxonomy=None) -> dict:
+    """All tagging metrics (docs/metrics.md) as a flat dict of floats (counts as ints).
+    With a ``taxonomy`` (``genre_tagger.taxonomy.Taxonomy``), F1 counts a predicted genre's
+    ancestors as predicted too."""
     targets = np.asarray(targets, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
     labels = evaluable_labels(targets)
@@ -66,7 +74,7 @@ def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndar
     result.update(n_albums=int(targets.shape[0]), n_labels_evaluated=int(len(labels)))
     if targets.shape[0] == 0:
         return result
-    per_label_f1, micro_f1 = f1_scores(targets, scores >= thresholds[None, :])
+    per_label_f1, micro_f1 = f1_scores(targets, predicted_labels(scores, thresholds, taxonomy))
     result["micro_f1"] = micro_f1
     result["coverage_at_1"] = coverage_at_1(scores)
     if len(labels) == 0:
@@ -78,6 +86,30 @@ def compute_metrics(targets: np.ndarray, scores: np.ndarray, thresholds: np.ndar
     result["micro_pr_auc"] = float(average_precision_score(sub_t, sub_s, average="micro"))
     result["macro_f1"] = float(per_label_f1[labels].mean())
     return result
+
+
+def taxonomy_metrics(targets: np.ndarray, scores: np.ndarray, raw_scores: np.ndarray, thresholds: np.ndarray,
+                     taxonomy) -> dict:
+    """The taxonomy's metrics: ``inconsistent_albums`` (share of albums whose predicted genres,
+    as `tag` lists them, include a genre without one of its ancestors) and
+    ``inconsistent_albums_unconstrained`` (the same of ``raw_scores`` over the thresholds,
+    without the constraint or the ancestors added); ``macro_roc_auc_by_level`` (``{depth:
+    macro ROC-AUC of that level's labels}``, depth 0 the top) and ``hierarchical_f1`` (micro
+    F1 with every genre's ancestors added on both sides)."""
+    targets = np.asarray(targets, dtype=np.int64)
+    predicted = predicted_labels(scores, thresholds, taxonomy)
+    raw_predicted = np.asarray(raw_scores) >= np.asarray(thresholds)[None, :]
+    n = max(targets.shape[0], 1)
+    depths = taxonomy.depths()
+    by_level = {}
+    for level in sorted(set(depths.tolist())):
+        columns = np.flatnonzero(depths == level)
+        by_level[str(level)] = macro_roc_auc(targets[:, columns], np.asarray(scores)[:, columns])
+    _, hierarchical = f1_scores(taxonomy.close(targets.astype(bool)), taxonomy.close(predicted))
+    return {"inconsistent_albums": float(taxonomy.inconsistent(predicted).sum() / n),
+            "inconsistent_albums_unconstrained": float(taxonomy.inconsistent(raw_predicted).sum() / n),
+            "macro_roc_auc_by_level": by_level, "hierarchical_f1": hierarchical,
+            "taxonomy_links": len(taxonomy.links)}
 
 
 def per_label_rows(

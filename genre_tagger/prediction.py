@@ -8,6 +8,7 @@ embeddings), search and recommendation (through ``TaggerBundle.scores``).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -31,7 +32,9 @@ def predict_scores(model: GenreTagger, batch: dict[str, Any], device: torch.devi
     ``batch`` is either a raw collated batch (``{m: loader.collate(...)}`` with
     ``"present": [B]`` per modality, see ``AlbumCollator``) or an embedding batch
     (``{"embeddings": {m: [B, D_m]}, "present": {m: [B]}}``); modalities missing from it
-    count as absent. The model is put in eval mode (no modality dropout).
+    count as absent. The model is put in eval mode (no modality dropout). With a taxonomy
+    (``model.taxonomy``), every ancestor's score is raised to the max of its descendants'
+    (``Taxonomy.constrain``): the scores every job sees are consistent with the tree.
     """
     if model.training:
         model.eval()
@@ -44,7 +47,21 @@ def predict_scores(model: GenreTagger, batch: dict[str, Any], device: torch.devi
             inputs = {m: {k: v.to(device) if device is not None else v for k, v in batch[m].items()}
                       for m in model.modalities}
             logits = model(inputs)
-        return torch.sigmoid(logits).float()
+        scores = torch.sigmoid(logits).float()
+        taxonomy = getattr(model, "taxonomy", None)
+        return taxonomy.constrain(scores) if taxonomy else scores
+
+
+@contextmanager
+def unconstrained(model: GenreTagger) -> Iterator[GenreTagger]:
+    """Within the block, ``model`` scores without its taxonomy's constraint (for the metrics
+    that compare both)."""
+    taxonomy = getattr(model, "taxonomy", None)
+    model.taxonomy = None
+    try:
+        yield model
+    finally:
+        model.taxonomy = taxonomy
 
 
 @dataclass

@@ -36,6 +36,9 @@ class GenreTagger(nn.Module):
     ):
         super().__init__()
         self.modalities = list(encoders)
+        # the genre taxonomy (genre_tagger.taxonomy.Taxonomy) the prediction path applies to
+        # the scores, or None; set by training and by checkpoint loading, not a weight
+        self.taxonomy = None
         self.encoders = nn.ModuleDict(encoders)
         self.projections = nn.ModuleDict({
             name: nn.Sequential(nn.LayerNorm(encoder.out_dim), nn.Linear(encoder.out_dim, width), nn.GELU())

@@ -16,6 +16,7 @@ from genre_tagger.prediction import PredictionBatch
 
 FIXED_COLUMNS = ("id", "status", "genres", "scores", "modalities", "warnings", "error")
 EVIDENCE = "evidence"  # the field --explain adds (after the fixed ones)
+PRIMARY = "primary"  # the field a model with a taxonomy adds: the most specific confident genre
 EXPLAIN_TOP = 3  # genres explained for an album with none over its threshold
 
 
@@ -39,6 +40,11 @@ class RecordBuilder:
     (the ``EXPLAIN_TOP`` best when none is over its threshold): ``{"label", "score",
     "alone": {m: score}, "without": {m: score}}`` over the modalities the album used, from
     the batch's ``variants`` (``prediction.predict_batch(..., explain=True)``).
+
+    ``taxonomy`` (``genre_tagger.taxonomy.Taxonomy``, the model's): ``genres`` also holds
+    every ancestor of a genre over its threshold, parents before children (then by score),
+    and every record has ``primary``: the deepest genre over its threshold (ties by score),
+    or null.
     """
 
     labels: list[str]
@@ -47,6 +53,7 @@ class RecordBuilder:
     top_k: int = 10
     all_scores: bool = False
     explain: bool = False
+    taxonomy: Any = None
 
     @classmethod
     def from_bundle(cls, bundle: TaggerBundle, top_k: int, all_scores: bool, threshold: float | None,
@@ -54,7 +61,8 @@ class RecordBuilder:
         """The model's labels and calibrated thresholds, or ``threshold`` for every label."""
         thresholds = (np.full(len(bundle.labels), threshold, dtype=np.float64) if threshold is not None
                       else np.asarray(bundle.thresholds, dtype=np.float64))
-        return cls(list(bundle.labels), thresholds, bundle.modalities, top_k, all_scores, explain)
+        return cls(list(bundle.labels), thresholds, bundle.modalities, top_k, all_scores, explain,
+                   getattr(bundle, "taxonomy", None))
 
     def records(self, meta: list[dict[str, Any]], prediction: PredictionBatch) -> list[dict[str, Any]]:
         out = []
@@ -78,6 +86,11 @@ class RecordBuilder:
             order = np.argsort(-scores, kind="stable")
             keep = order if self.all_scores else order[: max(self.top_k, 0)]
             confident = [j for j in order if scores[j] >= self.thresholds[j]]
+            primary = None
+            if self.taxonomy:
+                primary = self.taxonomy.primary(confident, scores)
+                closed = set(confident).union(*(self.taxonomy.ancestor_indices(j) for j in confident))
+                confident = self.taxonomy.order(closed, scores)
             record.update(
                 status="ok",
                 genres=[self.labels[j] for j in confident],
@@ -85,9 +98,13 @@ class RecordBuilder:
                 modalities=used,
                 warnings=list(warnings),
             )
+            if self.taxonomy:
+                record[PRIMARY] = self.labels[primary] if primary is not None else None
             if variants is not None:
                 record[EVIDENCE] = self.evidence(confident or list(order[:EXPLAIN_TOP]), scores, used, variants)
-        reserved = (*FIXED_COLUMNS, EVIDENCE) if self.explain else FIXED_COLUMNS
+        if self.taxonomy:
+            record.setdefault(PRIMARY, None)
+        reserved = (*FIXED_COLUMNS, *((EVIDENCE,) if self.explain else ()), *((PRIMARY,) if self.taxonomy else ()))
         for key, value in meta["extra"].items():
             record[f"manifest_{key}" if key in reserved else key] = value
         return record

@@ -29,6 +29,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--output", required=True, help="run directory (must not exist or be empty)")
     train.add_argument("--modalities", default=None, help="subset of audio,image,text (default: all)")
     train.add_argument("--labels", default=None, help="label list file, one per line (default: from the manifest)")
+    train.add_argument("--taxonomy", default=None, metavar="FILE|auto",
+                       help="genre taxonomy: child<TAB>parent lines, or 'auto' to infer it from the training "
+                            "labels (written to RUN_DIR/taxonomy.tsv); outputs then follow the tree")
     add_run_options(train)
     add_print_config(train)
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace, progress: bool) -> int:
         from genre_tagger.training import train
 
         metrics = train(args.manifest, args.output, modalities=args.modalities, config_files=args.config,
-                        labels_file=args.labels, wandb_mode=args.wandb, progress=progress)
+                        labels_file=args.labels, wandb_mode=args.wandb, progress=progress, taxonomy=args.taxonomy)
         if is_global_zero():  # the other ranks of a DDP run trained alongside; rank 0 reports
             _print_metrics(metrics.get("test") or metrics["val"], f"wrote {args.output}")
         return 0

@@ -12,7 +12,8 @@ from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.labels import LabelVocabulary, describe_unknown
-from genre_tagger.metrics import compute_metrics, per_label_rows
+from genre_tagger.metrics import compute_metrics, per_label_rows, taxonomy_metrics
+from genre_tagger.prediction import unconstrained
 
 
 def write_per_label_csv(rows: list[dict[str, Any]], path: Path) -> None:
@@ -43,9 +44,14 @@ def evaluate(
     targets, unknown = LabelVocabulary(bundle.labels).encode(records)
     if unknown:
         print(f"warning: {describe_unknown(unknown)}", file=sys.stderr)
-    scores, present, warnings = bundle.predict(
-        records, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
-    metrics = compute_metrics(targets, scores, bundle.thresholds)
+    taxonomy = bundle.taxonomy
+    with unconstrained(bundle.model):  # both sides of the taxonomy's metrics from one pass
+        raw, present, warnings = bundle.predict(
+            records, batch_size=batch_size, num_workers=num_workers, device=device, progress=progress)
+    scores = taxonomy.constrain(raw) if taxonomy else raw  # what the prediction path gives
+    metrics = compute_metrics(targets, scores, bundle.thresholds, taxonomy)
+    if taxonomy:
+        metrics.update(taxonomy_metrics(targets, scores, raw, bundle.thresholds, taxonomy))
     metrics["presence_rates"] = {m: float(v.mean()) for m, v in present.items()}
     metrics["albums_with_warnings"] = sum(1 for w in warnings if w)
     out = Path(output)

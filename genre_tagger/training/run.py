@@ -23,7 +23,7 @@ from genre_tagger.bundle import TaggerBundle
 from genre_tagger.checkpoint import save_checkpoint
 from genre_tagger.config import dump_yaml, import_object, load_config
 from genre_tagger.data.dataset import build_loaders
-from genre_tagger.metrics import calibrate_thresholds, compute_metrics, per_label_rows
+from genre_tagger.metrics import calibrate_thresholds, compute_metrics, per_label_rows, taxonomy_metrics
 from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import build_tagger
 from genre_tagger.tracking import RunTracker
@@ -34,19 +34,34 @@ from genre_tagger.training.build import build_parts, build_strategy, strategy_na
 from genre_tagger.training.run_files import write_run_files
 from genre_tagger.upgrade import upgrade_config
 from genre_tagger.training.strategies import Fitted
+from genre_tagger.taxonomy import AUTO, Taxonomy, load_taxonomy_option
 
 
 def calibrate_and_score(fitted: Fitted, data: TrainingData, min_positives: int, tracker: RunTracker | None = None,
-                        ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Per-label thresholds ``[L]`` from val scores, and the val (and test) metrics with them."""
+                        taxonomy: Taxonomy | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Per-label thresholds ``[L]`` from val scores, and the val (and test) metrics with them.
+
+    ``fitted.score`` gives unconstrained scores; with a ``taxonomy`` they are constrained
+    (``Taxonomy.constrain``, as the prediction path does once the model holds the taxonomy)
+    before calibration and metrics, and the metrics gain the taxonomy's (``taxonomy_metrics``)."""
+    def scored(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raw = fitted.score(rows)
+        return (taxonomy.constrain(raw) if taxonomy else raw), raw
+
+    def evaluated(rows: np.ndarray, scores: np.ndarray, raw: np.ndarray) -> dict[str, Any]:
+        result = compute_metrics(data.targets[rows], scores, thresholds, taxonomy)
+        if taxonomy:
+            result.update(taxonomy_metrics(data.targets[rows], scores, raw, thresholds, taxonomy))
+        return result
+
     val_rows = data.splits["val"]
-    val_scores = fitted.score(val_rows)
+    val_scores, val_raw = scored(val_rows)
     thresholds = calibrate_thresholds(data.targets[val_rows], val_scores, min_positives)
-    metrics: dict[str, Any] = {"val": compute_metrics(data.targets[val_rows], val_scores, thresholds)}
+    metrics: dict[str, Any] = {"val": evaluated(val_rows, val_scores, val_raw)}
     test_rows = data.splits["test"]
     if len(test_rows):
-        test_scores = fitted.score(test_rows)
-        metrics["test"] = compute_metrics(data.targets[test_rows], test_scores, thresholds)
+        test_scores, test_raw = scored(test_rows)
+        metrics["test"] = evaluated(test_rows, test_scores, test_raw)
         if tracker is not None:
             tracker.log_table("test_per_label", per_label_rows(data.targets[test_rows], test_scores, thresholds,
                                                                data.vocabulary.names))
@@ -61,8 +76,12 @@ def train(
     labels_file: str | Path | None = None,
     wandb_mode: str | None = None,
     progress: bool = True,
+    taxonomy: str | Path | None = None,
 ) -> dict[str, Any]:
-    """The whole `train` command. Returns the metrics written to ``metrics.json``."""
+    """The whole `train` command. Returns the metrics written to ``metrics.json``.
+
+    ``taxonomy``: a ``child<TAB>parent`` file, or ``"auto"`` (inferred from the training
+    labels and written to ``RUN_DIR/taxonomy.tsv``), or None."""
     config = upgrade_config(load_config(config_files))
     config["modalities"] = parse_modalities(modalities if modalities is not None else config.get("modalities"),
                                             modality_names())
@@ -70,17 +89,20 @@ def train(
         config["logger"]["wandb"]["mode"] = wandb_mode
     run_dir = prepare_run_dir(output)
     try:
-        return _train(manifest, run_dir, config, labels_file, progress)
+        return _train(manifest, run_dir, config, labels_file, progress, taxonomy)
     finally:
         release_run_dir(run_dir)
 
 
 def _train(manifest: str | Path, run_dir: Path, config: dict, labels_file: str | Path | None,
-           progress: bool) -> dict[str, Any]:
+           progress: bool, taxonomy_option: str | Path | None = None) -> dict[str, Any]:
     pl.seed_everything(config["seed"], workers=True, verbose=False)
     data = load_training_data(manifest, labels_file, config["seed"])
     config["modalities"] = modalities = check_modalities(data, config["modalities"])
+    taxonomy = load_taxonomy_option(taxonomy_option, data.vocabulary.names, data.targets[data.splits["train"]])
     writer = is_global_zero()
+    if writer and str(taxonomy_option) == AUTO:
+        (run_dir / "taxonomy.tsv").write_text(taxonomy.to_tsv(), encoding="utf-8")
     if writer:
         dump_yaml(config, run_dir / "config.yaml")  # snapshot before anything long runs
     tracker = RunTracker(run_dir, config["logger"], run_name=run_dir.name, config=config,
@@ -93,7 +115,9 @@ def _train(manifest: str | Path, run_dir: Path, config: dict, labels_file: str |
         cache_dir = default_cache_dir(config["data"].get("cache_dir"), manifest)
         parts = build_parts(config, data.targets[data.splits["train"]], cache_dir, progress, tracker.loggers)
         fitted = strategy.fit(tagger, loaders, data, parts, tracker)
-        thresholds, metrics = calibrate_and_score(fitted, data, config["calibration"]["min_positives"], tracker)
+        thresholds, metrics = calibrate_and_score(fitted, data, config["calibration"]["min_positives"], tracker,
+                                                  taxonomy)
+        tagger.taxonomy = taxonomy or None  # from here on the prediction path constrains the scores
         metrics.update(modalities=modalities, labels=len(data.vocabulary), best_val_macro_roc_auc=fitted.best_val,
                        presence_rates=fitted.presence, encoder_pretraining=fitted.stage1,
                        training_mode=strategy_name(strategy))

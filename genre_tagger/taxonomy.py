@@ -25,7 +25,7 @@ import numpy as np
 from genre_tagger.errors import UserInputError
 
 AUTO = "auto"
-MIN_SUPPORT = 5  # albums carrying the child, for an inferred link
+MIN_SUPPORT = 3  # albums carrying the child, for an inferred link
 MIN_CONFIDENCE = 0.95  # share of the child's albums that carry the parent, for an inferred link
 SECOND_PARENT_CHANCE = 1e-3  # a second parent must be this unlikely to be a coincidence
 

@@ -15,11 +15,13 @@ from genre_tagger.cli_options import (
     add_evaluation_options, add_inference_options, add_print_config, add_run_options, print_config,
 )
 
-COMMANDS = ("train", "evaluate", "ablate")
+COMMANDS = ("train", "evaluate", "ablate", "update")
 INTERRUPT_HINTS = {
     "train": "; the run folder holds no model: start again with a new --output "
              "(embeddings already cached are reused)",
     "ablate": "; embeddings already cached are reused when you start again",
+    "update": "; the run folder holds no model: start again with a new --output "
+              "(embeddings already cached are reused)",
 }
 
 
@@ -47,6 +49,17 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     add_run_options(ablate)
     add_print_config(ablate)
 
+    update = commands.add_parser("update", help="take new or relabelled albums and new labels into a trained model "
+                                                "(head, probes and thresholds refit on cached embeddings)")
+    update.add_argument("--checkpoint", required=True, help="the model.ckpt of a `train` (or `update`) run")
+    update.add_argument("--manifest", required=True,
+                        help="the catalog as it is now: the albums trained on (relabelled where needed) and new ones")
+    update.add_argument("--output", required=True, help="run directory (must not exist or be empty)")
+    update.add_argument("--tolerance", type=float, default=0.02,
+                        help="macro ROC-AUC over the old labels the new model may lose (default 0.02)")
+    update.add_argument("--force", action="store_true",
+                        help="write model.ckpt even when the new model is worse on the old labels beyond the tolerance")
+
 
 def run(args: argparse.Namespace, progress: bool) -> int:
     if args.command == "train":
@@ -67,6 +80,16 @@ def run(args: argparse.Namespace, progress: bool) -> int:
                            batch_size=args.batch_size, num_workers=args.num_workers, device=args.device,
                            progress=progress)
         _print_metrics(metrics, f"wrote {args.output}/metrics.json and per_label.csv")
+        return 0
+    if args.command == "update":
+        from genre_tagger.training.update import update
+
+        metrics = update(args.checkpoint, args.manifest, args.output, force=args.force, tolerance=args.tolerance,
+                         progress=progress)
+        change = metrics["update"]
+        _print_metrics(metrics.get("test") or metrics["val"],
+                       f"wrote {args.output} (old labels' macro ROC-AUC {change['old_labels_old']:.4f} -> "
+                       f"{change['old_labels_new']:.4f}{'; forced' if change['forced'] else ''})")
         return 0
     if args.print_config:
         return print_config(_run_config(args.config, args.wandb, encoders_from=args.checkpoint))

@@ -182,3 +182,19 @@ def test_train_with_a_bad_taxonomy_file_exits_2_naming_the_line(tiny_catalog, tm
     assert code == 2
     assert f"{path}:2:" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model.ckpt").exists()
+
+
+def test_auto_inference_keeps_a_real_second_parent_and_drops_a_coincidental_popular_one():
+    rng = np.random.default_rng(1)
+    labels = ["Pop", "Rock", "Jazz", "Fusion", "Rare"]
+    targets = np.zeros((400, 5), dtype=np.int64)
+    targets[:, 0] = rng.random(400) < 0.6  # Pop: on most albums
+    targets[:200, 1] = 1  # Rock
+    targets[200:, 2] = 1  # Jazz
+    targets[:40, 3] = 1  # Fusion: Rock and Jazz
+    targets[:40, 2] = 1
+    targets[300:304, 4] = 1  # Rare: 4 Jazz albums, which happen to be Pop too
+    targets[300:304, 0] = 1
+    links = set(infer_taxonomy(targets, labels).links)
+    assert {("Fusion", "Rock"), ("Fusion", "Jazz"), ("Rare", "Jazz")} <= links
+    assert ("Rare", "Pop") not in links

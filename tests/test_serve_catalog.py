@@ -117,6 +117,18 @@ def test_health_info_and_genres(client):
     assert counts == {"Jazz": 2, "Rock": 2, "Blues": 1, "Metal": 1}  # 'ghost' is not in the manifest
 
 
+def test_the_api_reference_page_lists_every_route_offline(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/health", "/api/albums", "/api/albums/{album_id}", "/api/search", "/api/tag"} <= set(schema["paths"])
+    page = client.get("/api/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path in schema["paths"]:
+        assert path in page.text, path
+    head = page.text.split("<body>")[0]
+    assert "<code>genre</code>" in page.text and "//" not in head  # nothing from elsewhere: no CDN
+    assert 'href="/static/style.css"' in head and "<script" not in page.text
+
+
 @pytest.mark.parametrize("query, expected", [
     ("", ["a1", "a2", "a3", "a4", "a5", "a6", "x/y z"]),
     ("genre=Jazz", ["a1", "x/y z"]),
@@ -427,7 +439,7 @@ def test_the_token_guards_every_route_but_health(served):
     with TestClient(create_app(guarded)) as client:
         assert client.get("/health").status_code == 200
         for path in ("/", "/api/albums", "/api/albums/a1", "/media/a1/cover", "/static/app.js", "/nope",
-                     "/api/map"):
+                     "/api/map", "/api/docs", "/openapi.json"):
             response = client.get(path)
             assert response.status_code == 401 and "token" in response.json()["error"], path
             assert response.headers["www-authenticate"] == "Bearer"

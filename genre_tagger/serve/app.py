@@ -6,7 +6,8 @@ server was not started with, 413 too large, 415 wrong upload type, 422 a body or
 of the wrong shape or an upload that does not decode), never a 500.
 
 Wrappers, outermost first: ``SecurityHeaders``, ``HostCheck`` (without a token),
-``TokenGate``, ``BodyLimit``; then FastAPI (no docs pages, no CORS).
+``TokenGate``, ``BodyLimit``; then FastAPI (no CORS). The API's reference: ``/api/docs``
+(rendered here from ``/openapi.json``; FastAPI's own docs pages load from a CDN, so they are off).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from genre_tagger import __version__
 from genre_tagger.errors import UserInputError
+from genre_tagger.serve.apidocs import api_docs_html
 from genre_tagger.serve.routes import album_router, media_router, model_router, search_router
 from genre_tagger.serve.security import COOKIE, HostCheck, SecurityHeaders, TokenGate, query_token
 from genre_tagger.serve.served import Served
@@ -97,8 +99,13 @@ def create_app(served: Served, loopback_only: bool = False):
     """The ASGI app over ``served``; ``loopback_only``: also refuse requests whose ``Host`` is
     not a loopback name (what ``serve`` does when it runs without a token)."""
     app = FastAPI(title="genre_tagger catalog", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url="/openapi.json")
     _json_errors(app)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs():
+        return HTMLResponse(api_docs_html(app.openapi()))
+
     for router in (_page_router(served), album_router(served), search_router(served), model_router(served),
                    media_router(served)):
         app.include_router(router)

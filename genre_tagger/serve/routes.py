@@ -200,11 +200,13 @@ def media_router(served: Served) -> APIRouter:
             raise HTTPException(404, f"unknown album id {album_id!r}")
         return files
 
-    @router.api_route("/media/{album_id:path}/cover", methods=["GET", "HEAD"])
+    @router.get("/media/{album_id:path}/cover")
+    @router.head("/media/{album_id:path}/cover", include_in_schema=False)
     def cover_file(album_id: str):
         return send_file(album_id, media_of(album_id).cover, "cover")
 
-    @router.api_route("/media/{album_id:path}/audio/{k}", methods=["GET", "HEAD"])
+    @router.get("/media/{album_id:path}/audio/{k}")
+    @router.head("/media/{album_id:path}/audio/{k}", include_in_schema=False)
     def audio_file(album_id: str, k: Annotated[int, PathParam(ge=0, le=10**6)]):
         files = media_of(album_id)
         return send_file(album_id, files.audio[k] if k < len(files.audio) else None, f"audio track {k}")

@@ -4,7 +4,8 @@ Stages (each announced on stderr with the elapsed time), all under WORKDIR:
 
 1. ``catalog/``: a synthetic catalog (audio, covers, reviews; some modalities missing);
 2. ``run/``: `train` with the default config (frozen musicnn, EfficientNet-Lite0 and MiniLM,
-   each with its cheap view; the fusion head on cached embeddings, then the linear probes);
+   each with its cheap view; the fusion head on cached embeddings, then the linear probes) and
+   the genre tree inferred from the training labels (`--taxonomy auto`);
 3. ``eval/``: `evaluate` on split=test;
 4. ``ablation/``: `ablate`, reusing the run's encoders, so every embedding comes from the
    cache that `train` filled and only the small fusion heads train;
@@ -140,6 +141,19 @@ def _metrics_line(metrics: dict[str, Any]) -> str:
         f" ({metrics.get('n_albums')} albums)"
 
 
+def taxonomy_lines(workdir: Path, metrics: dict[str, Any]) -> list[str]:
+    """What the genre tree (inferred by `train --taxonomy auto`) changes on the test split."""
+    if "inconsistent_albums" not in metrics:
+        return []
+    albums = metrics.get("n_albums", 0)
+    return [f"Genre tree: {metrics['taxonomy_links']} child -> parent links inferred from the training labels "
+            f"(`{workdir / 'run' / 'taxonomy.tsv'}`). Test albums with a genre but not its parent: "
+            f"{round(metrics['inconsistent_albums_unconstrained'] * albums)} of {albums} from the raw scores, "
+            f"{round(metrics['inconsistent_albums'] * albums)} with the tree; hierarchical F1 "
+            f"{metrics['hierarchical_f1']:.3f}. Each tag record names its `primary` genre (the most specific "
+            "confident one).", ""]
+
+
 def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dict, damage: dict[str, str],
                  seconds: float, search: list[str] | None = None, recommendation: list[str] | None = None) -> str:
     """The demo's final printout (markdown, pasteable into a README)."""
@@ -150,6 +164,7 @@ def summary_text(workdir: Path, eval_metrics: dict, ablation: dict, tagging: dic
         f"Test split of the synthetic catalog, the trained model (`evaluate`): {_metrics_line(eval_metrics)}. "
         "The ablation below trains its own heads on the same embeddings, so its all-modality row differs "
         "from this by run-to-run noise.", "",
+        *taxonomy_lines(workdir, eval_metrics),
         table.replace("\n## ", "\n### "), "",
         "## Tagging a held-out catalog", "",
         f"{tagging.get('total', 0)} albums: {tagging.get('ok', 0)} ok, {tagging.get('warning', 0)} with warnings, "
@@ -221,7 +236,8 @@ def run_demo(
     manifest = write_catalog(workdir / "catalog", n_albums=n_albums, seed=seed, progress=progress,
                              **settings.catalog_options)
     stages.announce("training (embed with the frozen encoders and views; fusion head and linear probes on the cached embeddings)")
-    train(manifest, workdir / "run", config_files=config_files, wandb_mode=wandb_mode, progress=progress)
+    train(manifest, workdir / "run", config_files=config_files, wandb_mode=wandb_mode, progress=progress,
+          taxonomy="auto")
     checkpoint = workdir / "run" / "model.ckpt"
     stages.announce("evaluating on split=test")
     eval_metrics = evaluate(checkpoint, manifest, workdir / "eval", split="test", num_workers=0, progress=progress)

@@ -47,6 +47,8 @@ def test_demo_runs_every_stage(demo, capsys):
     assert "## Next-album recommendation" in summary and "Recommended next:" in summary
     assert (workdir / "recommend" / "run" / "recommender.ckpt").is_file()
     assert "## Audit" in summary and (workdir / "audit" / "report.html").is_file()
+    assert "Genre tree:" in summary and (workdir / "run" / "taxonomy.tsv").is_file()
+    assert all("primary" in r for r in records if r["status"] == "ok")
 
 
 def test_the_serve_command_the_demo_prints_serves_its_catalog(demo):

@@ -39,6 +39,7 @@ class Taxonomy:
     _parents: dict[int, list[int]] = field(init=False, repr=False)
     _ancestors: dict[int, list[int]] = field(init=False, repr=False)
     _depths: list[int] = field(init=False, repr=False)
+    _descendants: dict[int, list[int]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         index = {name: i for i, name in enumerate(self.labels)}
@@ -55,6 +56,10 @@ class Taxonomy:
         self._depths = []
         for i in range(len(self.labels)):
             self._depths.append(self._depth(i))
+        self._descendants = {}  # made once: constrain runs on every scored batch
+        for child, ancestors in self._ancestors.items():
+            for a in ancestors:
+                self._descendants.setdefault(a, []).append(child)
 
     def _depth(self, i: int) -> int:
         parents = self._parents[i]
@@ -97,11 +102,7 @@ class Taxonomy:
 
     def descendants(self) -> dict[int, list[int]]:
         """``{ancestor: [descendants]}`` for labels that have any."""
-        out: dict[int, list[int]] = {}
-        for child, ancestors in self._ancestors.items():
-            for a in ancestors:
-                out.setdefault(a, []).append(child)
-        return out
+        return self._descendants
 
     def constrain(self, scores):
         """``scores [N, L]`` (numpy or torch) with every ancestor's score raised to the max of

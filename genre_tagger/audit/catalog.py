@@ -11,7 +11,7 @@ import numpy as np
 
 from genre_tagger.bundle import TaggerBundle
 from genre_tagger.checkpoint import load_checkpoint
-from genre_tagger.data.manifest import read_manifest
+from genre_tagger.data.manifest import read_manifest_reporting
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.features import ModalityFeatures
@@ -73,9 +73,7 @@ def load_inputs(checkpoint: str | Path, manifest: str | Path, cache_dir: str | P
     one ``train`` filled when it is the same catalog) and score it. Bad manifest lines are
     reported (``warning: ...``) and skipped."""
     bundle = load_checkpoint(checkpoint)
-    records, issues = read_manifest(manifest)
-    for issue in issues:
-        say(f"warning: {issue.format(manifest)}")
+    records = read_manifest_reporting(manifest)
     if not records:
         raise UserInputError(f"{manifest}: no usable album to audit")
     cache = default_cache_dir(cache_dir or bundle.config.get("data", {}).get("cache_dir"), manifest)

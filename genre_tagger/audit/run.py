@@ -4,7 +4,6 @@ the report, from a checkpoint and a manifest (module docstrings of ``folds``, ``
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from genre_tagger.audit.review import COLUMNS as REVIEW_COLUMNS
 from genre_tagger.audit.review import MISSING, UNEXPECTED, review_rows
 from genre_tagger.errors import UserInputError
 from genre_tagger.runs import prepare_run_dir, release_run_dir, say
+from genre_tagger.tables import write_csv
 
 FILES = ("label_review.csv", "fill_priorities.csv", "genres.csv", "report.md", "report.html", "summary.json")
 
@@ -33,13 +33,6 @@ def out_of_fold_scores(inputs: AuditInputs, folds: int = FOLDS, seed: int = 0, p
                              f"the model knows and a usable modality; found {len(inputs.labelled)}")
     views = view_matrices(inputs.bundle.model, inputs.features, inputs.labelled)
     return out_of_fold(gram_matrix(views), inputs.targets, folds=folds, seed=seed, progress=progress)
-
-
-def write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def audit_catalog(checkpoint: str | Path, manifest: str | Path, output: str | Path, folds: int = FOLDS,

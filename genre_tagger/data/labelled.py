@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_tagger.data.manifest import read_manifest
+from genre_tagger.data.manifest import read_manifest_reporting
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.data.splits import assign_splits
 from genre_tagger.errors import UserInputError
@@ -30,10 +30,7 @@ class TrainingData:
 
 def load_training_data(manifest: str | Path, labels_file: str | Path | None, seed: int) -> TrainingData:
     """Labelled albums with splits (artist-disjoint ones made where the manifest has none)."""
-    records, issues = read_manifest(manifest)
-    for issue in issues:
-        say(f"warning: {issue.format(manifest)}")
-    records = [r for r in records if r.genres]
+    records = [r for r in read_manifest_reporting(manifest) if r.genres]
     if not records:
         raise UserInputError(f"{manifest}: no album has genres to train on")
     if any(r.split is None for r in records):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genre_tagger.data.events import EventLog, read_events
-from genre_tagger.data.manifest import read_manifest
+from genre_tagger.data.manifest import read_manifest_reporting
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.errors import UserInputError
 from genre_tagger.recommend.splits import LeaveLastOut, leave_last_out
@@ -35,9 +35,7 @@ class Interactions:
 
 def read_catalog(manifest: str | Path) -> list[AlbumRecord]:
     """The manifest's usable albums; each skipped line is reported on stderr."""
-    records, issues = read_manifest(manifest)
-    for issue in issues:
-        say(f"warning: {issue.format(manifest)}")
+    records = read_manifest_reporting(manifest)
     if not records:
         raise UserInputError(f"{manifest}: no usable album")
     return records

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from genre_tagger.checkpoint import load_checkpoint
-from genre_tagger.data.manifest import read_manifest
+from genre_tagger.data.manifest import read_manifest_reporting
 from genre_tagger.errors import UserInputError
 from genre_tagger.labels import LabelVocabulary, describe_unknown
 from genre_tagger.metrics import compute_metrics, per_label_rows, taxonomy_metrics
@@ -35,10 +35,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate the labelled albums of ``split`` (all labelled albums when ``split`` is None)."""
     bundle = load_checkpoint(checkpoint)
-    records, issues = read_manifest(manifest)
-    for issue in issues:
-        print(f"warning: {issue.format(manifest)}", file=sys.stderr)
-    records = [r for r in records if r.genres and (split is None or r.split == split)]
+    records = [r for r in read_manifest_reporting(manifest) if r.genres and (split is None or r.split == split)]
     if not records:
         raise UserInputError(f"{manifest}: no labelled album with split={split}")
     targets, unknown = LabelVocabulary(bundle.labels).encode(records)

@@ -36,7 +36,7 @@ a whole. Pseudo-fields in issues: ``<line>`` (the whole line), ``<header>`` (CSV
 ``<album>`` (the album as a whole), ``<manifest>`` (the whole file).
 """
 
-from genre_tagger.data.manifest.readers import MANIFEST_SUFFIXES, iter_manifest, read_manifest
+from genre_tagger.data.manifest.readers import MANIFEST_SUFFIXES, iter_manifest, read_manifest, read_manifest_reporting
 from genre_tagger.data.manifest.validation import manifest_is_usable, validate_manifest
 from genre_tagger.data.manifest.writer import write_manifest
 
@@ -45,6 +45,7 @@ __all__ = [
     "iter_manifest",
     "manifest_is_usable",
     "read_manifest",
+    "read_manifest_reporting",
     "validate_manifest",
     "write_manifest",
 ]

@@ -245,3 +245,14 @@ def read_manifest(path: str | Path) -> tuple[list[AlbumRecord], list[ManifestIss
         if record is not None:
             records.append(record)
     return records, issues
+
+
+def read_manifest_reporting(path: str | Path) -> list[AlbumRecord]:
+    """``read_manifest``, with every skipped line or field reported on stderr as
+    ``warning: FILE:LINE: ...`` (from rank 0); the usable albums are returned."""
+    from genre_tagger.runs.ranks import say  # the run plumbing pulls in torch: only when reading
+
+    records, issues = read_manifest(path)
+    for issue in issues:
+        say(f"warning: {issue.format(path)}")
+    return records

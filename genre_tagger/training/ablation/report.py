@@ -9,7 +9,6 @@ modalities; the others are scored from the fusion's "nothing known" state) and
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -20,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.tables import write_csv
 
 TRAINED = "trained_on_subset"
 AT_INFERENCE = "full_model_subset_at_inference"
@@ -262,13 +262,6 @@ def draw_chart(rows: list[dict[str, Any]], subsets: list[tuple[str, ...]], summa
 # ---------------------------------------------------------------------------- files
 
 
-def write_csv(rows: list[dict[str, Any]], path: Path, columns: list[str] | tuple[str, ...]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _json_safe(value: Any) -> Any:
     """NaN is not JSON: write null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -291,8 +284,8 @@ def write_outputs(
     rows = ordered_rows(results, subsets)
     found = findings(results, subsets, targets)
     per_label = per_label_table(results, subsets, labels)
-    write_csv(rows, out / "ablation.csv", CSV_COLUMNS)
-    write_csv(per_label, out / "per_label.csv", ["label", "positives", *(_name(s) for s in subsets)])
+    write_csv(out / "ablation.csv", CSV_COLUMNS, rows)
+    write_csv(out / "per_label.csv", ["label", "positives", *(_name(s) for s in subsets)], per_label)
     (out / "ablation.md").write_text(markdown_report(rows, found, summary), encoding="utf-8")
     draw_chart(rows, subsets, summary, out / "ablation.png")
     report = _json_safe({**summary, "findings": found, "rows": rows, "per_label": per_label,

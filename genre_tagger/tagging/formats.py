@@ -25,6 +25,9 @@ FORMATS = ("jsonl", "csv", "parquet")
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
                   ".parquet": "parquet", ".pq": "parquet"}
 JSON_COLUMNS = ("genres", "scores", "modalities", "warnings")  # lists/dicts: JSON text in CSV
+# Parquet field metadata marking an extra column stored as JSON text (nested or mixed values), so
+# reading it back restores the values and a resumed run does not encode them a second time.
+JSON_FIELD_METADATA = {b"genre_tagger.encoding": b"json"}
 PARQUET_ROW_GROUP = 10_000
 
 
@@ -101,13 +104,18 @@ def _read_parquet_rows(output: Path) -> Iterator[dict[str, Any]]:
         parquet = pq.ParquetFile(output)
     except Exception as err:  # noqa: BLE001 - pyarrow raises several types
         raise UserInputError(f"{output} exists but cannot be read as Parquet ({err}); delete it or choose another --output")
-    if not {"id", "status"} <= set(parquet.schema_arrow.names):
+    schema = parquet.schema_arrow
+    if not {"id", "status"} <= set(schema.names):
         raise _not_ours(output)
+    as_json = {field.name for field in schema if (field.metadata or {}).items() >= JSON_FIELD_METADATA.items()}
     for batch in parquet.iter_batches(batch_size=PARQUET_ROW_GROUP):
         for row in batch.to_pylist():
             if isinstance(row.get("scores"), list):  # map columns come back as (key, value) pairs
                 row["scores"] = dict(row["scores"])
-            if EVIDENCE in row:
+            for name in as_json:
+                if row.get(name) is not None:
+                    row[name] = json.loads(row[name])
+            if EVIDENCE in row and EVIDENCE not in as_json:  # files written before the metadata
                 row[EVIDENCE] = _decoded_evidence(row[EVIDENCE])
             yield {k: v for k, v in row.items() if v is not None or k not in ("error", "genres", "scores")}
 
@@ -205,8 +213,9 @@ def _parquet_schema(extras: dict[str, set[type]]) -> tuple[Any, set[str]]:
         arrow_type = _arrow_type(types)
         if arrow_type is None:
             as_json.add(name)
-            arrow_type = pa.string()
-        fields.append(pa.field(name, arrow_type))
+            fields.append(pa.field(name, pa.string(), metadata=JSON_FIELD_METADATA))
+        else:
+            fields.append(pa.field(name, arrow_type))
     return pa.schema(fields), as_json
 
 

@@ -6,6 +6,10 @@ over the labels the training albums use. Only the albums' plans are made (labels
 no media), so it takes seconds::
 
     python benchmarks/taxonomy.py --albums 600 --labels 50 250 --seed 0
+    python benchmarks/taxonomy.py --generator synthetic2 --albums 1200 --labels 40 250 --seed 0
+
+(the second generator family's tree: ``genre_tagger.data.synthetic2.world``, cluster top
+genre -> genre -> sub-genre).
 
 Precision: the share of inferred links that are the generator's; recall: the share of the
 generator's links (both labels in use) that were inferred, overall and over children with at
@@ -26,25 +30,33 @@ import numpy as np
 
 from genre_tagger.data.synthetic.planning import plan_catalog
 from genre_tagger.data.synthetic.vocabulary import build_vocabulary
+from genre_tagger.data.synthetic2.catalog import MISSING, plan_albums2
+from genre_tagger.data.synthetic2.world import build_world
 from genre_tagger.labels import LabelVocabulary
 from genre_tagger.taxonomy import MIN_SUPPORT, infer_taxonomy
 
 
-def measure(n_albums: int, n_labels: int, seed: int) -> dict:
-    plans = [p for p in plan_catalog(n_albums, seed, n_labels=n_labels) if p.split == "train" and p.genres]
-    names = sorted({g for p in plans for g in p.genres})
+def measure(n_albums: int, n_labels: int, seed: int, generator: str = "synthetic") -> dict:
+    if generator == "synthetic2":
+        world = build_world(n_labels, seed)
+        plans2 = plan_albums2(world, n_albums, seed, MISSING, LABEL_NOISE)
+        albums = [[world.genres[g].name for g in p.shown] for p in plans2 if p.split == "train"]
+        tree = world.links()
+    else:
+        albums = [p.genres for p in plan_catalog(n_albums, seed, n_labels=n_labels) if p.split == "train" and p.genres]
+        tree = [(c, p) for c, p in build_vocabulary(n_labels).parent.items() if p is not None]
+    names = sorted({g for genres in albums for g in genres})
     vocabulary = LabelVocabulary(names)
     index = {name: i for i, name in enumerate(names)}
-    targets = np.zeros((len(plans), len(names)))
-    for row, plan in enumerate(plans):
-        targets[row, [index[g] for g in plan.genres]] = 1
+    targets = np.zeros((len(albums), len(names)))
+    for row, genres in enumerate(albums):
+        targets[row, [index[g] for g in genres]] = 1
     inferred = set(infer_taxonomy(targets, vocabulary.names).links)
-    parents = build_vocabulary(n_labels).parent
-    truth = {(c, p) for c, p in parents.items() if p is not None and c in index and p in index}
+    truth = {(c, p) for c, p in tree if c in index and p in index}
     support = targets.sum(axis=0)
     learnable = {(c, p) for c, p in truth if support[index[c]] >= MIN_SUPPORT}
     hits = len(inferred & truth)
-    return {"labels": n_labels, "albums": len(plans), "links": len(truth), "inferred": len(inferred), "hits": hits,
+    return {"labels": n_labels, "albums": len(albums), "links": len(truth), "inferred": len(inferred), "hits": hits,
             "precision": hits / max(len(inferred), 1), "recall": hits / max(len(truth), 1),
             "recall_learnable": len(inferred & learnable) / max(len(learnable), 1), "learnable": len(learnable)}
 
@@ -79,11 +91,15 @@ def what_the_tree_changes(checkpoint: str, manifest: str, split: str = "test") -
             + ", ".join(f"{level}: {value:.3f}" for level, value in tree["macro_roc_auc_by_level"].items())]
 
 
+LABEL_NOISE = 0.05  # write_catalog2's default
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--albums", type=int, default=600)
     parser.add_argument("--labels", type=int, nargs="*", default=[50, 250])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--generator", choices=("synthetic", "synthetic2"), default="synthetic")
     parser.add_argument("--checkpoint", default=None, help="a model trained with --taxonomy")
     parser.add_argument("--manifest", default=None, help="its labelled manifest")
     args = parser.parse_args()
@@ -95,7 +111,7 @@ def main() -> int:
           f">= {MIN_SUPPORT} albums) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for n_labels in args.labels:
-        r = measure(args.albums, n_labels, args.seed)
+        r = measure(args.albums, n_labels, args.seed, args.generator)
         print(f"| {r['labels']} | {r['albums']} | {r['links']} | {r['inferred']} | {r['precision']:.2f} "
               f"({r['hits']}/{r['inferred']}) | {r['recall']:.2f} ({r['hits']}/{r['links']}) | "
               f"{r['recall_learnable']:.2f} (of {r['learnable']}) |")

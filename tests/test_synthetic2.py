@@ -56,3 +56,37 @@ def test_reviews_name_the_artists_signature_sound_and_nothing_else_changes(tmp_p
     assert named > 5
     assert sorted(p.read_bytes() for p in (tmp_path / "on" / "covers").iterdir()) == \
         sorted(p.read_bytes() for p in (tmp_path / "off" / "covers").iterdir())
+
+
+def test_genres_form_a_tree_within_clusters_and_albums_carry_their_ancestors(tmp_path):
+    world = build_world(40, seed=0)
+    depths = [len(world.ancestors(g)) for g in range(40)]
+    assert max(depths) == 2 and depths.count(0) >= 2 and depths.count(1) >= 5 and depths.count(2) >= 3
+    for child, parent in enumerate(world.parent):
+        if parent is not None:
+            assert parent < child and world.clusters[parent] == world.clusters[child]
+    names = {g.name: i for i, g in enumerate(world.genres)}
+    records = read(write_catalog2(tmp_path / "c", n_albums=60, seed=0, n_genres=40, track_seconds=0.2,
+                                  progress=False))
+    with_sub_genre = 0
+    for record in records:
+        genres = {names[name] for name in record["genres"]}
+        assert set(world.close(genres)) == genres, record["id"]  # every ancestor is there
+        with_sub_genre += any(world.parent[g] is not None for g in genres)
+    assert with_sub_genre > 20
+
+
+def test_taxonomy_auto_recovers_the_generators_tree(tmp_path):
+    from genre_tagger.data.labelled import load_training_data
+    from genre_tagger.taxonomy import MIN_SUPPORT, load_taxonomy_option
+
+    manifest = write_catalog2(tmp_path / "c", n_albums=150, seed=3, n_genres=10, track_seconds=0.1, progress=False)
+    data = load_training_data(manifest, None, 0)
+    train = data.splits["train"]
+    inferred = set(load_taxonomy_option("auto", data.vocabulary.names, data.targets[train]).links)
+    world = build_world(10, seed=3)
+    support = dict(zip(data.vocabulary.names, data.targets[train].sum(axis=0)))
+    truth = {(c, p) for c, p in world.links() if support.get(c, 0) >= MIN_SUPPORT and p in support}
+    assert len(truth) >= 4
+    assert len(inferred & truth) >= 0.8 * len(truth)  # recall
+    assert len(inferred & truth) >= 0.8 * len(inferred)  # precision

@@ -6,7 +6,8 @@ amplitude-modulation rate or loudness sections (over random pitches and artist n
 covers carry motifs (stripe orientation, a hue patch, a grid pitch, dot size) over artist
 backgrounds; texts are invented words where a genre speaks only through a few rare
 keywords among Zipfian filler and artist pet words, and reviews name the artist's signature
-sound in invented words (``sound.py``). Each genre has evidence in a random
+sound in invented words (``sound.py``). Genres form a tree within their clusters (a
+sub-genre implies its parents on every album; ``world.py``). Each genre has evidence in a random
 subset of the modalities; some modalities are missing; splits are artist-disjoint.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -43,6 +44,7 @@ def _artist(index: int, world: World, rng: np.random.Generator) -> dict:
 
 
 def _labels(artist: dict, world: World, rng: np.random.Generator) -> list[int]:
+    """The album's true genres, their ancestors included."""
     labels = {artist["favourites"][rng.integers(2)]}
     if rng.random() < 0.4:
         labels.update(artist["favourites"])
@@ -50,7 +52,48 @@ def _labels(artist: dict, world: World, rng: np.random.Generator) -> list[int]:
         labels.add(int(rng.choice(np.flatnonzero(world.clusters == world.clusters[min(labels)]))))
     if rng.random() < 0.1:
         labels.add(int(rng.integers(len(world.genres))))
-    return sorted(labels)
+    return world.close(labels)
+
+
+def _shown(labels: list[int], world: World, noise: float, rng: np.random.Generator) -> list[int]:
+    """The labels the manifest gives: each true one dropped, and a random one added, with chance
+    ``noise``; then the ancestors of what is left (a sub-genre always comes with its parents)."""
+    shown = [g for g in labels if rng.random() >= noise]
+    if rng.random() < noise:
+        shown.append(int(rng.integers(len(world.genres))))
+    return world.close(shown or labels)
+
+
+@dataclass
+class AlbumPlan2:
+    """One album before rendering: ``rng`` is its own stream, continued by the rendering."""
+
+    album_id: str
+    artist: dict
+    labels: list[int]  # true genres (ancestors included): what the media show
+    shown: list[int]  # the manifest's genres
+    present: dict[str, bool]
+    rng: np.random.Generator
+
+    @property
+    def split(self) -> str:
+        return artist_split(self.artist["name"])
+
+
+def plan_albums2(world: World, n_albums: int, seed: int, missing: Mapping[str, float],
+                 label_noise: float) -> list[AlbumPlan2]:
+    """Every album's artist, genres, split and modalities, without rendering anything."""
+    rng = np.random.default_rng([seed, 2])
+    artists = [_artist(i, world, rng) for i in range(max(1, n_albums // 3))]
+    plans = []
+    for index in range(n_albums):
+        album_rng = np.random.default_rng([seed, 3, index])
+        artist = artists[int(rng.integers(len(artists)))]
+        labels = _labels(artist, world, album_rng)
+        present = _present(album_rng, missing)
+        shown = _shown(labels, world, label_noise, np.random.default_rng([seed, 4, index]))
+        plans.append(AlbumPlan2(f"s2-{seed}-{index:05d}", artist, labels, shown, present, album_rng))
+    return plans
 
 
 def _evidence(world: World, labels: list[int], modality: str, strength: float, rng: np.random.Generator):
@@ -106,7 +149,8 @@ def write_catalog2(
 ) -> Path:
     """Write ``manifest.jsonl`` (id, artist, split, genres, audio, cover, texts) + media; return its path.
 
-    Deterministic by ``seed``. ``strength`` and ``missing_rates`` override per modality;
+    Deterministic by ``seed``. Genres form a tree (``World.parent``); an album's genres
+    always include their ancestors. ``strength`` and ``missing_rates`` override per modality;
     ``modality_share``: chance that a modality carries a given genre's evidence;
     ``sound_sentences``: mean sentences per review naming the artist's signature sound (0: none).
     ~0.05 s per album on one core at the defaults.
@@ -117,19 +161,12 @@ def write_catalog2(
     world = build_world(n_genres, seed, modality_share)
     missing = {**MISSING, **(missing_rates or {})}
     power = {**STRENGTH, **(strength or {})}
-    rng = np.random.default_rng([seed, 2])
-    artists = [_artist(i, world, rng) for i in range(max(1, n_albums // 3))]
     records = []
-    for index in tqdm(range(n_albums), desc="synth2 albums", disable=not progress):
-        album_rng = np.random.default_rng([seed, 3, index])
-        artist = artists[int(rng.integers(len(artists)))]
-        labels = _labels(artist, world, album_rng)
-        record = _write_album(out, f"s2-{seed}-{index:05d}", artist, labels, world, _present(album_rng, missing),
-                              power, album_rng, track_seconds, np.random.default_rng([seed, 5, index]), sound_sentences)
-        shown = [g for g in labels if album_rng.random() >= label_noise]
-        if album_rng.random() < label_noise:
-            shown.append(int(album_rng.integers(len(world.genres))))
-        record["genres"] = sorted({world.genres[g].name for g in (shown or labels)})
+    for index, plan in enumerate(tqdm(plan_albums2(world, n_albums, seed, missing, label_noise),
+                                      desc="synth2 albums", disable=not progress)):
+        record = _write_album(out, plan.album_id, plan.artist, plan.labels, world, plan.present, power, plan.rng,
+                              track_seconds, np.random.default_rng([seed, 5, index]), sound_sentences)
+        record["genres"] = sorted(world.genres[g].name for g in plan.shown)
         records.append(record)
     manifest = out / "manifest.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")

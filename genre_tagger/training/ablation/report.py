@@ -4,7 +4,10 @@ and ``ablation.json``, from the scored (setting, subset) results of ``genre_tagg
 Rows (one per setting and subset) hold the tagging metrics (docs/metrics.md) of the evaluated split plus
 ``setting``, ``modalities``, ``albums_with_input`` (albums with at least one of the row's
 modalities; the others are scored from the fusion's "nothing known" state) and
-``val_macro_roc_auc``.
+``val_macro_roc_auc``. When the checkpoint the encoders come from holds a genre taxonomy,
+every row also gets the taxonomy's metrics (``TAXONOMY_COLUMNS`` and ``macro_roc_auc_level_<depth>``),
+from the row's own scores and thresholds with and without the tree's constraint, and
+``ablation.md`` a second table.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.metrics import macro_roc_auc, taxonomy_metrics
 from genre_tagger.tables import write_csv
+from genre_tagger.taxonomy import Taxonomy
 
 TRAINED = "trained_on_subset"
 AT_INFERENCE = "full_model_subset_at_inference"
@@ -35,6 +39,11 @@ CSV_COLUMNS = (
     "micro_roc_auc", "macro_pr_auc", "micro_pr_auc", "micro_f1", "macro_f1", "coverage_at_1",
     "labels_evaluated", "val_macro_roc_auc", "head_training_s",
 )
+
+# With a taxonomy: macro ROC-AUC of the constrained scores; the share of albums whose labels over
+# the thresholds hold a genre without its parent, raw and with the tree (ancestors added);
+# hierarchical F1 (ancestors counted on both sides). Then one macro ROC-AUC per tree level.
+TAXONOMY_COLUMNS = ("macro_roc_auc_tree", "inconsistent_albums_raw", "inconsistent_albums_tree", "hierarchical_f1")
 
 
 def _name(subset: tuple[str, ...]) -> str:
@@ -123,6 +132,61 @@ def findings(results: dict, subsets: list[tuple[str, ...]], targets: np.ndarray 
             }
     out["absence_costs"] = costs
     return out
+
+
+def ablation_taxonomy(bundle: Any, labels: list[str]) -> Taxonomy | None:
+    """The checkpoint's taxonomy over the ablation's ``labels`` (links whose two labels it has),
+    or None (no checkpoint, no taxonomy, or no link left)."""
+    stored = getattr(bundle, "taxonomy", None) if bundle is not None else None
+    if not stored:
+        return None
+    known = set(labels)
+    links = [(c, p) for c, p in stored.links if c in known and p in known]
+    return Taxonomy(list(labels), links) if links else None
+
+
+def taxonomy_columns(targets: np.ndarray, raw: np.ndarray, thresholds: np.ndarray, taxonomy: Taxonomy) -> dict:
+    """A row's taxonomy metrics from its raw scores ``[N, L]`` and thresholds ``[L]``."""
+    tree = taxonomy.constrain(raw)
+    found = taxonomy_metrics(targets, tree, raw, thresholds, taxonomy)
+    row = {"macro_roc_auc_tree": macro_roc_auc(targets, tree),
+           "inconsistent_albums_raw": found["inconsistent_albums_unconstrained"],
+           "inconsistent_albums_tree": found["inconsistent_albums"], "hierarchical_f1": found["hierarchical_f1"]}
+    row.update({f"macro_roc_auc_level_{level}": v for level, v in found["macro_roc_auc_by_level"].items()})
+    return row
+
+
+def add_taxonomy_columns(results: dict, targets: np.ndarray, taxonomy: Taxonomy) -> list[str]:
+    """Every row with ``taxonomy_columns`` (thresholds from its per-label rows); the column names."""
+    for result in results.values():
+        if result.scores is not None:
+            thresholds = np.array([entry["threshold"] for entry in result.per_label])
+            result.row.update(taxonomy_columns(targets, result.scores, thresholds, taxonomy))
+    levels = sorted({int(level) for level in taxonomy.depths().tolist()})
+    return [*TAXONOMY_COLUMNS, *(f"macro_roc_auc_level_{level}" for level in levels)]
+
+
+def _share(value: Any) -> str:
+    return f"{100 * value:.0f} %" if _finite(value) else "n/a"
+
+
+def taxonomy_table(rows: list[dict[str, Any]], columns: list[str], links: int) -> list[str]:
+    """``ablation.md``'s second table: the taxonomy's metrics per setting and subset."""
+    levels = [c for c in columns if c.startswith("macro_roc_auc_level_")]
+    lines = [f"## With the genre tree ({links} links, from the checkpoint)", "",
+             "Scores constrained so that no ancestor scores below a descendant; inconsistent = albums whose "
+             "genres over the thresholds hold one without its parent (raw: the unconstrained scores; tree: the "
+             "ancestors added, as `tag` lists them). Thresholds: each row's own.", "",
+             "| setting | modalities | macro ROC-AUC raw | with the tree | inconsistent raw | with the tree | "
+             "hierarchical F1 | " + " | ".join(f"AUC level {c.rsplit('_', 1)[1]}" for c in levels) + " |",
+             "|---|---|" + "---:|" * (5 + len(levels))]
+    for row in rows:
+        setting = "trained" if row["setting"] == TRAINED else "full model"
+        cells = [_fmt(row["macro_roc_auc"]), _fmt(row.get("macro_roc_auc_tree")),
+                 _share(row.get("inconsistent_albums_raw")), _share(row.get("inconsistent_albums_tree")),
+                 _fmt(row.get("hierarchical_f1")), *(_fmt(row.get(c)) for c in levels)]
+        lines.append(f"| {setting} | {row['modalities']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 # ---------------------------------------------------------------------------- markdown
@@ -275,18 +339,24 @@ def _json_safe(value: Any) -> Any:
 
 def write_outputs(
     out: Path, results: dict, subsets: list[tuple[str, ...]], labels: list[str], summary: dict[str, Any],
-    targets: np.ndarray | None = None,
+    targets: np.ndarray | None = None, taxonomy: Taxonomy | None = None,
 ) -> dict[str, Any]:
     """Write every output file; return the ``ablation.json`` content (NaN as None).
 
-    ``targets [N_eval, L]``: the evaluated split's labels, for the bootstrap interval.
+    ``targets [N_eval, L]``: the evaluated split's labels, for the bootstrap interval (and,
+    with a ``taxonomy``, its metrics).
     """
+    extra = add_taxonomy_columns(results, targets, taxonomy) if taxonomy and targets is not None else []
     rows = ordered_rows(results, subsets)
     found = findings(results, subsets, targets)
     per_label = per_label_table(results, subsets, labels)
-    write_csv(out / "ablation.csv", CSV_COLUMNS, rows)
+    write_csv(out / "ablation.csv", [*CSV_COLUMNS, *extra], rows)
     write_csv(out / "per_label.csv", ["label", "positives", *(_name(s) for s in subsets)], per_label)
-    (out / "ablation.md").write_text(markdown_report(rows, found, summary), encoding="utf-8")
+    markdown = markdown_report(rows, found, summary)
+    if extra:
+        summary = {**summary, "taxonomy_links": len(taxonomy.links)}
+        markdown += "\n" + "\n".join(taxonomy_table(rows, extra, len(taxonomy.links)))
+    (out / "ablation.md").write_text(markdown, encoding="utf-8")
     draw_chart(rows, subsets, summary, out / "ablation.png")
     report = _json_safe({**summary, "findings": found, "rows": rows, "per_label": per_label,
                          "files": {k: str(out / k) for k in ("ablation.csv", "ablation.md", "ablation.png",

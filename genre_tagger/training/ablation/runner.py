@@ -40,7 +40,7 @@ from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.encoders.views import fit_views
 from genre_tagger.models.tagger import GenreTagger, build_tagger
 from genre_tagger.tracking import RunTracker
-from genre_tagger.training.ablation.report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, write_outputs
+from genre_tagger.training.ablation.report import AT_INFERENCE, SETTINGS_ORDER, TRAINED, ablation_taxonomy, write_outputs
 from genre_tagger.training.build import build_parts
 from genre_tagger.upgrade import upgrade_config
 from genre_tagger.data.modalities import canonical_order, modality_names
@@ -298,7 +298,8 @@ def run_ablation(
     }
     if not is_global_zero():  # the other ranks of a DDP run trained with rank 0; it alone writes
         return summary
-    report = write_outputs(out, results, subsets, data.vocabulary.names, summary, data.targets[data.splits[eval_split]])
+    report = write_outputs(out, results, subsets, data.vocabulary.names, summary, data.targets[data.splits[eval_split]],
+                           taxonomy=ablation_taxonomy(bundle, data.vocabulary.names))  # the checkpoint's tree
     log_summary_run(shared, report["rows"], out / "ablation.png")
     say(f"ablation done in {report['seconds']:.0f} s: {out}/ablation.md, ablation.csv, ablation.png")
     return report

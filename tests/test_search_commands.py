@@ -188,6 +188,7 @@ def test_val_selected_genre_weight_is_stored_and_shapes_the_index_vectors(search
     payload = torch.load(checkpoint, weights_only=True)
     stored = payload["extra"]["joint_space"]["genre_weight"]
     assert stored == metrics["search"]["genre_weight"] in WEIGHTS
+    assert payload["extra"]["joint_space"]["text_genre_weight"] == metrics["search"]["text_genre_weight"] in WEIGHTS
     assert [t["weight"] for t in metrics["search"]["genre_weights_tried"]] == list(WEIGHTS)
     payload["extra"]["joint_space"]["genre_weight"] = 2.0  # a known weight, to see it used
     torch.save(payload, tmp_path / "weighted.ckpt")
@@ -205,3 +206,27 @@ def test_val_selected_genre_weight_is_stored_and_shapes_the_index_vectors(search
         assert np.allclose(genre_share, weight / np.sqrt(1 + weight ** 2), atol=1e-5)
         assert main(["search", "--index", str(index), "--text", "dreamy synth pop", "--top-k", "3"]) == 0
         assert len(_results(capsys)[0]["results"]) == 3
+
+
+def test_text_queries_use_the_text_weight_and_albums_the_album_weight(search_run, tmp_path):
+    import numpy as np
+
+    from genre_tagger.data.records import AlbumRecord
+    from genre_tagger.search.model import load_search_model
+
+    checkpoint, _ = search_run
+    payload = torch.load(checkpoint, weights_only=True)
+    dim = payload["extra"]["joint_space"]["init"]["dim"]
+    record = AlbumRecord(id="q", texts=["dreamy synth pop with warm pads"])
+    shares = {}
+    for name, weights in (("both", {"genre_weight": 2.0, "text_genre_weight": 0.5}), ("old", {"genre_weight": 2.0})):
+        joint = {k: v for k, v in payload["extra"]["joint_space"].items() if k != "text_genre_weight"}
+        torch.save({**payload, "extra": {**payload["extra"], "joint_space": {**joint, **weights}}}, tmp_path / name)
+        model = load_search_model(tmp_path / name)
+        features, view = model.embed([record], None, [model.text_side], num_workers=0, progress=False)
+        text = model.text(features, view)
+        shares[name] = (model.genre_weight, model.text_genre_weight, float(np.linalg.norm(text[0, dim:])))
+    q = 0.5 ** 2 / 2.0  # the query weight that ranks by joint + 0.5^2 genre against a gallery at 2.0
+    assert shares["both"][:2] == (2.0, 0.5) and shares["both"][2] == pytest.approx(q / np.sqrt(1 + q ** 2), abs=1e-5)
+    # a payload from before the text weight: one weight for both directions, as it was
+    assert shares["old"][:2] == (2.0, 2.0) and shares["old"][2] == pytest.approx(2 / np.sqrt(5), abs=1e-5)

@@ -62,7 +62,8 @@ def evaluate_search(checkpoint: str | Path, manifest: str | Path, output: str | 
     features, view = model.embed(records, model.cache_dir(manifest), batch_size=batch_size, num_workers=num_workers,
                                  device=device, progress=progress)
     data = model.joint_data(features, view, [r.genres for r in records])
-    metrics = metrics_at(protocol_vectors(model.space, data, data.splits["eval"]), model.genre_weight)
+    metrics = metrics_at(protocol_vectors(model.space, data, data.splits["eval"]), model.genre_weight,
+                         model.text_genre_weight)
     metrics = {key: metrics[key] for key in METRIC_KEYS}
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,13 @@ from genre_tagger.bundle import TaggerBundle
 from genre_tagger.config import deep_merge, instantiate, read_yaml
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.runs import say
-from genre_tagger.search.combine import best_weight_score, select_genre_weight
+from genre_tagger.search.combine import best_weight_score, metrics_at, protocol_vectors
 from genre_tagger.search.data import (DescriptionEmbeddings, JointData, album_side, embed_descriptions, joint_data,
                                       text_side)
 from genre_tagger.search.fit import JointSettings, fit_joint_space
 from genre_tagger.search.payload import joint_payload
 from genre_tagger.search.text_view import fit_text_view, view_features
+from genre_tagger.search.weights import select_genre_weights
 
 DEFAULTS = "search/joint.yaml"
 
@@ -76,7 +77,8 @@ def train_joint_space(bundle: TaggerBundle, records: list[AlbumRecord], splits: 
         space, report = fit_joint_space(data, fit, progress, val_score=best_weight_score(data, splits["val"], fit))
     except ValueError as err:  # e.g. no training album with both an album side and a text
         return _not_fitted(str(err))
-    weight, report["val"], report["genre_weights_tried"] = select_genre_weight(space, data, splits["val"], fit)
-    report["genre_weight"] = weight
+    weights, report["genre_weights_tried"] = select_genre_weights(space, data, splits["val"])
+    report["val"] = metrics_at(protocol_vectors(space, data, splits["val"]), weights.album, weights.text)
+    report["genre_weight"], report["text_genre_weight"] = weights.album, weights.text
     report["descriptions"] = int(len(data.descriptions.owner))
-    return {"joint_space": joint_payload(space, view, weight, settings.get("index"))}, report
+    return {"joint_space": joint_payload(space, view, weights.album, settings.get("index"), weights.text)}, report

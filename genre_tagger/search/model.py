@@ -2,7 +2,8 @@
 view (``SearchModel``), and the search vectors of albums and texts it makes.
 
 A search vector is ``[B, width]``: the unit joint-space vector and the tagger's unit genre
-scores weighted by ``genre_weight`` (``combine.py``). Embeddings come from the bundle
+scores weighted by ``genre_weight`` for albums, and for text queries so that they rank by
+``text_genre_weight`` (``combine.py``). Embeddings come from the bundle
 (``TaggerBundle.embed``, through the cache when given one), the text view's from its own
 encoder beside them (``text_view.view_features``).
 """
@@ -23,10 +24,10 @@ from genre_tagger.errors import UserInputError
 from genre_tagger.features import ModalityFeatures
 from genre_tagger.models.encoders.sparse_text import SparseTextView
 from genre_tagger.runs import default_cache_dir
-from genre_tagger.search.combine import combine
+from genre_tagger.search.combine import combine, query_weight
 from genre_tagger.search.data import JointData, genre_vectors, joint_data, text_side
 from genre_tagger.search.joint import JointSpace
-from genre_tagger.search.payload import VERSION, load_space, payload_version, space_digest
+from genre_tagger.search.payload import VERSION, genre_weights, load_space, payload_version, space_digest
 from genre_tagger.search.text_view import load_view, view_features
 
 
@@ -42,7 +43,8 @@ class SearchModel:
     index_settings: dict
     path: Path
     digest: str
-    genre_weight: float = 0.0
+    genre_weight: float = 0.0  # albums' (the gallery's; album-to-album)
+    text_genre_weight: float | None = None  # text queries'; None: genre_weight
 
     @property
     def album_side(self) -> list[str]:
@@ -92,7 +94,7 @@ class SearchModel:
         """Text queries' search vectors ``[N, width]`` from what ``embed`` gave for the text side."""
         joint = self.space.text(torch.from_numpy(view.embeddings))
         genre = torch.from_numpy(genre_vectors(self.bundle, features, [self.text_side]))
-        return combine(joint, genre, self.genre_weight).numpy()
+        return combine(joint, genre, query_weight(self.genre_weight, self.text_genre_weight)).numpy()
 
     def joint_data(self, features: dict[str, ModalityFeatures], view: ModalityFeatures,
                    genres: Sequence) -> JointData:
@@ -114,6 +116,6 @@ def load_search_model(path: str | Path, device: str | torch.device = "cpu") -> S
     if text is None:
         raise UserInputError(f"{path}: its tagger reads no text, which its joint search space needs")
     digest = space_digest(payload)
+    album_weight, text_weight = genre_weights(payload)
     return SearchModel(bundle, load_space(payload), load_view(payload["text_view"]), text,
-                       dict(payload.get("index") or {}), Path(path).resolve(), digest,
-                       float(payload.get("genre_weight", 0.0)))
+                       dict(payload.get("index") or {}), Path(path).resolve(), digest, album_weight, text_weight)

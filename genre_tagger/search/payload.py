@@ -9,7 +9,10 @@ Plain tensors and data, so the checkpoint still loads with ``weights_only=True``
     init          the rest of JointSpace's arguments (dim, dropout, temperature, ...)
     state_dict    the space's weights (input scaling included)
     text_view     the fitted text view (text_view.view_payload)
-    genre_weight  the val-selected weight of the genre-score part of the search vectors
+    genre_weight  the val-selected album weight of the genre-score part of the search vectors
+                  (the gallery's; album-to-album queries)
+    text_genre_weight  the val-selected text weight (text-to-album queries); absent in
+                  older payloads, where ``genre_weight`` served both (``combine.py``)
     index         FAISS settings of `index` (exact_up_to)
 """
 
@@ -25,11 +28,20 @@ KIND = JOINT_SPACE_FORMAT
 VERSION = JOINT_SPACE_VERSION
 
 
-def joint_payload(space: JointSpace, view, genre_weight: float = 0.0, index: dict | None = None) -> dict:
+def joint_payload(space: JointSpace, view, genre_weight: float = 0.0, index: dict | None = None,
+                  text_genre_weight: float | None = None) -> dict:
+    """``text_genre_weight`` None: ``genre_weight`` for both query directions."""
+    text = float(genre_weight if text_genre_weight is None else text_genre_weight)
     return {"format": f"{KIND}/{VERSION}", "album_dims": dict(space.album_dims), "text_dim": space.text_dim,
             "init": dict(space.init_args), "state_dict": {k: v.detach().cpu() for k, v in space.state_dict().items()},
             "text_view": text_view.view_payload(view), "genre_weight": float(genre_weight),
-            "index": dict(index or {})}
+            "text_genre_weight": text, "index": dict(index or {})}
+
+
+def genre_weights(payload: dict) -> tuple[float, float]:
+    """``(album weight, text weight)`` of a stored joint space; older payloads hold one weight for both."""
+    album = float(payload.get("genre_weight", 0.0))
+    return album, float(payload.get("text_genre_weight", album))
 
 
 def payload_version(payload: object) -> int | None:
@@ -41,7 +53,8 @@ def payload_version(payload: object) -> int | None:
 
 def space_digest(payload: dict) -> str:
     """What identifies a stored joint space (an index folder remembers it): its weights, its
-    view's and its genre weight, under the names they were stored with (``stored_names``: an
+    view's and its album genre weight (the gallery vectors' only; the text weight shapes
+    queries alone), under the names they were stored with (``stored_names``: an
     upgraded payload keeps its digest)."""
     hasher = hashlib.sha1()
     view = (payload.get("text_view") or {}).get("state_dict") or {}

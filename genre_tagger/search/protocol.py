@@ -23,15 +23,16 @@ def own_ranks(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray) -> np
     return ranks
 
 
-def precision_at_k(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], k: int = 10) -> float:
-    """Mean over gallery albums with genres of the share of their ``k`` nearest *other*
-    gallery albums sharing at least one genre with them (albums without genres never share).
-    With fewer than ``k + 1`` albums, every other album is a neighbour."""
+def precision_shares(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], k: int = 10) -> np.ndarray:
+    """For each gallery album with genres, in gallery order, the share of its ``k`` nearest *other*
+    gallery albums sharing at least one genre with it (albums without genres never share);
+    empty when no album has genres or there is no other album. With fewer than ``k + 1``
+    albums, every other album is a neighbour."""
     sets = [set(g) if g else set() for g in genres]
     rows = [i for i, s in enumerate(sets) if s]
     k = min(k, len(gallery) - 1)
     if not rows or k <= 0:
-        return float("nan")
+        return np.zeros(0)
     shares = []
     for start in range(0, len(rows), CHUNK):
         part = rows[start:start + CHUNK]
@@ -40,7 +41,20 @@ def precision_at_k(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], 
         nearest = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         for row, neighbours in zip(part, nearest):
             shares.append(np.mean([bool(sets[row] & sets[n]) for n in neighbours]))
-    return float(np.mean(shares))
+    return np.asarray(shares, dtype=float)
+
+
+def precision_at_k(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], k: int = 10) -> float:
+    """Mean of ``precision_shares``: album-to-album precision@k; NaN when it has no album to average."""
+    shares = precision_shares(gallery, genres, k)
+    return float(shares.mean()) if len(shares) else float("nan")
+
+
+def query_scores(ranks: np.ndarray) -> np.ndarray:
+    """Per query, the mean of its hits at 1, 5 and 10 (``ranks``: 1-based own-album ranks): the
+    queries' mean is the selection score, the mean of recall@1/5/10."""
+    ranks = np.asarray(ranks)
+    return np.mean([(ranks <= k).astype(float) for k in (1, 5, 10)], axis=0) if len(ranks) else np.zeros(0)
 
 
 def search_metrics(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray,
@@ -58,15 +72,15 @@ def search_metrics(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray,
     return metrics
 
 
-def paired_recall_difference(ranks: np.ndarray, baseline_ranks: np.ndarray, k: int = 10, resamples: int = 2000,
-                             seed: int = 0) -> dict[str, float]:
-    """Recall@k of ``ranks [Q]`` minus that of ``baseline_ranks [Q]`` (the same queries, 1-based
-    ranks), with a 95 % paired bootstrap interval over queries, and how many queries only
-    one of the two finds within ``k`` (``wins``: only the first, ``losses``: only the baseline)."""
-    hit, base = np.asarray(ranks) <= k, np.asarray(baseline_ranks) <= k
-    if len(hit) != len(base):
-        raise ValueError("paired_recall_difference: the two rank lists must cover the same queries")
-    diff = hit.astype(float) - base.astype(float)
+def paired_difference(values: np.ndarray, baseline: np.ndarray, resamples: int = 2000, seed: int = 0
+                      ) -> dict[str, float]:
+    """Mean of ``values [n]`` minus that of ``baseline [n]`` (the same items, e.g. per-album
+    precision shares) with a 95 % paired bootstrap interval over items, and how many items
+    are higher (``wins``) or lower (``losses``) than the baseline's."""
+    values, baseline = np.asarray(values, float), np.asarray(baseline, float)
+    if len(values) != len(baseline):
+        raise ValueError("paired_difference: the two value lists must cover the same items")
+    diff = values - baseline
     if not len(diff):
         return {"delta": float("nan"), "low": float("nan"), "high": float("nan"), "wins": 0, "losses": 0}
     rng = np.random.default_rng(seed)
@@ -74,6 +88,16 @@ def paired_recall_difference(ranks: np.ndarray, baseline_ranks: np.ndarray, k: i
     low, high = np.percentile(means, [2.5, 97.5])
     return {"delta": float(diff.mean()), "low": float(low), "high": float(high),
             "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
+
+
+def paired_recall_difference(ranks: np.ndarray, baseline_ranks: np.ndarray, k: int = 10, resamples: int = 2000,
+                             seed: int = 0) -> dict[str, float]:
+    """Recall@k of ``ranks [Q]`` minus that of ``baseline_ranks [Q]`` (the same queries, 1-based
+    ranks), with a 95 % paired bootstrap interval over queries, and how many queries only
+    one of the two finds within ``k`` (``wins``: only the first, ``losses``: only the baseline)."""
+    if len(ranks) != len(baseline_ranks):
+        raise ValueError("paired_recall_difference: the two rank lists must cover the same queries")
+    return paired_difference(np.asarray(ranks) <= k, np.asarray(baseline_ranks) <= k, resamples, seed)
 
 
 def paired_rank_sign_test(ranks: np.ndarray, baseline_ranks: np.ndarray) -> dict[str, float]:

@@ -1,6 +1,7 @@
 """`genre-tagger update`: new labels and albums into a trained model, refused when worse."""
 
 import json
+import random
 
 import pytest
 import torch
@@ -8,6 +9,7 @@ import torch
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.cli import main
 from genre_tagger.training import train
+from genre_tagger.training.update import TOLERANCE
 
 from conftest import TINY
 
@@ -54,9 +56,12 @@ def test_update_adds_a_label_and_keeps_the_encoders(base_run, updated_manifest, 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["new_labels"] == [NEW_LABEL] and metrics["update"]["accepted"] is True
     report = (out / "update_report.md").read_text()
-    assert f"{NEW_LABEL} (new)" in report and "old model" in report and "tolerance 0.02" in report
+    assert f"{NEW_LABEL} (new)" in report and "old model" in report and f"tolerance {TOLERANCE:g}" in report
     for label in old.labels:
         assert f"| {label} |" in report
+    fresh = metrics["update"]["new_label_reliability"]
+    assert [r["label"] for r in fresh] == [NEW_LABEL] and fresh[0]["train_albums"] > 0 and fresh[0]["verdict"]
+    assert "## New labels" in report and f"| {NEW_LABEL} | {fresh[0]['train_albums']} |" in report
     assert "wrote" in capsys.readouterr().out
 
 
@@ -81,3 +86,57 @@ def test_update_of_a_missing_checkpoint_is_an_input_error(updated_manifest, tmp_
     code = main(["update", "--checkpoint", str(tmp_path / "none.ckpt"), "--manifest", str(updated_manifest),
                  "--output", str(tmp_path / "out")])
     assert code == 2 and "checkpoint not found" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def learned_run(tmp_path_factory, one_torch_thread):
+    """A text-only model that learns (test_learning's catalog and config), its manifest, and the
+    manifest with the training and validation albums' genre lists shuffled among them."""
+    from test_learning import write_text_catalog
+
+    folder = tmp_path_factory.mktemp("learned")
+    manifest = write_text_catalog(folder / "catalog")
+    config = folder / "learn.yaml"
+    config.write_text("trainer: {max_epochs: 15, patience: 15}\nlogger: {wandb: {mode: disabled}, csv: false}\n"
+                      "model: {encoders: {text: {init_args: {out_dim: 128}}}}\n")
+    train(manifest, folder / "base", modalities="text", config_files=[*TINY, str(config)], progress=False)
+    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines()]
+    movable = [r for r in records if r["split"] in ("train", "val")]
+    lists = [r["genres"] for r in movable]
+    random.Random(0).shuffle(lists)
+    for record, genres in zip(movable, lists):
+        record["genres"] = genres
+    shuffled = manifest.parent / "manifest_shuffled.jsonl"
+    shuffled.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return folder / "base", manifest, shuffled
+
+
+def test_at_the_default_tolerance_a_refit_is_accepted_and_shuffled_labels_are_refused(learned_run, tmp_path, capsys):
+    from genre_tagger.training.update import update
+
+    base, manifest, shuffled = learned_run
+    same = update(base / "model.ckpt", manifest, tmp_path / "same", progress=False, seed=1)["update"]
+    assert same["accepted"] and (tmp_path / "same" / "model.ckpt").is_file()
+    assert same["old_labels_old"] > 0.75 and same["tolerance"] == TOLERANCE
+    assert main(update_args(base, shuffled, tmp_path / "shuffled")) == 2  # the CLI's default tolerance
+    assert f"tolerance of {TOLERANCE:g}" in capsys.readouterr().err
+    assert not (tmp_path / "shuffled" / "model.ckpt").exists()
+    change = json.loads((tmp_path / "shuffled" / "metrics.json").read_text())["update"]
+    assert change["old_labels_old"] - change["old_labels_new"] > 5 * TOLERANCE
+    print(f"same data: {same['old_labels_old']:.3f} -> {same['old_labels_new']:.3f}; shuffled: "
+          f"{change['old_labels_old']:.3f} -> {change['old_labels_new']:.3f}")
+
+
+def test_a_new_labels_reliability_is_measured_with_an_interval():
+    import numpy as np
+
+    from genre_tagger.training.update import reliability
+
+    rng = np.random.default_rng(0)
+    targets = np.r_[np.ones(8), np.zeros(40)]
+    clear = reliability("x", 5, targets, targets + rng.normal(0, 0.3, 48), "test")
+    assert clear["roc_auc"] > 0.9 and clear["interval"][0] > 0.5 and clear["verdict"].startswith("better than")
+    noise = reliability("x", 5, targets, rng.random(48), "test")
+    assert noise["interval"][0] < 0.5 < noise["interval"][1]
+    assert noise["verdict"].startswith("not distinguishable")
+    assert reliability("x", 5, np.zeros(48), rng.random(48), "test")["verdict"].startswith("not measurable")

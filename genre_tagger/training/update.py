@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+from sklearn.metrics import roc_auc_score
 
 from genre_tagger.bundle import TaggerBundle
 from genre_tagger.checkpoint import load_checkpoint, save_checkpoint
@@ -41,14 +42,17 @@ TOLERANCE = 0.02  # macro ROC-AUC over the old labels the new model may lose bef
 
 
 def update(checkpoint: str | Path, manifest: str | Path, output: str | Path, force: bool = False,
-           tolerance: float = TOLERANCE, progress: bool = True) -> dict[str, Any]:
+           tolerance: float = TOLERANCE, progress: bool = True, seed: int | None = None) -> dict[str, Any]:
     """The whole `update` command; returns the metrics written to ``metrics.json``. Raises
     ``UserInputError`` (exit 2) after writing everything but ``model.ckpt`` when the new
-    model is worse on the old labels beyond ``tolerance`` and ``force`` is not set."""
+    model is worse on the old labels beyond ``tolerance`` and ``force`` is not set.
+    ``seed``: the refit's seed (default: the checkpoint's)."""
     old = load_checkpoint(checkpoint)
     if not hasattr(old.model, "logits_from_embeddings"):  # a pretrained zero-shot tagger has no head
         raise UserInputError(f"{checkpoint}: only a checkpoint of `train` can be updated")
     config = upgrade_config(copy.deepcopy(old.config))
+    if seed is not None:
+        config["seed"] = int(seed)
     run_dir = prepare_run_dir(output)
     try:
         return _update(old, manifest, run_dir, config, force, tolerance, progress)
@@ -141,11 +145,41 @@ def compare(old: TaggerBundle, new: TaggerBundle, data: TrainingData, cache_dir:
                       "old_roc_auc": before["roc_auc"] if before else float("nan"), "new_roc_auc": row["roc_auc"],
                       "old_f1": before["f1"] if before else float("nan"), "new_f1": row["f1"]})
     evaluable = evaluable_labels(old_targets)
+    train_albums = data.targets[data.splits["train"]].sum(axis=0)
+    fresh = [reliability(new.labels[j], int(train_albums[j]), targets[:, j], new_scores[:, j], split)
+             for j in range(n_old, len(new.labels))]
     return {"split": split, "n_albums": int(len(rows)), "n_old_labels_evaluated": int(len(evaluable)),
+            "new_label_reliability": fresh,
             "old_labels_old": macro_roc_auc(old_targets, old_scores),
             "old_labels_new": macro_roc_auc(old_targets, new_scores[:, :n_old]),
             "old_model": compute_metrics(old_targets, old_scores, np.asarray(old.thresholds), old.taxonomy),
             "rows": table}
+
+
+def reliability(label: str, train_albums: int, targets: np.ndarray, scores: np.ndarray, split: str,
+                rounds: int = 500, level: float = 0.9) -> dict[str, Any]:
+    """How far a new label's scores can be trusted: its ROC-AUC on the evaluation albums
+    (``targets``, ``scores``: ``[N]``) with a bootstrap interval over those albums, and a verdict:
+    better than chance when the whole interval is above 0.5."""
+    targets = np.asarray(targets, dtype=np.int64)
+    positives = int(targets.sum())
+    out: dict[str, Any] = {"label": label, "train_albums": train_albums, "eval_positives": positives,
+                           "roc_auc": float("nan"), "interval": [float("nan"), float("nan")]}
+    if positives == 0 or positives == len(targets):
+        out["verdict"] = f"not measurable: no {'positive' if positives == 0 else 'negative'} among the {split} albums"
+        return out
+    rng = np.random.default_rng(0)
+    aucs = []
+    for _ in range(rounds):
+        picked = rng.integers(0, len(targets), len(targets))
+        if 0 < targets[picked].sum() < len(picked):
+            aucs.append(roc_auc_score(targets[picked], scores[picked]))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(aucs, [tail, 100 - tail])
+    out.update(roc_auc=float(roc_auc_score(targets, scores)), interval=[float(low), float(high)])
+    out["verdict"] = ("better than chance" if low > 0.5 else "not distinguishable from chance") + \
+        f" ({100 * level:.0f} % interval over {len(targets)} {split} albums with {positives} positives)"
+    return out
 
 
 def _cell(value: float) -> str:
@@ -169,6 +203,13 @@ def report(comparison: dict[str, Any], new_labels: list[str], tolerance: float, 
              f"- verdict: {verdict}", "",
              "| label | positives | old ROC-AUC | new ROC-AUC | change | old F1 | new F1 |",
              "|---|---:|---:|---:|---:|---:|---:|"]
+    fresh = comparison.get("new_label_reliability") or []
+    if fresh:
+        at = len(lines) - 2  # before the label-by-label table
+        lines[at:at] = ["## New labels", "", "| label | training albums | ROC-AUC | 90 % interval | reliability |",
+                        "|---|---:|---:|---|---|"] + [
+            f"| {r['label']} | {r['train_albums']} | {_cell(r['roc_auc'])} | "
+            f"{_cell(r['interval'][0])} to {_cell(r['interval'][1])} | {r['verdict']} |" for r in fresh] + [""]
     for row in comparison["rows"]:
         change = row["new_roc_auc"] - row["old_roc_auc"]
         name = row["label"] + (" (new)" if row["new_label"] else "")

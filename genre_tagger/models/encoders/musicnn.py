@@ -12,6 +12,7 @@ joined with ``+`` (concatenated, e.g. ``penultimate+taggram``).
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from genre_tagger.models.encoders.base import Encoder, encode_crops, spread_mask
 from genre_tagger.pretrained.musicnn_net import LAYERS
@@ -28,14 +29,17 @@ class MusicnnEncoder(Encoder):
     time, which bounds memory whatever the album. ``max_patches``: at most that many of an
     album's patches go through the network, evenly spread over them (musicnn's ~1.4 GMAC per
     patch dominates tagging), while the loader may read more for cheaper views beside it
-    (the audio descriptors of the default config read every patch).
+    (the audio descriptors of the default config read every patch). ``runtime``: ``onnx``
+    (default) runs the frozen network through ONNX Runtime in float32, ``pytorch`` eager.
     """
 
     modality = "audio"
+    runtimes = ("pytorch", "onnx")
 
     def __init__(self, model: str = "msd", layer: str = "penultimate", frozen: bool = True, chunk: int = 64,
-                 max_patches: int | None = None):
+                 max_patches: int | None = None, runtime: str = "onnx"):
         super().__init__(frozen=frozen)
+        self.set_runtime(runtime)
         self.max_patches = None if max_patches is None else int(max_patches)
         from genre_tagger.pretrained.weights import load_musicnn
 
@@ -54,14 +58,32 @@ class MusicnnEncoder(Encoder):
 
     def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """``[N, 96, 187]`` -> ``[N, out_dim]``, ``chunk`` patches at a time."""
-        outputs = []
-        for start in range(0, patches.shape[0], self.chunk):
-            features = self.net.features(patches[start:start + self.chunk])
-            outputs.append(torch.cat([features[name] for name in self.layers], dim=1))
-        return torch.cat(outputs)
+        layers = MusicnnLayers(self.net, self.layers)
+        if self.active_runtime() != "pytorch" and getattr(self, "_onnx", None) is None:
+            from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
+
+            # traced on a fixed example (a deterministic export); patches and frames vary
+            example = torch.linspace(0, 3, 2 * 96 * 187).reshape(2, 96, 187)
+            self._onnx = OnnxFunction(f"musicnn-{self.model_name}-{'+'.join(self.layers)}", ["patches"],
+                                      {"patches": {0: "batch", 2: "frames"}}, (example,))
+        run = layers if self.active_runtime() == "pytorch" else lambda x: self._onnx(layers, x)
+        return torch.cat([run(patches[start:start + self.chunk]) for start in range(0, patches.shape[0], self.chunk)])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = inputs["crop_mask"]
         if self.max_patches is not None:
             mask = spread_mask(mask, self.max_patches)
         return encode_crops(inputs["mels"], mask, self.embed_patches, self.out_dim)
+
+
+class MusicnnLayers(nn.Module):
+    """``[N, 96, T] -> [N, out_dim]``: the chosen layers of musicnn, concatenated (what is
+    exported to ONNX)."""
+
+    def __init__(self, net: nn.Module, layers: list[str]):
+        super().__init__()
+        self.net, self.layers = net, list(layers)
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        features = self.net.features(patches)
+        return torch.cat([features[name] for name in self.layers], dim=1)

@@ -35,17 +35,23 @@ class TransformerTextEncoder(Encoder):
     ``frozen: false`` fine-tunes it (training stage 1); ``trainable_layers: k`` then trains
     only the top k transformer layers (the embeddings and lower layers stay as loaded and run
     without gradients: cheaper on a CPU and less prone to overfit a small catalog).
+    ``runtime``: ``onnx-int8`` (default) runs the frozen model through ONNX Runtime with its
+    linear layers' weights in int8 per channel, ``onnx`` in float32, ``pytorch`` eager
+    (docs/models.md, "Runtimes": speed and drift of each).
     """
 
     modality = "text"
     weights_from_package = True
+    runtimes = ("pytorch", "onnx", "onnx-int8")
 
     def __init__(
         self, model_path: str | None = None, frozen: bool = True, max_chunks_per_pass: int = 32,
-        trainable_layers: int | None = None,
+        trainable_layers: int | None = None, runtime: str = "onnx-int8",
     ):
         super().__init__(frozen=frozen)
         from transformers import AutoModel
+
+        self.set_runtime(runtime)
 
         self.model_path = model_path
         self.model = AutoModel.from_pretrained(model_path or packaged_minilm_path())
@@ -82,12 +88,23 @@ class TransformerTextEncoder(Encoder):
         for start in range(0, input_ids.shape[0], self.max_chunks_per_pass):
             rows = order[start:start + self.max_chunks_per_pass]
             width = int(lengths[rows].max().clamp(min=1))  # padding every chunk of the pass shares
-            ids, mask = input_ids[rows, :width], attention_mask[rows, :width]
-            states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-            outputs.append(masked_mean(states, mask.bool(), dim=1))
+            outputs.append(self._pooled(input_ids[rows, :width], attention_mask[rows, :width]))
         vectors = torch.empty(input_ids.shape[0], self.out_dim, dtype=outputs[0].dtype, device=outputs[0].device)
         vectors[order] = torch.cat(outputs)
         return vectors
+
+    def _pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``[n, t]`` ids and mask -> token-mean states ``[n, hidden]``, on the active runtime."""
+        runtime = self.active_runtime()
+        if runtime == "pytorch":
+            return self.pooler(ids, mask)
+        if getattr(self, "_onnx", None) is None or self._onnx_runtime != runtime:
+            self._onnx, self._onnx_runtime = _onnx_function(runtime), runtime
+        return self._onnx(self.pooler, ids, mask)
+
+    @property
+    def pooler(self) -> "MeanPooledTransformer":
+        return MeanPooledTransformer(self.model)
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         chunk_mask = inputs["chunk_mask"]
@@ -95,6 +112,33 @@ class TransformerTextEncoder(Encoder):
             return inputs["input_ids"].new_zeros(chunk_mask.shape[0], self.out_dim, dtype=torch.float32)
         vectors = self.embed_chunks(inputs["input_ids"][chunk_mask], inputs["attention_mask"][chunk_mask])
         return _chunks_to_albums(vectors, chunk_mask)
+
+
+class MeanPooledTransformer(nn.Module):
+    """``(input_ids [n, t], attention_mask [n, t]) -> [n, hidden]``: the token mean of the last
+    hidden states (what is exported to ONNX)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return masked_mean(states, attention_mask.bool(), dim=1)
+
+
+def _onnx_function(runtime: str):
+    from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
+
+    # Traced on a fixed example (a deterministic export); batch and length vary. One row is
+    # padded: traced with an all-ones mask, the attention would drop the mask altogether.
+    example = torch.arange(2 * 16).reshape(2, 16) % 1000 + 1000
+    mask = torch.ones_like(example)
+    mask[1, 10:] = 0
+    axes = {0: "batch", 1: "tokens"}
+    return OnnxFunction(f"text-{runtime}", ["input_ids", "attention_mask"],
+                        {"input_ids": axes, "attention_mask": axes}, (example, mask),
+                        quantize_ops=("MatMul",) if runtime == "onnx-int8" else ())
 
 
 class HashedBagEncoder(Encoder):

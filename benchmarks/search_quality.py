@@ -1,7 +1,7 @@
 """Search quality: the joint space against the baselines, one protocol (docs/metrics.md).
 
     .venv/bin/python benchmarks/search_quality.py [--albums 1200] [--labels 250] [--seed 0] [--seeds 3]
-        [--generator synthetic|synthetic2] [--variants NAME ...]
+        [--generator synthetic|synthetic2] [--variants NAME ...] [--no-reference]
     .venv/bin/python benchmarks/search_quality.py --manifest M --checkpoint RUN/model.ckpt
 
 Makes (or reuses) a synthetic catalog under benchmarks/_work/search_<albums>_<labels>_<seed>/,
@@ -13,12 +13,18 @@ texts + generated descriptions, read through the joint space's tf-idf word view)
 each: own texts only, generated descriptions only, InfoNCE fine-tuning from the CCA start, no
 text (album side alone, InfoNCE), InfoNCE from a random start. All are scored on the test split by
 `genre_tagger.search.protocol.search_metrics`, beside a random baseline and the cosine
-between the tagger's predicted genre scores. Each joint space's search vectors carry the
-tagger's genre scores with the weight `train` selects on val (`search.combine`; 0 allowed);
-the default setting is also fitted and shown without it (weight 0: the joint space alone). Prints a markdown
-section with a test table, the same rows on val, and a paired comparison of the default with
-the genre-score baseline on the same test queries (difference in recall@10, 95 % bootstrap
-interval over queries, queries only one of the two finds).
+between the tagger's predicted genre scores, and a simple-features reference: one-vs-rest
+logistic regression on the reference's features (`genre_tagger/baselines`: log-mel statistics
+and onset autocorrelation, colour and orientation histograms, tf-idf), one trained on audio +
+cover for the gallery and one on text for the queries (train split, C chosen on val as the
+reference does), compared by the cosine of their genre probabilities. Each joint space's
+search vectors carry the tagger's genre scores with the album and text weights `train`
+selects on val (`search.weights`); the default setting is also shown with the previous
+rule (one weight, the best val text score) and without genre scores (the joint space alone).
+Prints a markdown section with a test table, the same rows on val, and paired comparisons of
+the default with the genre-score baseline and with the better reference on the same test
+queries and gallery albums (differences in recall@10 and precision@10, 95 % bootstrap
+intervals over queries / albums, items only one of the two gets right).
 """
 
 from __future__ import annotations
@@ -32,17 +38,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genre_tagger.baselines.bench import REFERENCE_LOADERS
+from genre_tagger.baselines.features import album_texts, dense_features
+from genre_tagger.baselines.reference import C_GRID, TEXT_C_GRID, _standardise, _tfidf, select_c
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.config import instantiate
+from genre_tagger.data.dataset import build_loaders
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.data.synthetic2 import write_catalog2
+from genre_tagger.labels import LabelVocabulary
 from genre_tagger.runs import default_cache_dir
-from genre_tagger.search.combine import best_weight_score, combine, metrics_at, protocol_vectors, select_genre_weight
-from genre_tagger.search.evaluate import genre_score_baseline, genre_score_vectors, random_baseline
-from genre_tagger.search.fit import JointSettings, fit_joint_space
+from genre_tagger.search.combine import best_weight_score, combined, metrics_at, protocol_vectors
+from genre_tagger.search.evaluate import genre_score_baseline, genre_score_vectors, protocol_rows, random_baseline
+from genre_tagger.search.fit import JointSettings, fit_joint_space, selection_score
 from genre_tagger.search.hook import fit_view, search_config, search_data
-from genre_tagger.search.protocol import own_ranks, paired_rank_sign_test, paired_recall_difference
+from genre_tagger.search.protocol import (own_ranks, paired_difference, paired_rank_sign_test,
+                                          paired_recall_difference, precision_shares, search_metrics)
+from genre_tagger.search.weights import select_genre_weights
 from genre_tagger.training import train
 
 WORK = Path(__file__).resolve().parent / "_work"
@@ -50,6 +63,10 @@ KEYS = ("text_to_album_recall_at_1", "text_to_album_recall_at_5", "text_to_album
         "text_to_album_median_rank", "album_to_album_precision_at_10")
 DEFAULT = "joint space + genre scores: shipped config (closed-form CCA; own texts + generated descriptions)"
 JOINT_ALONE = "joint space alone (genre weight 0), shipped config"
+ONE_WEIGHT = "shipped config, one weight for both directions (the previous rule: best val text score)"
+GENRE = "tagger's genre scores, cosine"
+REFERENCE = "simple features + LR (audio + cover / text), genre-probability cosine"
+PREVIOUS_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 CONTRASTIVE = {"method": "contrastive", "fusion": "mean", "text_norm": "layer", "max_epochs": 100}
 VARIANTS = {  # overrides of the shipped search.fit settings
     DEFAULT: {},
@@ -87,31 +104,82 @@ def row(name: str, runs: list[dict]) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
-def test_ranks(space, weight: float, data, rows) -> np.ndarray:
-    """1-based rank of each test query's own album under the combined search vectors."""
-    v = protocol_vectors(space, data, rows)
-    gallery = combine(v["gallery_joint"], v["gallery_genre"], weight).numpy()
-    return own_ranks(combine(v["query_joint"], v["query_genre"], weight).numpy(), v["queries"], gallery)
+def unit(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def paired_lines(paired: list[dict], n_queries: int) -> list[str]:
-    lines = ["", f"Paired on the same {n_queries} test queries, default minus the genre-score baseline, recall@10 "
-             "(95 % bootstrap interval over queries; queries only the default / only the baseline finds in its top 10):",
-             ""]
-    for seed, p in enumerate(paired):
-        five, signs = p["at_5"], p["ranks"]
-        lines.append(f"- {'closed form (one fit)' if len(paired) == 1 else f'seed {seed}'}: {p['delta']:+.3f} [{p['low']:+.3f}, {p['high']:+.3f}]; "
-                     f"{p['wins']} / {p['losses']} queries; recall@5 {five['delta']:+.3f} [{five['low']:+.3f}, "
-                     f"{five['high']:+.3f}]; own album ranked higher for {signs['better']} queries, lower for "
-                     f"{signs['worse']} (sign test p = {signs['p_value']:.2g})")
+def _probabilities(features, targets: np.ndarray, splits: dict, present: np.ndarray, grid) -> np.ndarray:
+    """``[N, L]`` genre probabilities of one-vs-rest LR fitted on the present training rows (C on
+    val, as the reference chooses it); zeros where ``present`` is false."""
+    train, val = (splits[s][present[splits[s]]] for s in ("train", "val"))
+    _, model, _, _ = select_c(features, targets, train, val, grid)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(model.decision_function(features), -30, 30)))
+    return np.where(present[:, None], scores, 0.0)
+
+
+def reference_probabilities(records, splits: dict, labels: list[str], album_modalities: list[str],
+                            cache: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The simple-features reference's genre probabilities ``[N, L]``: from audio + cover (the
+    gallery side) and from text (the query side); features cached in ``cache`` (.npz)."""
+    targets, _ = LabelVocabulary(labels).encode(records)
+    modalities = [m for m in album_modalities if m in REFERENCE_LOADERS]
+    stored = dict(np.load(cache)) if cache.is_file() else {}
+    loaders = build_loaders(REFERENCE_LOADERS, [m for m in modalities if m not in stored])
+    for m, loader in loaders.items():
+        stored[m], stored[f"{m}_present"] = dense_features(records, loader, num_workers=2, progress=True)
+    np.savez(cache, **stored)
+    present = np.zeros(len(records), bool)
+    blocks = []
+    for m in modalities:
+        present |= stored[f"{m}_present"]
+        blocks.append(_standardise(stored[m], stored[f"{m}_present"], splits["train"]))
+    album = _probabilities(np.hstack(blocks), targets, splits, present, C_GRID)
+    docs, text_present = album_texts(records)
+    return album, _probabilities(_tfidf(docs, splits["train"]), targets, splits, text_present, TEXT_C_GRID)
+
+
+def reference_vectors(reference: tuple[np.ndarray, np.ndarray], data, rows) -> tuple:
+    """The reference's ``(queries, owner, gallery, genres)`` on the search protocol's rows."""
+    gallery, queries = protocol_rows(data, rows)
+    album, text = reference
+    return unit(text[gallery[queries]]), queries, unit(album[gallery]), [data.genres[r] for r in gallery]
+
+
+def items(queries, owner, gallery, genres) -> dict:
+    """Per-item results on the same test items: own-album ranks per query, P@10 shares per album."""
+    return {"ranks": own_ranks(queries, owner, gallery), "shares": precision_shares(gallery, genres, 10)}
+
+
+def paired_lines(default: dict, baselines: dict[str, dict], n_queries: int, n_albums: int) -> list[str]:
+    """Default minus each baseline on the same test items: recall@10 and @5 over queries (with a sign test over
+    whole rankings), precision@10 over gallery albums; 95 % paired bootstrap intervals."""
+    lines = ["", f"Paired on the same {n_queries} test queries / {n_albums} gallery albums, default minus each "
+             "baseline (95 % bootstrap interval; items only the default / only the baseline gets right):", ""]
+    for name, base in baselines.items():
+        r10 = paired_recall_difference(default["ranks"], base["ranks"])
+        r5 = paired_recall_difference(default["ranks"], base["ranks"], k=5)
+        signs = paired_rank_sign_test(default["ranks"], base["ranks"])
+        p10 = paired_difference(default["shares"], base["shares"])
+        lines.append(f"- vs {name}: R@10 {r10['delta']:+.3f} [{r10['low']:+.3f}, {r10['high']:+.3f}] "
+                     f"({r10['wins']} / {r10['losses']} queries); R@5 {r5['delta']:+.3f} [{r5['low']:+.3f}, "
+                     f"{r5['high']:+.3f}]; own album ranked higher for {signs['better']} queries, lower for "
+                     f"{signs['worse']} (sign test p = {signs['p_value']:.2g}); album P@10 {p10['delta']:+.3f} "
+                     f"[{p10['low']:+.3f}, {p10['high']:+.3f}] ({p10['wins']} / {p10['losses']} albums)")
     return lines
 
 
-def run_variants(args, data, splits, settings, tables) -> tuple[dict, dict, list]:
+def previous_weight(space, data, rows, fit: JointSettings) -> float:
+    """The previous rule: one weight, the best val text score over ``PREVIOUS_WEIGHTS`` (ties: the smaller)."""
+    vectors = protocol_vectors(space, data, rows)
+    scores = np.array([selection_score(metrics_at(vectors, w), fit) for w in PREVIOUS_WEIGHTS])
+    return 0.0 if np.all(np.isnan(scores)) else PREVIOUS_WEIGHTS[int(np.nanargmax(scores))]
+
+
+def run_variants(args, data, splits, settings, tables) -> tuple[dict, dict, dict | None]:
     """Fits every variant over the seeds on the catalog's ``JointData``; fills ``tables``;
-    returns timing, chosen weights, paired stats."""
-    base = own_ranks(*genre_score_vectors(data, splits["test"])[:3])
-    timing, chosen, paired = {}, {}, []
+    returns timing, chosen weights (album / text) and the default's per-item test results (first seed)."""
+    timing, chosen, default = {}, {}, None
     for name, overrides in VARIANTS.items():
         if args.variants and name not in args.variants and not any(v in name for v in args.variants):
             continue
@@ -122,23 +190,28 @@ def run_variants(args, data, splits, settings, tables) -> tuple[dict, dict, list
             fit = JointSettings.from_config(merged, seed=seed)
             space, _ = fit_joint_space(data, fit, progress=False,
                                        val_score=best_weight_score(data, splits["val"], fit))
-            weight, _, _ = select_genre_weight(space, data, splits["val"], fit)
-            chosen[name].append(weight)
+            weights, _ = select_genre_weights(space, data, splits["val"])
+            chosen[name].append(f"{weights.album:g} / {weights.text:g}")
             for split, table in tables.items():
-                table.setdefault(name, []).append(metrics_at(protocol_vectors(space, data, splits[split]), weight))
+                vectors = protocol_vectors(space, data, splits[split])
+                table.setdefault(name, []).append(metrics_at(vectors, weights.album, weights.text))
             if name == DEFAULT:
-                ranks = test_ranks(space, weight, data, splits["test"])
-                paired.append({**paired_recall_difference(ranks, base),
-                               "at_5": paired_recall_difference(ranks, base, k=5),
-                               "ranks": paired_rank_sign_test(ranks, base)})
+                test = protocol_vectors(space, data, splits["test"])
+                if default is None:
+                    queries, gallery = combined(test, weights.album, weights.text)
+                    default = items(queries, test["queries"], gallery, test["genres"])
+                old = previous_weight(space, data, splits["val"], fit)
+                chosen.setdefault(ONE_WEIGHT, []).append(f"{old:g}")
                 alone, _ = fit_joint_space(data, fit, progress=False)  # chosen for w = 0
                 for split, table in tables.items():
+                    table.setdefault(ONE_WEIGHT, []).append(metrics_at(protocol_vectors(space, data, splits[split]),
+                                                                       old))
                     table.setdefault(JOINT_ALONE, []).append(
                         metrics_at(protocol_vectors(alone, data, splits[split]), 0.0))
-            print(f"{name}, seed {seed}: w={weight} test {json.dumps(tables['test'][name][-1])}",
+            print(f"{name}, seed {seed}: w={chosen[name][-1]} test {json.dumps(tables['test'][name][-1])}",
                   file=sys.stderr, flush=True)
         timing[name] = (time.monotonic() - started) / (1 if closed_form else args.seeds)
-    return timing, chosen, paired
+    return timing, chosen, default
 
 
 def main() -> None:
@@ -149,6 +222,7 @@ def main() -> None:
     parser.add_argument("--generator", choices=("synthetic", "synthetic2"), default="synthetic")
     parser.add_argument("--seeds", type=int, default=3, help="joint-space training seeds per variant")
     parser.add_argument("--variants", nargs="*", default=[], help="only the variants whose name contains one of these")
+    parser.add_argument("--no-reference", action="store_true", help="leave out the simple-features reference")
     parser.add_argument("--manifest")
     parser.add_argument("--checkpoint")
     args = parser.parse_args()
@@ -165,9 +239,16 @@ def main() -> None:
                                               or search_config({})["text_view"]}, progress=True)
     data = search_data(bundle, records, splits, cache, source, view, progress=True)
     tables = {split: {"random": [random_baseline(data, splits[split], seed=s) for s in range(max(args.seeds, 5))],
-                      "tagger's genre scores, cosine": [genre_score_baseline(data, splits[split])]}
+                      GENRE: [genre_score_baseline(data, splits[split])]}
               for split in ("test", "val")}
-    timing, chosen, paired = run_variants(args, data, splits, settings, tables)
+    baselines = {GENRE: items(*genre_score_vectors(data, splits["test"]))}
+    if not args.no_reference:
+        reference = reference_probabilities(records, splits, bundle.labels, list(data.album),
+                                            checkpoint.parent / "reference_features.npz")
+        for split in ("test", "val"):
+            tables[split][REFERENCE] = [search_metrics(*reference_vectors(reference, data, splits[split]))]
+        baselines[REFERENCE] = items(*reference_vectors(reference, data, splits["test"]))
+    timing, chosen, default = run_variants(args, data, splits, settings, tables)
     n, n_val = tables["test"]["random"][0], tables["val"]["random"][0]
     for split in ("test", "val"):  # the random row's expectation: k / gallery size
         g = tables[split]["random"][0]["n_albums"]
@@ -179,17 +260,17 @@ def main() -> None:
              f"Joint spaces: mean ± sd over {args.seeds} training seeds; training "
              f"{', '.join(f'{t:.0f}' for t in timing.values())} s per seed on {torch.get_num_threads()} CPU threads.",
              "", "| method | R@1 | R@5 | R@10 | median rank | album P@10 |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [row(f"{name} (w: {', '.join(f'{w:g}' for w in chosen[name])})" if name in chosen else name, runs)
+    lines += [row(f"{name} (w, album / text: {', '.join(chosen[name])})" if name in chosen else name, runs)
               for name, runs in tables["test"].items()]
     lines += ["", "The same rows on the val split (where the epoch and the genre weight were selected):", "",
               lines[2], lines[3]] + [row(name, runs) for name, runs in tables["val"].items()]
-    if paired:
-        lines += paired_lines(paired, n["n_queries"])
+    if default is not None:
+        lines += paired_lines(default, baselines, n["n_queries"], n["n_albums"])
     text = "\n".join(lines)
     out = checkpoint.parent / "search_quality.md"
     out.write_text(text + "\n", encoding="utf-8")
     (checkpoint.parent / "search_quality.json").write_text(
-        json.dumps({**tables, "genre_weights": chosen, "paired_default_vs_genre_scores": paired}, indent=1),
+        json.dumps({**tables, "genre_weights (album / text)": chosen}, indent=1),
         encoding="utf-8")
     print(text)
     print(f"written to {out}", file=sys.stderr)

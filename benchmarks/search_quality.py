@@ -47,6 +47,7 @@ from genre_tagger.data.dataset import build_loaders
 from genre_tagger.data.manifest import read_manifest
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.data.synthetic2 import write_catalog2
+from genre_tagger.data.synthetic3 import write_catalog3
 from genre_tagger.labels import LabelVocabulary
 from genre_tagger.runs import default_cache_dir
 from genre_tagger.search.combine import best_weight_score, combined, metrics_at, protocol_vectors
@@ -87,6 +88,8 @@ def prepare(args) -> tuple[Path, Path]:
     manifest = folder / "catalog" / "manifest.jsonl"
     if not manifest.is_file() and args.generator == "synthetic2":
         write_catalog2(manifest.parent, n_albums=args.albums, seed=args.seed, n_genres=args.labels)
+    elif not manifest.is_file() and args.generator == "synthetic3":
+        write_catalog3(manifest.parent, n_albums=args.albums, seed=args.seed, n_labels=args.labels)
     elif not manifest.is_file():
         write_catalog(manifest.parent, n_albums=args.albums, seed=args.seed, n_labels=args.labels, progress=True)
     run = folder / "run"
@@ -219,7 +222,7 @@ def main() -> None:
     parser.add_argument("--albums", type=int, default=1200)
     parser.add_argument("--labels", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--generator", choices=("synthetic", "synthetic2"), default="synthetic")
+    parser.add_argument("--generator", choices=("synthetic", "synthetic2", "synthetic3"), default="synthetic")
     parser.add_argument("--seeds", type=int, default=3, help="joint-space training seeds per variant")
     parser.add_argument("--variants", nargs="*", default=[], help="only the variants whose name contains one of these")
     parser.add_argument("--no-reference", action="store_true", help="leave out the simple-features reference")

@@ -2,11 +2,13 @@
 catalog, against the simple-features reference computed in the same run on the same split.
 
     .venv/bin/python benchmarks/quality.py [--albums 3000] [--labels 250] [--seed 0]
-        [--generator synthetic|synthetic2] [--preset demo] [--config YAML ...] [--reuse-cache]
+        [--generator synthetic|synthetic2|synthetic3] [--preset demo] [--config YAML ...] [--reuse-cache]
         [--catalog-dir DIR] [--name SUFFIX] [--no-reference]
 
 ``--generator synthetic2`` uses the second generator family (genre_tagger.data.synthetic2,
-40 genres; ``--labels`` is its genre count); ``--preset demo`` is the demo's catalog
+40 genres; ``--labels`` is its genre count), ``--generator synthetic3`` the third
+(genre_tagger.data.synthetic3: a genre tree, evidence in song sections of 30 s tracks, lettering-like
+covers, texts with genre words only); ``--preset demo`` is the demo's catalog
 (400 albums, 50 labels, 8 s tracks, seed 0). The reference (genre_tagger.baselines: log-mel
 band statistics + onset autocorrelation, colour/hue/gradient-orientation statistics, tf-idf;
 one-vs-rest logistic regression, C chosen on val) sees the same records, labels and split;
@@ -39,6 +41,7 @@ from genre_tagger.baselines.bench import reference_for_manifest
 from genre_tagger.training.ablation import run_ablation
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.data.synthetic2 import write_catalog2
+from genre_tagger.data.synthetic3 import write_catalog3
 
 WORK = Path(__file__).resolve().parent / "_work"
 CATALOGS = Path(os.environ.get("GENRE_TAGGER_CATALOGS") or WORK)
@@ -52,6 +55,8 @@ def catalog(albums: int, labels: int, seed: int, track_seconds: float, generator
         started = time.monotonic()
         if generator == "synthetic2":
             write_catalog2(folder, n_albums=albums, seed=seed, n_genres=labels, track_seconds=track_seconds)
+        elif generator == "synthetic3":
+            write_catalog3(folder, n_albums=albums, seed=seed, n_labels=labels, track_seconds=track_seconds)
         else:
             write_catalog(folder, n_albums=albums, seed=seed, n_labels=labels, track_seconds=track_seconds)
         print(f"catalog written in {time.monotonic() - started:.0f} s", file=sys.stderr)
@@ -81,9 +86,10 @@ def main() -> None:
     parser.add_argument("--albums", type=int, default=3000)
     parser.add_argument("--labels", type=int, default=250)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--track-seconds", type=float, default=6.0)
+    parser.add_argument("--track-seconds", type=float, default=None,
+                        help="track length of a new catalog (default 6; 30 for synthetic3, whose evidence sits in sections)")
     parser.add_argument("--config", action="append", default=[])
-    parser.add_argument("--generator", choices=("synthetic", "synthetic2"), default="synthetic")
+    parser.add_argument("--generator", choices=("synthetic", "synthetic2", "synthetic3"), default="synthetic")
     parser.add_argument("--preset", choices=("demo",), default=None,
                         help="demo: the demo's catalog (400 albums, 50 labels, 8 s tracks, seed 0)")
     parser.add_argument("--reuse-cache", action="store_true",
@@ -99,6 +105,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.preset == "demo":
         args.albums, args.labels, args.track_seconds, args.seed, args.generator = 400, 50, 8.0, 0, "synthetic"
+    if args.track_seconds is None:
+        args.track_seconds = 30.0 if args.generator == "synthetic3" else 6.0
     manifest = Path(args.manifest) if args.manifest else catalog(args.albums, args.labels, args.seed,
                                                                   args.track_seconds, args.generator, args.catalog_dir)
     output = WORK / f"{args.generator}_ablation_{args.albums}_{args.labels}_{args.seed}{args.name}"

@@ -101,28 +101,29 @@ class OnnxFunction:
         feeds = {name: value.detach().cpu().numpy() for name, value in zip(self.input_names, inputs)}
         return torch.from_numpy(self._session.run(None, feeds)[0])
 
-    def cache_key(self, module: nn.Module) -> str:
-        """What names the exported file: the weights and everything that shapes the export."""
+    def file_prefix(self, weights: str, quantize_ops: tuple[str, ...]) -> str:
+        """What names the exported file: the weights' digest and everything that shapes the export."""
         import onnxruntime
 
-        payload = {"weights": module_digest(module), "name": self.name, "inputs": self.input_names,
-                   "axes": self.dynamic_axes, "quantize": self.quantize_ops, "version": EXPORT_VERSION,
+        payload = {"weights": weights, "name": self.name, "inputs": self.input_names,
+                   "axes": self.dynamic_axes, "quantize": quantize_ops, "version": EXPORT_VERSION,
                    "opset": OPSET, "torch": torch.__version__.split("+")[0], "onnxruntime": onnxruntime.__version__,
                    "example": [list(t.shape) for t in self.example]}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+        key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+        return f"{self.name}{'-int8' if quantize_ops else ''}-{key}"
 
     def _open(self, module: nn.Module) -> Any:
-        folder = onnx_cache_dir()
-        prefix = f"{self.name}-{self.cache_key(module)}"
+        folder, weights = onnx_cache_dir(), module_digest(module)
+        prefix = self.file_prefix(weights, self.quantize_ops)
         path = self._valid_file(folder, prefix)
         if path is None:
-            path = self._build(module, folder, prefix)
+            path = self._build(module, folder, weights)
         try:
             session = _session(path)
         except Exception as err:  # a file that passed its checksum yet does not load: rebuild once
             _say(f"the exported {self.name} model {path} does not load ({str(err).splitlines()[0]}); rebuilding it")
             path.unlink(missing_ok=True)
-            path = self._build(module, folder, prefix)
+            path = self._build(module, folder, weights)
             session = _session(path)
         self.path = path
         return session
@@ -136,19 +137,24 @@ class OnnxFunction:
             path.unlink(missing_ok=True)
         return None
 
-    def _build(self, module: nn.Module, folder: Path, prefix: str) -> Path:
+    def _build(self, module: nn.Module, folder: Path, weights: str) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as work:
             exported = Path(work) / "model.onnx"
-            self._export(module, exported)
             if self.quantize_ops:
                 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+                # quantised from the float32 export of the same weights when one is cached
+                exported = self._valid_file(folder, self.file_prefix(weights, ())) or exported
+                if not exported.is_file():
+                    self._export(module, exported)
                 quantized = Path(work) / "model.int8.onnx"
                 quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True,
                                  op_types_to_quantize=list(self.quantize_ops))
                 exported = quantized
-            final = folder / f"{prefix}-{_file_digest(exported)[:16]}.onnx"
+            else:
+                self._export(module, exported)
+            final = folder / f"{self.file_prefix(weights, self.quantize_ops)}-{_file_digest(exported)[:16]}.onnx"
             os.replace(exported, final)  # atomic: a reader sees the whole file or none
         return final
 

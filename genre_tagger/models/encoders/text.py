@@ -136,7 +136,7 @@ def _onnx_function(runtime: str):
     mask = torch.ones_like(example)
     mask[1, 10:] = 0
     axes = {0: "batch", 1: "tokens"}
-    return OnnxFunction(f"text-{runtime}", ["input_ids", "attention_mask"],
+    return OnnxFunction("text-transformer", ["input_ids", "attention_mask"],
                         {"input_ids": axes, "attention_mask": axes}, (example, mask),
                         quantize_ops=("MatMul",) if runtime == "onnx-int8" else ())
 

@@ -1,0 +1,156 @@
+"""ONNX Runtime for the frozen encoders: same outputs as PyTorch within each encoder's stated
+tolerance, a deterministic export cached by the weights' hash and rebuilt when damaged, and
+embedding caches that never mix runtimes."""
+
+import importlib.util
+import pickle
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from genre_tagger.models.encoders.base import build_encoder
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+ROOT = Path(__file__).resolve().parents[1]
+MUSICNN = "genre_tagger.models.encoders.musicnn.MusicnnEncoder"
+IMAGE = "genre_tagger.models.encoders.image.EfficientNetLite0"
+TEXT = "genre_tagger.models.encoders.text.TransformerTextEncoder"
+
+
+@pytest.fixture(autouse=True)
+def onnx_cache(tmp_path_factory, monkeypatch):
+    """Exports go to a folder of this test session (shared by its tests), never the user's."""
+    folder = tmp_path_factory.getbasetemp() / "onnx_cache"
+    monkeypatch.setenv("GENRE_TAGGER_ONNX_CACHE", str(folder))
+    return folder
+
+
+def both_runtimes(encoder, run):
+    """``run()`` on the encoder's ONNX runtime, then on PyTorch: two ``[N, D]`` tensors."""
+    runtime = encoder.runtime
+    onnx_out = run()
+    encoder.runtime = "pytorch"
+    try:
+        return onnx_out, run()
+    finally:
+        encoder.runtime = runtime
+
+
+def min_cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(torch.nn.functional.cosine_similarity(a, b, dim=1).min())
+
+
+def test_musicnn_onnx_matches_pytorch_and_follows_changed_weights():
+    encoder = build_encoder({"class_path": MUSICNN, "init_args": {"layer": "mean_pool+penultimate", "chunk": 3}})
+    patches = torch.rand(5, 96, 187, generator=torch.Generator().manual_seed(0)) * 3
+    onnx_out, torch_out = both_runtimes(encoder, lambda: encoder.embed_patches(patches))
+    assert encoder.active_runtime() == "onnx" and onnx_out.shape == (5, 953)
+    torch.testing.assert_close(onnx_out, torch_out, rtol=1e-4, atol=1e-4)
+    # another length of patch (the time axis is dynamic)
+    short = patches[:2, :, :100]
+    torch.testing.assert_close(*both_runtimes(encoder, lambda: encoder.embed_patches(short)), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # weights changed in place (a loaded checkpoint): the session follows them
+        encoder.net.input_norm.bias += 0.5
+    changed, reference = both_runtimes(encoder, lambda: encoder.embed_patches(patches))
+    torch.testing.assert_close(changed, reference, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(changed, onnx_out, atol=1e-3)
+
+
+def test_efficientnet_onnx_matches_pytorch():
+    encoder = build_encoder({"class_path": IMAGE, "init_args": {}})
+    pixels = torch.rand(3, 3, 96, 96, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    inputs = {"pixels": pixels, "present": torch.tensor([True, False, True])}
+    onnx_out, torch_out = both_runtimes(encoder, lambda: encoder.encode(inputs))
+    assert onnx_out.shape == (3, 1280) and torch.all(onnx_out[1] == 0)
+    torch.testing.assert_close(onnx_out, torch_out, rtol=1e-4, atol=2e-4)
+
+
+def test_minilm_float32_matches_and_int8_stays_within_its_stated_drift():
+    encoder = build_encoder({"class_path": TEXT, "init_args": {"runtime": "onnx"}})
+    generator = torch.Generator().manual_seed(2)
+    ids = torch.randint(1000, 20000, (2, 3, 24), generator=generator)
+    ids[..., 0] = 101
+    attention = torch.ones_like(ids)
+    attention[0, 1, 9:] = 0
+    inputs = {"input_ids": ids, "attention_mask": attention,
+              "chunk_mask": torch.tensor([[True, True, False], [True, True, True]]), "present": torch.ones(2).bool()}
+    onnx_out, torch_out = both_runtimes(encoder, lambda: encoder.encode(inputs))
+    torch.testing.assert_close(onnx_out, torch_out, rtol=1e-4, atol=1e-4)
+    encoder.set_runtime("onnx-int8")
+    int8_out, _ = both_runtimes(encoder, lambda: encoder.encode(inputs))
+    assert min_cosine(int8_out, torch_out) > 0.97  # docs/models.md: drift of int8 MiniLM
+    assert not torch.allclose(int8_out, torch_out, atol=1e-4)  # int8 really ran
+
+
+def test_fingerprints_differ_by_runtime_and_pytorch_keeps_the_old_one():
+    from genre_tagger.features import encoder_fingerprint
+    from genre_tagger.pretrained.loader import MusicnnAudioLoader
+
+    loader = MusicnnAudioLoader()
+    spec = {"class_path": MUSICNN, "init_args": {"layer": "mean_pool"}}
+    prints = {runtime: encoder_fingerprint(loader, build_encoder(
+        {**spec, "init_args": {**spec["init_args"], "runtime": runtime}})) for runtime in ("onnx", "pytorch")}
+    assert prints["onnx"] != prints["pytorch"]
+    # a spec naming no runtime gets the default (onnx), and pytorch's print is that of the spec
+    # as it was before runtimes existed (caches written by PyTorch stay valid)
+    assert encoder_fingerprint(loader, build_encoder(spec)) == prints["onnx"]
+    old = build_encoder(spec)
+    old.set_runtime("pytorch")
+    assert old.spec() == spec and encoder_fingerprint(loader, old) == prints["pytorch"]
+    trained = build_encoder({**spec, "init_args": {"layer": "mean_pool", "frozen": False}})
+    assert trained.active_runtime() == "pytorch"  # training runs on PyTorch whatever the runtime says
+    with pytest.raises(ValueError, match="onnx-int8"):
+        build_encoder({**spec, "init_args": {"runtime": "onnx-int8"}})
+
+
+def test_export_is_deterministic_and_a_damaged_file_is_rebuilt_with_a_message(tmp_path, monkeypatch, capsys):
+    patches = torch.rand(2, 96, 187, generator=torch.Generator().manual_seed(3))
+    outputs, files = [], []
+    for name in ("first", "second"):
+        monkeypatch.setenv("GENRE_TAGGER_ONNX_CACHE", str(tmp_path / name))
+        encoder = build_encoder({"class_path": MUSICNN, "init_args": {"layer": "taggram"}})
+        outputs.append(encoder.embed_patches(patches))
+        files.append(encoder._onnx.path)
+    assert files[0].name == files[1].name and files[0].read_bytes() == files[1].read_bytes()
+    raw = bytearray(files[1].read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    files[1].write_bytes(bytes(raw))
+    capsys.readouterr()
+    again = build_encoder({"class_path": MUSICNN, "init_args": {"layer": "taggram"}})
+    torch.testing.assert_close(again.embed_patches(patches), outputs[0])
+    assert "damaged" in capsys.readouterr().err and files[1].read_bytes() == files[0].read_bytes()
+    # the session is not part of what is pickled (ddp_spawn, deepcopy); it reopens after
+    copy = pickle.loads(pickle.dumps(again))
+    assert copy._onnx._session is None
+    torch.testing.assert_close(copy.embed_patches(patches), outputs[0])
+
+
+def test_the_default_musicnn_weights_ship_inside_the_package():
+    from genre_tagger.pretrained import weights
+
+    shipped = weights.packaged_state("msd")
+    assert shipped is not None and sum(v.numel() for v in shipped.values()) == 792090
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["genre_tagger"]
+    for name in (weights.PACKAGED["msd"][0], "MUSICNN_LICENSE.md"):
+        assert (ROOT / "genre_tagger" / "pretrained" / name).is_file()
+        assert any(fnmatch(f"pretrained/{name}", pattern) for pattern in patterns)  # goes into the wheel
+    if importlib.util.find_spec("musicnn") is not None:  # the converted copy is the wheel's checkpoint
+        converted = weights.wheel_state("msd")
+        assert set(converted) == set(shipped)
+        for key, value in converted.items():
+            np.testing.assert_array_equal(value.numpy(), shipped[key].numpy())
+
+
+def test_damaged_packaged_weights_are_refused(tmp_path):
+    from genre_tagger.pretrained import weights
+
+    name = weights.PACKAGED["msd"][0]
+    raw = bytearray((Path(weights.__file__).parent / name).read_bytes())
+    raw[5000] ^= 1
+    (tmp_path / name).write_bytes(bytes(raw))
+    with pytest.raises(weights.WeightsUnavailable, match="SHA-256"):
+        weights.packaged_state("msd", tmp_path)

@@ -4,8 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Pretrained musicnn weights (ISC): its declared TensorFlow-1 / numpy<1.17 requirements cannot
-# resolve on current Python and are not needed (genre_tagger reads the checkpoint files itself).
+# Pretrained musicnn weights (ISC): the MSD model the default config uses ships inside
+# genre_tagger; the wheel adds the MTT model (zero-shot `pretrained:musicnn-mtt`) and the
+# checkpoint files the TF-reader tests read. Its declared TensorFlow-1 / numpy<1.17 requirements
+# cannot resolve on current Python and are not needed (genre_tagger reads the files itself).
 MUSICNN_WHEEL := musicnn==0.1.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

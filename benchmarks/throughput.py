@@ -31,6 +31,15 @@ Usage (results go to stdout as Markdown tables, and to WORKDIR/results.json)::
         --memory-sizes 1000 5000 --memory-time-limit 150 --floor-albums 100
     # stage costs with one torch thread only:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/throughput.py --sizes --memory-sizes --floor-albums 8 --threads 1
+    # the frozen encoders on PyTorch eager and on the default runtimes (ONNX Runtime), back to
+    # back on the same albums (each size: one run per runtime, in the order given):
+    .venv/bin/python benchmarks/throughput.py --runtimes pytorch default --sizes 1000 --time-limit 300 \
+        --memory-sizes --floor-albums 100
+
+``--runtimes`` names configs of the same model: ``default`` (configs/default.yaml),
+``pytorch`` (+ model/runtime_pytorch.yaml), ``onnx-float32`` (+ model/runtime_onnx_float32.yaml).
+ONNX files are exported before any timed run (the stage breakdown's warm-up builds them,
+once per machine, under ~/.cache/genre_tagger/onnx).
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ MEDIA_ARGS = dict(track_seconds=30.0, sample_rate=44100, channels=2, audio_forma
                   tracks_per_album=(4, 4), texts_per_album=(3, 3), review_words=(180, 220),
                   missing_rates={"audio": 0.0, "image": 0.0, "text": 0.0}, text_file_share=0.0)
 SAMPLE_SECONDS = 0.5
+RUNTIMES = {"default": [], "pytorch": ["model/runtime_pytorch.yaml"], "onnx-float32": ["model/runtime_onnx_float32.yaml"]}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -365,14 +375,15 @@ def markdown(results: dict[str, Any]) -> str:
     floor_per_album = floor["wall_s"] / floor["albums"]
     floor_cpu_per_album = floor["cpu_s_per_file"] * floor["files"] / floor["albums"]
     audio_per_album = floor["audio_s"] / floor["albums"]
-    lines = ["| catalog | albums tagged | wall (s) | startup (s) | albums/min overall | albums/min steady | "
+    lines = ["| runtimes | catalog | albums tagged | wall (s) | startup (s) | albums/min overall | albums/min steady | "
              "audio s/s steady | x decode floor (wall) | CPU s per album | x decode floor (CPU) | cores used | "
-             "peak RSS sum (MB) | peak PSS (MB) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for size, run in results["runs"].items():
+             "peak RSS sum (MB) | peak PSS (MB) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, run in results["runs"].items():
+        runtime, size = key.rsplit(" ", 1)
         steady = run["albums_per_min_steady"] or 0
         floor_time = floor_per_album * run["albums"]
         ratio = run["wall_s"] / floor_time if floor_time else float("nan")
-        lines.append(f"| {size} | {run['albums']}{' (stopped)' if run['stopped_at_time_limit'] else ''} | "
+        lines.append(f"| {runtime} | {size} | {run['albums']}{' (stopped)' if run['stopped_at_time_limit'] else ''} | "
                      f"{run['wall_s']:.0f} | {run['startup_s'] or 0:.1f} | {run['albums_per_min_overall']:.0f} | "
                      f"{steady:.0f} | {steady / 60 * audio_per_album:.0f} | {ratio:.1f} | "
                      f"{run.get('cpu_s_per_album_steady') or float('nan'):.2f} | "
@@ -394,10 +405,16 @@ def markdown(results: dict[str, Any]) -> str:
               f"Load average before / after: {results['machine']['load_avg_1m_5m_15m']} / "
               f"{results['machine_after']['load_avg_1m_5m_15m']} (2 cores; other jobs shared the machine).", "",
               f"Stage costs per album (one batch of {results['batch_size']}, in-process; loaders on 1 thread, "
-              "encoders on torch's threads):", "", "| stage | CPU ms per album | wall ms per album |", "|---|---|---|"]
-    for name, (cpu, elapsed) in results["stages"].items():
-        lines.append(f"| {name} | {cpu:.1f} | |" if name.startswith("(") else
-                     f"| {name} | {cpu * 1000:.1f} | {elapsed * 1000:.1f} |")
+              "encoders on torch's threads), CPU ms / wall ms per album:", ""]
+    stages = results["stages"]
+    names = list(stages)
+    lines += ["| stage | " + " | ".join(f"{n}: CPU ms | {n}: wall ms" for n in names) + " |",
+              "|---|" + "---|---|" * len(names)]
+    for stage in stages[names[0]]:
+        cells = [stages[n].get(stage, (float("nan"), float("nan"))) for n in names]
+        lines.append(f"| {stage} | " + " | ".join(
+            f"{cpu:.1f} | " if stage.startswith("(") else f"{cpu * 1000:.1f} | {wall * 1000:.1f}"
+            for cpu, wall in cells) + " |")
     return "\n".join(lines)
 
 
@@ -417,23 +434,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-albums", type=int, default=1000, help="albums whose audio the floor decodes")
     parser.add_argument("--memory-time-limit", type=float, default=None,
                         help="seconds per memory-scaling run (default: --time-limit)")
+    parser.add_argument("--runtimes", nargs="+", choices=list(RUNTIMES), default=["default"],
+                        help="the frozen encoders' runtimes to compare, back to back on the same albums")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     media = make_media(work / "media", args.distinct)
-    checkpoint = make_checkpoint(work / "default_untrained.ckpt", n_labels=250, fit_manifest=media)
+    checkpoints = {runtime: make_checkpoint(work / "default_untrained.ckpt", n_labels=250, fit_manifest=media,
+                                            overlays=RUNTIMES[runtime]) for runtime in args.runtimes}
     results: dict[str, Any] = {"machine": machine(), "workers": args.num_workers, "batch_size": args.batch_size,
-                               "threads": args.threads, "distinct_albums": args.distinct, "runs": {}}
+                               "threads": args.threads, "distinct_albums": args.distinct, "runs": {}, "stages": {}}
+    for runtime, checkpoint in checkpoints.items():  # first: its warm-up exports the ONNX files
+        say(f"stage breakdown ({runtime}) ...")
+        results["stages"][runtime] = stage_breakdown(checkpoint, make_manifest(media, args.batch_size),
+                                                     args.batch_size, args.threads)
     say("decode-only floor ...")
     results["decode_floor"] = decode_floor(make_manifest(media, args.floor_albums), max(args.num_workers, 1))
     for position, size in enumerate(args.sizes):
         limit = args.time_limit[min(position, len(args.time_limit) - 1)]
-        say(f"tagging {size} albums (time limit {limit:.0f} s) ...")
         manifest = make_manifest(media, size)
-        results["runs"][size] = tag_end_to_end(checkpoint, manifest, work / f"tags_{size}.jsonl",
-                                               args.batch_size, args.num_workers, limit, args.threads)
-        say(json.dumps(results["runs"][size]))
+        for runtime, checkpoint in checkpoints.items():
+            say(f"tagging {size} albums, runtimes {runtime} (time limit {limit:.0f} s) ...")
+            key = f"{runtime} {size}"
+            results["runs"][key] = tag_end_to_end(checkpoint, manifest, work / f"tags_{runtime}_{size}.jsonl",
+                                                  args.batch_size, args.num_workers, limit, args.threads)
+            say(json.dumps(results["runs"][key]))
     if args.memory_sizes:
         tiny = make_checkpoint(work / "tiny_untrained.ckpt", n_labels=250, overlays=["experiment/tiny.yaml"])
         results["memory_runs"] = {}
@@ -443,8 +469,6 @@ def main(argv: list[str] | None = None) -> int:
                 tiny, make_manifest(media, size), work / f"tiny_{size}.jsonl", args.batch_size, args.num_workers,
                 args.memory_time_limit or args.time_limit[-1], args.threads)
             say(json.dumps(results["memory_runs"][size]))
-    say("stage breakdown ...")
-    results["stages"] = stage_breakdown(checkpoint, make_manifest(media, args.batch_size), args.batch_size, args.threads)
     results["machine_after"] = machine()
     (work / "results.json").write_text(json.dumps(results, indent=2))
     print(markdown(results))

@@ -154,3 +154,17 @@ def test_damaged_packaged_weights_are_refused(tmp_path):
     (tmp_path / name).write_bytes(bytes(raw))
     with pytest.raises(weights.WeightsUnavailable, match="SHA-256"):
         weights.packaged_state("msd", tmp_path)
+
+
+def test_the_default_musicnn_loads_without_the_musicnn_wheel(monkeypatch):
+    from genre_tagger.pretrained import weights
+
+    monkeypatch.setattr(weights.importlib.util, "find_spec", lambda name: None)  # a plain `pip install .`
+    weights._state_dict.cache_clear()
+    try:
+        net = weights.load_musicnn("msd")
+        with pytest.raises(weights.WeightsUnavailable, match="pip install --no-deps musicnn"):
+            weights.load_musicnn("mtt")  # MTT still comes from the wheel
+    finally:
+        weights._state_dict.cache_clear()
+    assert net.n_classes == 50

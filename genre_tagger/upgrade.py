@@ -1,6 +1,6 @@
 """Files written by earlier releases, brought to today's shape in one step at load time.
 
-Every saved file says its format and version (``genre_tagger.checkpoint/2``); loading runs
+Every saved file says its format and version (``genre_tagger.checkpoint/3``); loading runs
 the steps from its version to today's, in order, and nothing else in the code knows about
 older shapes. A tagger checkpoint's step also upgrades what it carries for other jobs (the
 joint search space, ``genre_tagger.joint_space``). A config (in a checkpoint, or a user's overlay) is upgraded by
@@ -18,7 +18,7 @@ from genre_tagger.errors import UserInputError
 TAGGER_FORMAT = "genre_tagger.checkpoint"
 RECOMMENDER_FORMAT = "genre_tagger.recommender"
 JOINT_SPACE_FORMAT = "genre_tagger.joint_space"  # stored inside a tagger checkpoint's extra
-TAGGER_VERSION = 2
+TAGGER_VERSION = 3
 RECOMMENDER_VERSION = 2
 JOINT_SPACE_VERSION = 2
 
@@ -119,6 +119,20 @@ def _tagger_1_to_2(payload: dict) -> dict:
     return {**payload, "config": upgrade_config(payload["config"]), "extra": extra}
 
 
+def _tagger_2_to_3(payload: dict) -> dict:
+    """Linear probes without per-presence-pattern stacks get them, none fitted: every album
+    keeps the one stack it had, so the file scores as before."""
+    import torch
+
+    state = dict(payload["state_dict"])
+    if "probes.stack" in state and "probes.subset_stack" not in state:
+        patterns, labels = 2 ** len(payload["modalities"]), len(payload["labels"])
+        state["probes.subset_stack"] = torch.zeros(patterns, len(state["probes.stack"]))
+        state["probes.subset_offset"] = torch.zeros(patterns, labels)
+        state["probes.subset_fitted"] = torch.zeros(patterns, dtype=torch.bool)
+    return {**payload, "state_dict": state}
+
+
 def _recommender_1_to_2(payload: dict) -> dict:
     payload = {**payload, "config": upgrade_recommender_config(payload["config"])}
     state = dict(payload["state_dict"])
@@ -131,7 +145,7 @@ def _recommender_1_to_2(payload: dict) -> dict:
 
 
 STEPS: dict[str, dict[int, Callable[[dict], dict]]] = {
-    TAGGER_FORMAT: {1: _tagger_1_to_2},
+    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3},
     RECOMMENDER_FORMAT: {1: _recommender_1_to_2},
 }
 CURRENT = {TAGGER_FORMAT: TAGGER_VERSION, RECOMMENDER_FORMAT: RECOMMENDER_VERSION}

@@ -10,7 +10,10 @@ from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.metrics import macro_roc_auc
 from genre_tagger.models.encoders.base import Encoder
 from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.prediction import predict_embeddings
+from genre_tagger.training import probes as probe_fitting
 from genre_tagger.training.probes import fit_logistic, fit_probes
+from genre_tagger.upgrade import TAGGER_FORMAT, upgrade_payload
 
 
 class Fixed(Encoder):
@@ -204,3 +207,125 @@ def test_small_val_splits_choose_c_with_folds_and_large_ones_on_val_alone():
     report = fit_probes(toy_tagger(), features, targets, splits, cv_folds=3, cv_max_val=100)
     assert report.cv_folds == 0 and "C by val" in report.line()
     assert report.stacked_val_auc > 0.75
+
+
+# Per-subset stacks: an album that lacks a modality is scored with weights chosen for the
+# modalities it has; each view's probe is fitted once for taggers over the same data.
+
+
+class TextReliantHead(GenreTagger):
+    """A stand-in fused head that is excellent with text and misleading without it: its
+    logits are the text's dense view where text is present, else loud noise from audio
+    columns that carry no label. Stacked with weights chosen on albums that have both, an
+    audio-only album is ranked by that noise unless it gets a stack of its own."""
+
+    def logits_from_embeddings(self, embeddings, present):
+        n = len(next(iter(embeddings.values())))
+        mask = torch.stack([present[m].bool() if m in embeddings else torch.zeros(n, dtype=torch.bool)
+                            for m in self.modalities], dim=1)  # [B, 2]: audio, text
+        deep = torch.zeros(n, 6)
+        if "audio" in embeddings:
+            deep = 3.0 * embeddings["audio"][:, 6:12].float() * mask[:, :1]
+        if "text" in embeddings:
+            deep = torch.where(mask[:, 1:], 2.0 * embeddings["text"][:, :6].float().abs(), deep)
+        return self.probes(deep, {m: e.float() for m, e in embeddings.items()}, mask, self.modalities)
+
+
+def text_reliant(targets: np.ndarray, seed: int = 0):
+    """Audio columns 0-5 carry every label weakly, 6-11 nothing; the text's dense view carries
+    every label strongly in its magnitude, with a random sign (so that only the stand-in head
+    reads it, not a linear probe); 20 % of texts missing (``toy_features``' splits)."""
+    features, _, splits = toy_features(seed=seed)
+    rng = np.random.default_rng(seed + 10)
+    n = len(targets)
+    audio = rng.normal(size=(n, 12)).astype(np.float32)
+    audio[:, :6] += 1.2 * targets
+    present = features["text"].present
+    text = features["text"].embeddings.copy()
+    sign = rng.choice([-1.0, 1.0], size=(n, 6))
+    text[:, :6] = sign * (0.5 * rng.normal(size=(n, 6)) + 3.0 * targets) * present[:, None]
+    warnings = [[] for _ in range(n)]
+    return {"audio": ModalityFeatures(audio, np.ones(n, bool), warnings),
+            "text": ModalityFeatures(text.astype(np.float32), present, warnings)}, splits
+
+
+def text_reliant_tagger() -> TextReliantHead:
+    return TextReliantHead({"audio": Fixed(12, "audio"), "text": TwoViews(8, 40)}, 6, width=8, head_hidden=8)
+
+
+def audio_only_auc(tagger: GenreTagger, features: dict, targets: np.ndarray, rows: np.ndarray) -> float:
+    scores = predict_embeddings(tagger, {m: f.embeddings for m, f in features.items()},
+                                {m: f.present for m, f in features.items()}, rows, modalities=["audio"])
+    return macro_roc_auc(targets[rows], scores)
+
+
+def with_and_without_own_stacks(targets: np.ndarray, shuffle: bool = False) -> tuple[float, float, dict]:
+    """Test macro ROC-AUC with only audio, with and without per-subset stacks; ``shuffle``:
+    the training and val albums' labels permuted before fitting."""
+    features, splits = text_reliant(targets)
+    fitted_on = targets.copy()
+    if shuffle:
+        seen = np.concatenate([splits["train"], splits["val"]])
+        fitted_on[seen] = targets[seen][np.random.default_rng(1).permutation(len(seen))]
+    tagger = text_reliant_tagger()
+    report = probe_fitting.fit_probes(tagger, features, fitted_on, splits)
+    with_own = audio_only_auc(tagger, features, targets, splits["test"])
+    tagger.probes.subset_fitted.zero_()
+    return with_own, audio_only_auc(tagger, features, targets, splits["test"]), report.subsets
+
+
+def test_albums_without_text_score_better_with_their_own_stack_and_shuffled_labels_gain_nothing():
+    _, targets, splits = toy_features()
+    with_own, global_only, subsets = with_and_without_own_stacks(targets)
+    assert subsets["audio"][1] > subsets["audio"][0]  # chosen out of fold on val
+    assert with_own > global_only + 0.07 and with_own > 0.74, (with_own, global_only)
+
+    with_own, global_only, _ = with_and_without_own_stacks(targets, shuffle=True)
+    assert with_own < 0.62 and with_own < global_only + 0.05, (with_own, global_only)
+
+
+def test_albums_with_every_modality_keep_the_global_stack():
+    _, targets, splits = toy_features()
+    features, splits = text_reliant(targets)
+    tagger = text_reliant_tagger()
+    probe_fitting.fit_probes(tagger, features, targets, splits)
+    assert bool(tagger.probes.subset_fitted[tagger.probes.pattern(["audio"])])
+    assert not bool(tagger.probes.subset_fitted[tagger.probes.pattern(["audio", "text"])])
+    both = splits["test"][features["text"].present[splits["test"]]]
+    with_own = predict_embeddings(tagger, {m: f.embeddings for m, f in features.items()},
+                                  {m: f.present for m, f in features.items()}, both)
+    tagger.probes.subset_fitted.zero_()
+    np.testing.assert_allclose(predict_embeddings(tagger, {m: f.embeddings for m, f in features.items()},
+                                                  {m: f.present for m, f in features.items()}, both), with_own)
+
+
+def test_each_view_is_fitted_once_for_taggers_over_the_same_data(monkeypatch):
+    features, targets, splits = toy_features()
+    calls = []
+    fit_view = probe_fitting.fit_view
+    monkeypatch.setattr(probe_fitting, "fit_view", lambda probe, *a, **k: calls.append(probe.view.name) or
+                        fit_view(probe, *a, **k))
+    view_fits: dict = {}
+    first, second = toy_tagger(), toy_tagger()
+    probe_fitting.fit_probes(first, features, targets, splits, view_fits=view_fits)
+    probe_fitting.fit_probes(second, features, targets, splits, view_fits=view_fits)
+    assert sorted(calls) == ["audio", "text.learned", "text.sparse"]
+    for a, b in zip(first.probes.probes, second.probes.probes):
+        torch.testing.assert_close(a.weight, b.weight)
+        torch.testing.assert_close(a.mean, b.mean)
+
+
+def test_a_version_2_checkpoint_gets_unfitted_subset_stacks_and_scores_as_before():
+    features, targets, splits = toy_features()
+    tagger = toy_tagger()
+    probe_fitting.fit_probes(tagger, features, targets, splits, per_subset=False)
+    state = {k: v for k, v in tagger.state_dict().items() if not k.startswith("probes.subset_")}
+    payload = upgrade_payload({"format": f"{TAGGER_FORMAT}/2", "config": {}, "modalities": ["audio", "text"],
+                               "labels": [str(i) for i in range(6)], "state_dict": state},
+                              TAGGER_FORMAT, "old.ckpt", "a checkpoint")
+    rebuilt = toy_tagger()
+    rebuilt.load_state_dict(payload["state_dict"])
+    assert not bool(rebuilt.probes.subset_fitted.any())
+    rows = np.arange(60)
+    arrays = ({m: f.embeddings for m, f in features.items()}, {m: f.present for m, f in features.items()})
+    np.testing.assert_array_equal(predict_embeddings(rebuilt, *arrays, rows), predict_embeddings(tagger, *arrays, rows))

@@ -8,6 +8,12 @@ several) and the weights that stack their logits with the fused head's. Everythi
 is a buffer: the probes are *fitted* after stage 2 (training/probes.py: L2 strength and
 stacking weights chosen on val), not trained by the optimizer, and they travel in the
 checkpoint's state dict. Until fitted they add nothing.
+
+The stacking may also be fitted per presence pattern (which of the tagger's modalities an
+album has): an album without text is then scored with weights and offsets chosen for the
+modalities it has, as a model trained on that subset would weigh them, instead of the
+weights chosen for albums that have everything. The probes themselves do not depend on the
+pattern (a view's logistic regression reads only its own view).
 """
 
 from __future__ import annotations
@@ -79,18 +85,40 @@ class LinearProbes(nn.Module):
     ``stack[0] * deep + sum_v stack[v+1] * probe_v + offset`` once fitted, else ``deep``.
     An absent modality gives its probes zero features (only their bias speaks), as an
     absent modality gives a logistic regression on zero-filled features.
+
+    Per presence pattern ``p`` (bit i set: ``modalities[i]`` present), when
+    ``subset_fitted[p]``: ``subset_stack[p] [1 + V]`` and ``subset_offset[p] [L]`` replace
+    ``stack`` and ``offset`` for the albums with that pattern.
     """
 
     def __init__(self, views: list[ViewSlice], n_labels: int):
         super().__init__()
         self.probes = nn.ModuleList(ViewProbe(view, n_labels) for view in views)
+        # the modalities in the tagger's order (its encoders' order is its views' order)
+        self.modalities = list(dict.fromkeys(view.modality for view in views))
+        patterns = 2 ** len(self.modalities)
         self.register_buffer("stack", torch.zeros(1 + len(views)))
         self.register_buffer("offset", torch.zeros(n_labels))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.register_buffer("subset_stack", torch.zeros(patterns, 1 + len(views)))
+        self.register_buffer("subset_offset", torch.zeros(patterns, n_labels))
+        self.register_buffer("subset_fitted", torch.zeros(patterns, dtype=torch.bool))
 
     @property
     def views(self) -> list[ViewSlice]:
         return [probe.view for probe in self.probes]
+
+    def pattern(self, modalities: list[str] | tuple[str, ...]) -> int:
+        """The presence pattern of albums that have exactly ``modalities``."""
+        return sum(1 << i for i, m in enumerate(self.modalities) if m in modalities)
+
+    def patterns_of(self, present: torch.Tensor, order: list[str]) -> torch.Tensor:
+        """``present [B, M]`` (columns in ``order``) -> each album's pattern ``[B]`` (long)."""
+        index = torch.zeros(present.shape[0], dtype=torch.long, device=present.device)
+        for bit, modality in enumerate(self.modalities):
+            if modality in order:
+                index = index | (present[:, order.index(modality)].long() << bit)
+        return index
 
     def view_logits(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor,
                     order: list[str], batch: int) -> list[torch.Tensor]:
@@ -108,8 +136,18 @@ class LinearProbes(nn.Module):
                 order: list[str]) -> torch.Tensor:
         if not bool(self.fitted):
             return deep
-        logits = self.stack[0] * deep + self.offset
-        for weight, view_logits in zip(self.stack[1:], self.view_logits(embeddings, present, order, len(deep))):
-            if float(weight) != 0.0:
-                logits = logits + weight * view_logits
+        views = self.view_logits(embeddings, present, order, len(deep))
+        if not bool(self.subset_fitted.any()):
+            logits = self.stack[0] * deep + self.offset
+            for weight, view_logits in zip(self.stack[1:], views):
+                if float(weight) != 0.0:
+                    logits = logits + weight * view_logits
+            return logits
+        # each album's own stack: its pattern's where fitted, else the global one
+        patterns = self.patterns_of(present, order)
+        own = self.subset_fitted[patterns].unsqueeze(-1)  # [B, 1]
+        weights = torch.where(own, self.subset_stack[patterns], self.stack.unsqueeze(0))  # [B, 1 + V]
+        logits = torch.where(own, self.subset_offset[patterns], self.offset.unsqueeze(0)) + weights[:, :1] * deep
+        for k, view_logits in enumerate(views, start=1):
+            logits = logits + weights[:, k:k + 1] * view_logits
         return logits

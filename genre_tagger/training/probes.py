@@ -15,6 +15,7 @@ own protocol (logistic regression, C chosen on val), applied to every view the m
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,7 @@ C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 SPARSE_DENSITY = 0.2  # below this share of non-zeros a view's matrix is multiplied as sparse
 LOGIT_CHUNK = 4096
 MAX_PAIRS_PER_LABEL = 20000  # ranking pairs per label in the stack fit (sampled beyond)
+MIN_SUBSET_ALBUMS = 20  # val albums with a subset's modalities needed to fit a stack for it
 
 
 @dataclass
@@ -46,6 +48,8 @@ class ProbeReport:
     deep_val_auc: float = float("nan")
     stacked_val_auc: float = float("nan")
     cv_folds: int = 0  # 0: C chosen on val alone
+    # per subset with its own stack: (the global stack's val AUC on its albums, its own)
+    subsets: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def line(self) -> str:
         if not self.chosen_c:
@@ -54,7 +58,14 @@ class ProbeReport:
         weights = ", ".join(f"{k} {w:.2f}" for k, w in self.stack.items())
         chosen_by = f"C by {self.cv_folds}-fold CV + val" if self.cv_folds else "C by val"
         return (f"linear probes ({chosen_by}): {views}; stacked val macro ROC-AUC {self.stacked_val_auc:.3f} "
-                f"(fused head alone {self.deep_val_auc:.3f}); weights: {weights}")
+                f"(fused head alone {self.deep_val_auc:.3f}); weights: {weights}{self.subsets_text()}")
+
+    def subsets_text(self) -> str:
+        if not self.subsets:
+            return ""
+        parts = ", ".join(f"{name} {own:.3f}{' (kept)' if own > shared else ''} vs {shared:.3f}"
+                          for name, (shared, own) in self.subsets.items())
+        return f"; per-subset stacks, out-of-fold val macro ROC-AUC own vs global: {parts}"
 
 
 def set_standardization(probe: ViewProbe, embeddings: np.ndarray, present: np.ndarray, train: np.ndarray) -> None:
@@ -226,17 +237,72 @@ def fit_stack(components: torch.Tensor, y: torch.Tensor, scale: float = 1.0,
     return weights, calibrated_offsets(combined, y, max_iter)
 
 
+@dataclass
+class ViewFit:
+    """One view's fitted probe (its buffers), the C chosen, its val AUC and val logits ``[n_val, L]``."""
+
+    state: dict[str, torch.Tensor]
+    c: float
+    val_auc: float
+    val_logits: torch.Tensor
+
+
+def fit_view_once(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, train: np.ndarray,
+                  val: np.ndarray, cv_folds: int, view_fits: dict | None) -> ViewFit:
+    """``fit_view``, or the fit ``view_fits`` already holds for this view (then copied into
+    ``probe``). A view's probe reads only its own columns, so taggers over the same cached
+    embeddings, targets and splits (the ablation's subsets) share one fit per view."""
+    key = (probe.view.modality, probe.view.name, probe.view.start, probe.view.end, cv_folds)
+    if view_fits is not None and key in view_fits:
+        fit = view_fits[key]
+        for name, value in fit.state.items():
+            getattr(probe, name).copy_(value)
+        return fit
+    c, auc, val_logits = fit_view(probe, features, targets, train, val, cv_folds=cv_folds)
+    fit = ViewFit({name: buffer.clone() for name, buffer in probe.named_buffers()}, c, auc, val_logits)
+    if view_fits is not None:
+        view_fits[key] = fit
+    return fit
+
+
+def fit_stacking(components: torch.Tensor, targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                          float, float]:
+    """``components [K, n, L]`` logits (0: the fused head's, then probes'), ``targets [n, L]`` ->
+    ``(weights [K], offset [L], weights at unit spread [K], head-alone AUC, stacked AUC)``.
+
+    Each component is centred per label and brought to unit spread, so that the weights'
+    penalty treats a strongly regularised probe (small logits around its per-label bias) like
+    any other; weights and offsets are mapped back to the raw logits after. The stack is kept
+    only when it beats the fused head alone (else weights ``[1, 0, ...]``, offsets 0)."""
+    y = torch.from_numpy(targets.astype(np.float32))
+    means = components.mean(dim=1, keepdim=True)  # [K, 1, L]
+    spread = (components - means).flatten(1).std(dim=1).clamp(min=1e-8)  # [K]
+    unit_weights, unit_offset = fit_stack((components - means) / spread.view(-1, 1, 1), y, scale=float(spread[0]))
+    weights = unit_weights / spread
+    offset = unit_offset - (weights.view(-1, 1) * means[:, 0, :]).sum(dim=0)
+    stacked = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset
+    deep_auc, stacked_auc = macro_roc_auc(targets, components[0].numpy()), macro_roc_auc(targets, stacked.numpy())
+    if not stacked_auc > deep_auc:  # the stack must earn its place on val
+        weights, offset = torch.zeros_like(weights), torch.zeros_like(offset)
+        weights[0] = 1.0
+        unit_weights, stacked_auc = weights * spread, deep_auc
+    return weights, offset, unit_weights, deep_auc, stacked_auc
+
+
 def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
-               splits: dict[str, np.ndarray], cv_folds: int = FOLDS,
-               cv_max_val: int = MAX_VAL_FOR_FOLDS) -> ProbeReport:
-    """Fit every view's probe, then the stack (module docstring). Sets ``tagger.probes``.
+               splits: dict[str, np.ndarray], cv_folds: int = FOLDS, cv_max_val: int = MAX_VAL_FOR_FOLDS,
+               view_fits: dict | None = None, per_subset: bool = True) -> ProbeReport:
+    """Fit every view's probe, then the stack (module docstring), then, with ``per_subset``,
+    a stack per presence pattern (``fit_subset_stacks``). Sets ``tagger.probes``.
 
     C is chosen with ``cv_folds``-fold out-of-fold logits beside val when val has fewer than
     ``cv_max_val`` albums (with more, val alone is steady enough and folds would cost
-    ``cv_folds`` fits per C); ``cv_folds`` 0 or 1: on val alone."""
+    ``cv_folds`` fits per C); ``cv_folds`` 0 or 1: on val alone. ``view_fits``: a dict shared
+    by taggers over the same data, so that each view's probe is fitted once (``fit_view_once``)."""
     probes: LinearProbes = tagger.probes
     train, val = splits["train"], splits["val"]
     report = ProbeReport()
+    probes.subset_fitted.zero_()
     if len(train) < 2 or len(evaluable_labels(targets[val])) == 0:
         # Nothing to choose C or stacking weights on: the probes stay off (the head alone).
         return report
@@ -244,30 +310,70 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
     report.cv_folds = folds
     view_val = []
     for probe in probes.probes:
-        c, auc, val_logits = fit_view(probe, features[probe.view.modality], targets, train, val, cv_folds=folds)
-        report.chosen_c[probe.view.name], report.view_val_auc[probe.view.name] = c, auc
-        view_val.append(val_logits)
+        fit = fit_view_once(probe, features[probe.view.modality], targets, train, val, folds, view_fits)
+        report.chosen_c[probe.view.name], report.view_val_auc[probe.view.name] = fit.c, fit.val_auc
+        view_val.append(fit.val_logits)
     deep_val = fused_head_logits(tagger, features, val)
-    y_val = torch.from_numpy(targets[val].astype(np.float32))
-    components = torch.stack([deep_val, *view_val])  # [K, n_val, L]
-    # Each component centred per label and at unit spread, so that the weights' penalty treats
-    # a strongly regularised probe (small logits around its per-label bias) like any other;
-    # weights and offsets are mapped back to the raw logits after.
-    means = components.mean(dim=1, keepdim=True)  # [K, 1, L]
-    spread = (components - means).flatten(1).std(dim=1).clamp(min=1e-8)  # [K]
-    unit_weights, unit_offset = fit_stack((components - means) / spread.view(-1, 1, 1), y_val, scale=float(spread[0]))
-    weights = unit_weights / spread
-    offset = unit_offset - (weights.view(-1, 1) * means[:, 0, :]).sum(dim=0)
-    stacked = (weights.view(-1, 1, 1) * components).sum(dim=0) + offset
-    report.deep_val_auc = macro_roc_auc(targets[val], deep_val.numpy())
-    report.stacked_val_auc = macro_roc_auc(targets[val], stacked.numpy())
-    if not report.stacked_val_auc > report.deep_val_auc:  # the stack must earn its place on val
-        weights, offset = torch.zeros_like(weights), torch.zeros_like(offset)
-        weights[0] = 1.0
-        unit_weights = weights * spread
-        report.stacked_val_auc = report.deep_val_auc
+    weights, offset, unit_weights, report.deep_val_auc, report.stacked_val_auc = fit_stacking(
+        torch.stack([deep_val, *view_val]), targets[val])
     probes.stack.copy_(weights), probes.offset.copy_(offset), probes.fitted.fill_(True)
     # Reported at unit spread: comparable between components.
     report.stack = {"fused head": float(unit_weights[0]),
                     **{p.view.name: float(w) for p, w in zip(probes.probes, unit_weights[1:])}}
+    if per_subset:
+        report.subsets = fit_subset_stacks(tagger, features, targets, val, view_val)
     return report
+
+
+def out_of_fold_stack_auc(components: torch.Tensor, targets: np.ndarray, fixed: torch.Tensor,
+                          folds: int = FOLDS) -> tuple[float, float]:
+    """Macro ROC-AUC of ``components [K, n, L]`` stacked by weights fitted without each album's
+    fold, and by the ``fixed`` weights ``[K]``; both standardised per fold (``selection``)
+    and pooled. NaN where a fold leaves nothing to fit on."""
+    fold = fold_of(components.shape[1], folds, seed=1)
+    own, shared = np.zeros(components.shape[1:], np.float64), np.zeros(components.shape[1:], np.float64)
+    for k in range(folds):
+        fit_rows, held = fold != k, fold == k
+        if not held.any() or len(evaluable_labels(targets[fit_rows])) == 0:
+            return float("nan"), float("nan")
+        weights = fit_stacking(components[:, fit_rows], targets[fit_rows])[0]
+        own[held] = standardized((weights.view(-1, 1, 1) * components[:, held]).sum(dim=0).numpy())
+        shared[held] = standardized((fixed.view(-1, 1, 1) * components[:, held]).sum(dim=0).numpy())
+    return macro_roc_auc(targets, own), macro_roc_auc(targets, shared)
+
+
+def fit_subset_stacks(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
+                      val: np.ndarray, view_val: list[torch.Tensor],
+                      min_albums: int = MIN_SUBSET_ALBUMS) -> dict[str, tuple[float, float]]:
+    """A stack per proper subset of the tagger's modalities, for albums that have only those.
+
+    Fitted as the global stack (``fit_stacking``) on the val albums that have every modality
+    of the subset, scored with only the subset present: the fused head's logits restricted
+    to it and the probes of its views (the others' give a constant, their bias). A stack
+    fitted on a few dozen albums can rank worse than the global one, so it is kept only
+    where, fitted without each album's fold, it ranks those albums better than the global
+    stack (``out_of_fold_stack_auc``). Returns ``{subset: (global stack's out-of-fold val
+    AUC, the subset's own)}`` for every subset tried. ``view_val``: each probe's val logits
+    ``[n_val, L]``, in ``tagger.probes``' order. Albums with every modality keep the global
+    stack."""
+    probes: LinearProbes = tagger.probes
+    found: dict[str, tuple[float, float]] = {}
+    for size in range(1, len(probes.modalities)):
+        for subset in itertools.combinations(probes.modalities, size):
+            rows = np.flatnonzero(np.all([features[m].present[val] for m in subset], axis=0))
+            y = targets[val[rows]]
+            if len(rows) < min_albums or len(evaluable_labels(y)) == 0:
+                continue
+            keep = [0] + [k + 1 for k, p in enumerate(probes.probes) if p.view.modality in subset]
+            deep = fused_head_logits(tagger, {m: features[m] for m in subset}, val[rows])
+            components = torch.stack([deep, *(view_val[k - 1][rows] for k in keep[1:])])
+            own_auc, global_auc = out_of_fold_stack_auc(components, y, probes.stack[keep])
+            found["+".join(subset)] = (global_auc, own_auc)
+            if own_auc > global_auc:
+                weights, offset = fit_stacking(components, y)[:2]
+                pattern = probes.pattern(subset)
+                probes.subset_stack[pattern].zero_()
+                probes.subset_stack[pattern, keep] = weights  # the absent views' probes weigh 0
+                probes.subset_offset[pattern] = offset
+                probes.subset_fitted[pattern] = True
+    return found

@@ -91,17 +91,19 @@ def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader,
 
 
 def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,
-               loggers: list | None = None) -> float:
+               loggers: list | None = None, view_fits: dict | None = None) -> float:
     """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept.
 
     Then the tagger's linear probes, when it has them, are fitted and stacked with the head
     (training/probes.py); the returned val macro ROC-AUC is then the stacked model's.
+    ``view_fits``: probe fits shared by heads over the same data (``probes.fit_view_once``).
     """
     datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
     best = fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
     if tagger.probes is None:
         return best
-    report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits)
+    report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits,
+                        view_fits=view_fits)
     say(report.line())
     return report.stacked_val_auc if report.chosen_c else best
 

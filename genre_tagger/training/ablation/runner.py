@@ -68,6 +68,8 @@ class Shared:
     group: str
     output: Path
     progress: bool
+    # each view's linear probe, fitted once for all subsets (it reads only its own view)
+    view_fits: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -193,7 +195,7 @@ def train_subset(shared: Shared, subset: tuple[str, ...]) -> tuple[GenreTagger, 
                          group=shared.group, tags=["ablation", TRAINED, *subset], enabled=is_global_zero())
     try:
         clock = time.monotonic()
-        fit_fusion(tagger, shared.features, shared.data, shared.parts, tracker.loggers)
+        fit_fusion(tagger, shared.features, shared.data, shared.parts, tracker.loggers, shared.view_fits)
         seconds = time.monotonic() - clock
         result, thresholds = score(shared, tagger, TRAINED, subset, None)
         result.row["head_training_s"] = round(seconds, 1)

@@ -60,7 +60,10 @@ def demo_section(checkpoint: str | Path, manifest: str | Path, workdir: str | Pa
              "random": random_baseline(data, rows)}
     lines = ["## Search", "", f"Indexed {summary['total']} albums ({summary['index']}). Top 3 of two queries:", "",
              "```json", *(_short(a) for a in answers), "```", "",
-             f"Test split ({metrics['n_albums']} albums without their texts, {metrics['n_queries']} text queries):", "",
+             f"Test split ({metrics['n_albums']} albums without their texts, {metrics['n_queries']} text queries; "
+             f"genre weights chosen on val: {model.genre_weight:g} album-to-album, "
+             f"{model.genre_weight if model.text_genre_weight is None else model.text_genre_weight:g} text-to-album):",
+             "",
              "| method | text->album R@1 | R@10 | median rank | album P@10 |", "|---|---:|---:|---:|---:|"]
     for name, m in table.items():
         lines.append(f"| {name} | {m['text_to_album_recall_at_1']:.3f} | {m['text_to_album_recall_at_10']:.3f} | "

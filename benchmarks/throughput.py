@@ -207,10 +207,10 @@ class TreeSampler(threading.Thread):
                 pass
         try:
             times = self.root.cpu_times()
-            own = times.user + times.system
-        except psutil.NoSuchProcess:
-            own = 0.0
-        return own + sum(self._child_cpu.values())
+            self._own_cpu = times.user + times.system
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            pass  # the tagger has exited: its last reading stands (0 would make the CPU per album negative)
+        return getattr(self, "_own_cpu", 0.0) + sum(self._child_cpu.values())
 
 
 def _count_lines(path: Path) -> int:

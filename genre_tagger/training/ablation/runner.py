@@ -6,8 +6,12 @@ embeddings, so the runs differ only in which modalities the fusion head sees:
 - ``trained_on_subset``: a fusion head trained (and calibrated on val) on each non-empty
   subset of the available modalities (7 runs for 3 modalities);
 - ``full_model_subset_at_inference``: the head trained on all of them, scored with only
-  the subset present (the others treated as absent) and its own thresholds (calibrated on
-  val with every modality), as a deployed model meets albums that lack a modality.
+  the subset present (the others treated as absent; its probes' stack for that subset where
+  it fitted one) and its own thresholds (calibrated on val with every modality), as a
+  deployed model meets albums that lack a modality.
+
+Each view's linear probe reads only its own view, so it is fitted once (``Shared.view_fits``)
+and every subset's head reuses it; only the heads and their stacks are fitted per subset.
 
 Non-frozen encoders (the audio CNN) train once, alone (stage 1 of `train`), or come from
 an earlier run's checkpoint (``encoders_from``; the demo does this so that the embeddings

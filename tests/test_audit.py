@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from genre_tagger import cli
 from genre_tagger.data.modalities import get_modality, modality_names
@@ -164,20 +165,65 @@ def test_planted_errors_rank_high(audit_dir, noisy):
 
 
 def test_out_of_fold_scores_never_use_the_albums_own_labels(checkpoint, noisy):
+    """Flipping every label of one album leaves its scores (logistic and fusion heads) as they
+    were, and moves the albums whose heads saw those labels."""
+    from dataclasses import replace
+
     from genre_tagger.audit.catalog import load_inputs
-    from genre_tagger.audit.folds import gram_matrix, out_of_fold, view_matrices
+    from genre_tagger.audit.heads import HeadSettings
+    from genre_tagger.audit.run import out_of_fold_scores
 
     inputs = load_inputs(checkpoint, noisy[0], num_workers=0, progress=False)
-    kernel = gram_matrix(view_matrices(inputs.bundle.model, inputs.features, inputs.labelled))
-    before = out_of_fold(kernel, inputs.targets, progress=False)
+    head = HeadSettings(min_steps=30)
+    before = out_of_fold_scores(inputs, progress=False, head=head)
     album = 7
     changed = inputs.targets.copy()
     changed[album] = 1.0 - changed[album]  # every label of this album flipped
-    after = out_of_fold(kernel, changed, progress=False)
+    after = out_of_fold_scores(replace(inputs, targets=changed), progress=False, head=head)
     np.testing.assert_array_equal(after.probabilities[album], before.probabilities[album])
     others = np.flatnonzero(before.fold != before.fold[album])
     assert np.abs(after.probabilities[others] - before.probabilities[others]).max() > 1e-4, \
         "the flipped labels should move the albums whose heads saw them"
+
+
+def test_fold_fusion_heads_learn_and_shuffled_labels_do_not(checkpoint, noisy):
+    from genre_tagger.audit.catalog import load_inputs
+    from genre_tagger.audit.heads import HeadSettings, fresh_head, out_of_fold_head_logits
+    from genre_tagger.metrics import macro_roc_auc
+    from genre_tagger.selection import fold_of
+
+    inputs = load_inputs(checkpoint, noisy[0], num_workers=0, progress=False)
+    model = inputs.bundle.model
+    clone = fresh_head(model, 0)
+    assert clone.encoders is model.encoders and clone.head is not model.head
+    assert not torch.equal(clone.head[1].weight, model.head[1].weight), "a fold's head starts afresh"
+    fold = fold_of(len(inputs.labelled), 5, 0)
+    settings = HeadSettings()
+    logits = out_of_fold_head_logits(model, inputs.features, inputs.labelled, inputs.targets, fold, settings,
+                                     progress=False)
+    assert macro_roc_auc(inputs.targets, logits) > 0.85
+    shuffled = inputs.targets[np.random.default_rng(0).permutation(len(inputs.targets))]
+    noise = out_of_fold_head_logits(model, inputs.features, inputs.labelled, shuffled, fold, settings,
+                                    progress=False)
+    assert macro_roc_auc(shuffled, noise) < 0.65
+
+
+def test_tree_rule_reads_links_from_the_other_folds_only():
+    """``sub`` always comes with ``top``; an album with ``sub`` but not ``top`` is flagged, by
+    links inferred without its fold: when every ``sub`` carrier shares its fold, nothing is."""
+    from genre_tagger.audit.tree import parent_gaps
+
+    labels = ["top", "sub", "other"]
+    targets = np.zeros((40, 3))
+    targets[:12, :2] = 1.0  # sub + top
+    targets[12:30, 0] = 1.0  # top alone
+    targets[30:, 2] = 1.0
+    targets[0, 0] = 0.0  # album 0: sub without top
+    fold = np.arange(40) % 4
+    gap, implied = parent_gaps(targets, labels, fold)
+    assert gap[0, 0] and implied[0 * 3 + 0] == ["sub"] and gap.sum() == 1
+    together = np.where(targets[:, 1] > 0, 0, 1 + np.arange(40) % 3)  # every sub carrier in fold 0
+    assert not parent_gaps(targets, labels, together)[0].any()
 
 
 # --------------------------------------------------------------------------- tag --explain

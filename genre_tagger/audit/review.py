@@ -15,6 +15,10 @@ an unexpected one, so one queue sorts both kinds and every label on one scale. O
 benchmark (benchmarks/RESULTS.md) it ranked planted errors better than the raw probability of
 the other state (``p`` or ``1 - p``), which floods the queue with the lone carriers of rare
 labels no head can learn, and than ranks within each label.
+
+The genre tree's rule (``audit/tree.py``), when given: a genre absent while one of its
+sub-genres is present is a ``missing`` row whatever ``p`` says, and its score gains the
+rule's log-odds (``tree.BONUS``); ``implied_by`` names the sub-genres.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 
 MIN_POSITIVES = 3
 MISSING, UNEXPECTED = "missing", "unexpected"
-COLUMNS = ("id", "label", "issue", "score", "probability", "threshold", "model_score", "split")
+COLUMNS = ("id", "label", "issue", "score", "probability", "threshold", "model_score", "split", "implied_by")
 CLIP = 1e-6  # probabilities are clipped to [CLIP, 1 - CLIP] before log-odds
 
 
@@ -65,14 +69,19 @@ def log_odds(p: np.ndarray) -> np.ndarray:
 
 
 def review_rows(ids: list[str], labels: list[str], splits: list[str], probabilities: np.ndarray,
-                targets: np.ndarray, model_scores: np.ndarray) -> list[dict]:
+                targets: np.ndarray, model_scores: np.ndarray,
+                tree: tuple[np.ndarray, list[list[str]]] | None = None, bonus: float = 0.0) -> list[dict]:
     """The queue's rows, most likely errors first (ties: album id, then label).
 
     ``ids``/``splits`` ``[n]``, ``probabilities``/``targets``/``model_scores`` ``[n, L]`` (the
-    reviewed albums, out-of-fold probabilities, the tagger's own scores)."""
+    reviewed albums, out-of-fold probabilities, the tagger's own scores). ``tree``: the genre
+    tree's ``(gap [n, L], implied_by)`` (``tree.parent_gaps``) and ``bonus`` its log-odds."""
     thresholds = confident_thresholds(probabilities, targets)
     missing, unexpected = flag_issues(probabilities, targets, thresholds)
     distance = log_odds(probabilities) - log_odds(thresholds.positive)[None, :]  # [n, L]
+    gap, implied = tree if tree is not None else (np.zeros(targets.shape, bool), None)
+    missing = missing | (gap & (targets <= 0.5))
+    distance = np.where(gap, distance + bonus, distance)
     rows = []
     for issue, mask, sign in ((MISSING, missing, 1.0), (UNEXPECTED, unexpected, -1.0)):
         for i, j in zip(*np.nonzero(mask)):
@@ -80,6 +89,7 @@ def review_rows(ids: list[str], labels: list[str], splits: list[str], probabilit
                          "score": round(sign * float(distance[i, j]), 6),
                          "probability": round(float(probabilities[i, j]), 6),
                          "threshold": round(float(thresholds.positive[j]), 6),
-                         "model_score": round(float(model_scores[i, j]), 6), "split": splits[i]})
+                         "model_score": round(float(model_scores[i, j]), 6), "split": splits[i],
+                         "implied_by": "; ".join(implied[i * targets.shape[1] + j]) if implied and gap[i, j] else ""})
     rows.sort(key=lambda r: (-r["score"], r["id"], r["label"]))
     return rows

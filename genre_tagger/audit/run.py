@@ -9,16 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from genre_tagger.audit.catalog import AuditInputs, load_inputs
 from genre_tagger.audit.fill import COLUMNS as FILL_COLUMNS
 from genre_tagger.audit.fill import fill_priorities
 from genre_tagger.audit.folds import FOLDS, OutOfFold, gram_matrix, out_of_fold, view_matrices
+from genre_tagger.audit.heads import HeadSettings, head_settings, out_of_fold_head_logits
 from genre_tagger.audit.genres import COLUMNS as GENRE_COLUMNS
 from genre_tagger.audit.genres import genre_rows
 from genre_tagger.audit.report import write_reports
 from genre_tagger.audit.result import AuditResult
 from genre_tagger.audit.review import COLUMNS as REVIEW_COLUMNS
-from genre_tagger.audit.review import MISSING, UNEXPECTED, review_rows
+from genre_tagger.audit.review import MISSING, UNEXPECTED, log_odds, review_rows
+from genre_tagger.audit.tree import BONUS, parent_gaps
 from genre_tagger.errors import UserInputError
 from genre_tagger.runs import prepare_run_dir, release_run_dir, say
 from genre_tagger.tables import write_csv
@@ -26,13 +30,24 @@ from genre_tagger.tables import write_csv
 FILES = ("label_review.csv", "fill_priorities.csv", "genres.csv", "report.md", "report.html", "summary.json")
 
 
-def out_of_fold_scores(inputs: AuditInputs, folds: int = FOLDS, seed: int = 0, progress: bool = True) -> OutOfFold:
-    """Out-of-fold probabilities ``[len(inputs.labelled), L]`` of the reviewed albums."""
+def out_of_fold_scores(inputs: AuditInputs, folds: int = FOLDS, seed: int = 0, progress: bool = True,
+                       fusion: bool = True, head: HeadSettings | None = None) -> OutOfFold:
+    """Out-of-fold probabilities ``[len(inputs.labelled), L]`` of the reviewed albums: the mean
+    log-odds of the Gram-matrix logistic heads (``audit/folds.py``) and of copies of the
+    tagger's fusion head (``audit/heads.py``), both fitted without the album's fold
+    (``fusion=False``: the logistic heads alone; ``head``: how the fusion heads train, by
+    default as the checkpoint's run trained its own)."""
     if len(inputs.labelled) < 2:
         raise UserInputError(f"{inputs.manifest}: the label review needs at least two labelled albums with a genre "
                              f"the model knows and a usable modality; found {len(inputs.labelled)}")
     views = view_matrices(inputs.bundle.model, inputs.features, inputs.labelled)
-    return out_of_fold(gram_matrix(views), inputs.targets, folds=folds, seed=seed, progress=progress)
+    linear = out_of_fold(gram_matrix(views), inputs.targets, folds=folds, seed=seed, progress=progress)
+    if not fusion:
+        return linear
+    fused = out_of_fold_head_logits(inputs.bundle.model, inputs.features, inputs.labelled, inputs.targets,
+                                    linear.fold, head or head_settings(inputs.bundle.config), seed, progress)
+    mean = (log_odds(linear.probabilities) + fused) / 2
+    return OutOfFold(1.0 / (1.0 + np.exp(-mean)), linear.fold, linear.chosen_c)
 
 
 def audit_catalog(checkpoint: str | Path, manifest: str | Path, output: str | Path, folds: int = FOLDS,
@@ -50,8 +65,9 @@ def audit_catalog(checkpoint: str | Path, manifest: str | Path, output: str | Pa
         say(f"fitting out-of-fold heads on {len(inputs.labelled)} labelled album(s) ({folds} folds)")
         oof = out_of_fold_scores(inputs, folds, seed, progress)
         ids = [inputs.records[i].id for i in inputs.labelled]
+        tree = parent_gaps(inputs.targets, inputs.labels, oof.fold)
         review = review_rows(ids, inputs.labels, list(inputs.splits()[inputs.labelled]), oof.probabilities,
-                             inputs.targets, inputs.scores[inputs.labelled])
+                             inputs.targets, inputs.scores[inputs.labelled], tree, BONUS)
         say("measuring what each modality adds")
         fill, counts = fill_priorities(inputs)
         genres, per_modality, in_sample = genre_rows(inputs, review)
@@ -78,6 +94,7 @@ def _summary(inputs: AuditInputs, oof: OutOfFold, review: list[dict], fill: list
         "reviewed_albums": int(len(inputs.labelled)), "labels": inputs.bundle.n_labels,
         "review_rows": {MISSING: sum(r["issue"] == MISSING for r in review),
                         UNEXPECTED: sum(r["issue"] == UNEXPECTED for r in review)},
+        "tree_rule_rows": sum(bool(r["implied_by"]) for r in review),
         "folds": int(oof.fold.max()) + 1, "chosen_c": oof.chosen_c,
         "fill_rows": len(fill), "modalities": counts,
         "reliable_genres": sum(g["reliable"] == "true" for g in genres),

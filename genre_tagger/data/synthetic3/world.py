@@ -68,14 +68,17 @@ def drum_pattern(rng: np.random.Generator, density: float) -> list[list[int]]:
     return rows.tolist()
 
 
-def audio_evidence(rng: np.random.Generator) -> dict:
-    """One genre's (or one artist's) sound: every kind's parameters; ``kind`` says which one is
-    the genre's evidence (an artist uses them all as its default arrangement)."""
+def audio_evidence(rng: np.random.Generator, artist: bool = False) -> dict:
+    """One genre's sound, or with ``artist`` an artist's default arrangement: every kind's
+    parameters; ``kind`` says which one is the genre's evidence. Artists play the middle of the
+    ranges (a plain band), genres anywhere in them, so that a genre's part stands out."""
+    wide = 0.35 if artist else 1.0
+    mid = lambda lo, hi: float((lo + hi) / 2 + (hi - lo) / 2 * wide * rng.uniform(-1, 1))  # noqa: E731
     return {"kind": AUDIO_KINDS[rng.integers(len(AUDIO_KINDS))],
-            "tempo": float(rng.uniform(70, 170)), "pattern": drum_pattern(rng, float(rng.uniform(0.25, 0.7))),
-            "decay": float(rng.uniform(0.6, 2.6)), "formant": float(np.exp(rng.uniform(np.log(300), np.log(3500)))),
-            "drive": float(rng.uniform(1.0, 9.0)), "crackle": float(rng.uniform(0.0, 80.0)),
-            "sections": sorted(rng.choice(len(SECTIONS), size=int(rng.integers(1, 4)), replace=False,
+            "tempo": mid(70, 170), "pattern": drum_pattern(rng, mid(0.25, 0.7)),
+            "decay": mid(0.6, 2.6), "formant": float(np.exp(mid(np.log(300), np.log(3500)))),
+            "drive": mid(1.0, 9.0), "crackle": mid(0.0, 80.0),
+            "sections": sorted(rng.choice(len(SECTIONS), size=int(rng.integers(2, 4)), replace=False,
                                           p=SECTION_WEIGHTS).tolist())}
 
 

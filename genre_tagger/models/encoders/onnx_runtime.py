@@ -187,5 +187,9 @@ def _session(path: Path) -> Any:
     options.intra_op_num_threads = max(1, torch.get_num_threads())
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # No memory arena: it keeps the largest batch's activations reserved for good (+4.2 GB
+    # after one batch of 32 MuMu-like albums through the three encoders, against +0.2 GB
+    # without it, for ~10 % more CPU time).
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

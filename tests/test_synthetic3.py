@@ -96,7 +96,7 @@ def test_synth_command_offers_every_family(tmp_path, capsys):
 
 
 def _cross_validated_auc(manifest: Path, shuffle: bool, modalities: tuple[str, ...], speaking: set[str]) -> float:
-    """The simple-features reference's features (all three modalities), logistic regression,
+    """The simple-features reference's features of ``modalities``, logistic regression,
     trained and scored on each of 4 artist-disjoint folds: the mean ROC-AUC over folds and
     labels in ``speaking`` (a tiny test split alone would be too noisy)."""
     from scipy import sparse
@@ -128,7 +128,8 @@ def _cross_validated_auc(manifest: Path, shuffle: bool, modalities: tuple[str, .
     groups = [record.artist for record in data.records]
     for train, test in GroupKFold(4).split(features, targets, groups):
         for label, name in enumerate(data.vocabulary.names):
-            if name in speaking and 0 < targets[train, label].sum() < len(train) and 0 < targets[test, label].sum() < len(test):
+            learnable = 0 < targets[train, label].sum() < len(train) and 0 < targets[test, label].sum() < len(test)
+            if name in speaking and learnable:
                 model = LogisticRegression(C=1.0, max_iter=2000).fit(features[train], targets[train, label])
                 aucs.append(roc_auc_score(targets[test, label], model.decision_function(features[test])))
     return float(np.mean(aucs))

@@ -58,8 +58,9 @@ def make_artists(world: World, n_albums: int, seed: int) -> list[tuple[Artist, i
         split = next((name for name, share in _cumulative() if draw < share), "test")
         home = sorted(set(_popular(world, rng, int(rng.integers(1, 3)))))
         count = min(int(rng.geometric(0.4)), 8, n_albums - total)
-        artists.append((Artist(f"a3-{seed}-{index:04d}", split, home, audio_evidence(rng, artist=True), cover_evidence(rng),
-                               float(rng.random())), count))
+        sound = audio_evidence(rng, artist=True)
+        artists.append((Artist(f"a3-{seed}-{index:04d}", split, home, sound, cover_evidence(rng), float(rng.random())),
+                        count))
         total += count
     return artists
 

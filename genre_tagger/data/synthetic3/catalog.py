@@ -81,7 +81,8 @@ def _write_cover(plan: AlbumPlan, world: World, s: _Settings, rng: np.random.Gen
     return rel
 
 
-def _write_texts(plan: AlbumPlan, world: World, s: _Settings, rng: np.random.Generator) -> tuple[list | None, list | None]:
+def _write_texts(plan: AlbumPlan, world: World, s: _Settings,
+                 rng: np.random.Generator) -> tuple[list | None, list | None]:
     evidence = [(world.genres[g].words, world.genres[g].name, p)
                 for g, p in _evidence(world, plan, "text", dict(s.strength)["text"], rng)]
     texts = render_texts(evidence, plan.n_texts, rng)

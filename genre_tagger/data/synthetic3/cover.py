@@ -75,8 +75,9 @@ def _element(draw, evidence: dict, ink, rng: np.random.Generator) -> None:
             for j in range(rows):
                 if rng.random() < 0.6:
                     hue = evidence["hues"][(i + j) % 2]
-                    draw.rectangle((i * SIZE / cols, j * SIZE / rows, (i + 1) * SIZE / cols - 3, (j + 1) * SIZE / rows - 3),
-                                   fill=_colour(hue + rng.normal(0, 0.02), rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.95)))
+                    fill = _colour(hue + rng.normal(0, 0.02), rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.95))
+                    draw.rectangle((i * SIZE / cols, j * SIZE / rows, (i + 1) * SIZE / cols - 3,
+                                    (j + 1) * SIZE / rows - 3), fill=fill)
     else:  # rules: horizontal lines of the genre's count and thickness over part of the height
         count, thickness = evidence["rules"]
         top, bottom = sorted(rng.uniform(0, 1, 2) * SIZE)

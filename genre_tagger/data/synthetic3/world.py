@@ -86,7 +86,8 @@ def cover_evidence(rng: np.random.Generator) -> dict:
     return {"kind": COVER_KINDS[rng.integers(len(COVER_KINDS))],
             "place": int(rng.integers(5)), "lines": int(rng.integers(1, 5)),
             "glyph": int(rng.integers(4)), "weight": int(rng.integers(1, 9)),
-            "hues": [float(rng.random()), float(rng.random())], "grid": [int(rng.integers(1, 5)), int(rng.integers(1, 5))],
+            "hues": [float(rng.random()), float(rng.random())],
+            "grid": [int(rng.integers(1, 5)), int(rng.integers(1, 5))],
             "rules": [int(rng.integers(2, 14)), int(rng.integers(1, 12))]}
 
 

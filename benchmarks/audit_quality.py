@@ -1,20 +1,25 @@
 """Catalog audit benchmark: does the review queue find planted label errors, and do fill
 priorities point at the albums that gain most from a missing modality?
 
-    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audit_quality.py --workdir /tmp/audit_bench
+    HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/audit_quality.py --workdir /tmp/audit_bench \
+        [--generator synthetic|synthetic2]
 
 Steps (each skipped when its output is already in --workdir):
 
 1. a synthetic catalog without the generator's own label noise (``write_catalog(...,
-   label_noise=0)``; 600 albums, 50 labels, seed 11, 3 s tracks), so that its labels are the
-   truth;
+   label_noise=0)``, or ``write_catalog2`` with ``--generator synthetic2``; 600 albums, 50
+   labels, seed 11, 3 s tracks), so that its labels are the truth;
 2. planted noise (``noisy.jsonl``): one label removed from ``--noise`` of the albums that have at
    least two, one wrong label added to another ``--noise`` (drawn by the labels' frequency, so
    plausible ones);
 3. ``train`` on the noisy manifest (default config), then ``audit`` it;
 4. (a) precision and recall of the queue's top K per kind (K = the number planted of that kind
-   and twice that) against random order and against the trained tagger's own in-sample
-   scores (missing: highest score among absent labels first; unexpected: lowest among present);
+   and twice that; a hit is a planted (album, label) pair, nothing else) against random order
+   and against the trained tagger's own in-sample scores (missing: highest score among absent
+   labels first; unexpected: lowest among present), alone and with the same genre-tree rule
+   the audit uses; the queue's parts are ranked too (out-of-fold heads without the tree rule;
+   the logistic heads alone), and a paired bootstrap over albums gives the spread of
+   queue minus in-sample;
 5. (b) hide and restore (``hidden.jsonl``): one modality hidden on ``--hide`` of the albums
    that have it and at least one other (each album hides at most one), ``audit`` again, then
    the hidden albums ranked by their fill gain; restoring the modality changes each album's
@@ -133,35 +138,76 @@ def model_scores(checkpoint: Path, manifest: Path) -> tuple[object, list, dict, 
     return bundle, records, features, bundle.scores(features)
 
 
-def queue_table(work: Path, noisy: Path, planted: dict[str, list]) -> list[str]:
-    """(a): precision / recall at K of the queue, random order and the tagger's in-sample scores."""
-    from genre_tagger.labels import LabelVocabulary
+def ranking_scores(rows: list[dict], kind: str, ids: list[str], labels: list[str], shape: tuple) -> np.ndarray:
+    """``[n, L]``: a queue's order as scores (first row highest; pairs not in it -inf)."""
+    index, column = {a: i for i, a in enumerate(ids)}, {g: j for j, g in enumerate(labels)}
+    out = np.full(shape, -np.inf)
+    ranked = [r for r in rows if r["issue"] == kind]
+    for rank, row in enumerate(ranked):
+        out[index[row["id"]], column[row["label"]]] = len(ranked) - rank
+    return out
 
-    bundle, records, _, scores = model_scores(work / "run" / "model.ckpt", noisy)
-    labelled = [i for i, r in enumerate(records) if r.genres]
-    targets, _ = LabelVocabulary(bundle.labels).encode([records[i] for i in labelled])
-    scores = scores[labelled]
-    ids = [records[i].id for i in labelled]
+
+def top_k(scores: np.ndarray, candidates: np.ndarray, truth: np.ndarray, k: int, rows: np.ndarray | None = None) -> int:
+    """Planted pairs among the ``k`` best-scored candidates (of the albums ``rows``, repeats allowed)."""
+    rows = np.arange(len(scores)) if rows is None else rows
+    s, t = scores[rows][candidates[rows]], truth[rows][candidates[rows]]
+    return int(t[np.argsort(-s, kind="stable")[:k]].sum())
+
+
+def queue_table(work: Path, noisy: Path, planted: dict[str, list], boots: int = 500) -> list[str]:
+    """(a): precision / recall at K of the audit's queue, of its parts (without the genre tree's
+    rule; the logistic heads alone), of the tagger's in-sample scores (alone and with the same
+    tree rule) and of random order; paired bootstrap over albums of queue minus in-sample."""
+    from genre_tagger.audit.catalog import load_inputs
+    from genre_tagger.audit.review import log_odds, review_rows
+    from genre_tagger.audit.run import out_of_fold_scores
+    from genre_tagger.audit.tree import BONUS, parent_gaps
+
+    inputs = load_inputs(work / "run" / "model.ckpt", noisy, progress=False)
+    ids = [inputs.records[i].id for i in inputs.labelled]
+    splits, labels, targets = list(inputs.splits()[inputs.labelled]), inputs.labels, inputs.targets
+    in_sample = inputs.scores[inputs.labelled]
+    oof = out_of_fold_scores(inputs, progress=False)
+    tree = parent_gaps(targets, labels, oof.fold)
     queue = read_csv(work / "audit_noise" / "label_review.csv")
-    lines = ["| kind | planted | candidates | K | audit queue P / R | tagger's own scores P / R | random P / R |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for kind, wanted, order_sign in (("missing", 0.0, -1.0), ("unexpected", 1.0, 1.0)):
-        truth = {tuple(pair) for pair in planted[kind]}
-        rows, cols = np.nonzero(targets == wanted)
-        ranked_model = [(ids[r], bundle.labels[c]) for r, c in
-                        sorted(zip(rows, cols), key=lambda rc: order_sign * scores[rc[0], rc[1]])]
-        ranked_queue = [(r["id"], r["label"]) for r in queue if r["issue"] == kind]
-        for k in (len(truth), 2 * len(truth)):
+    variants = {"no_tree": review_rows(ids, labels, splits, oof.probabilities, targets, in_sample),
+                "linear": review_rows(ids, labels, splits, oof.linear, targets, in_sample)}
+    positive = targets > 0.5
+    lines = ["| kind | planted | candidates | K | audit queue | without the tree rule | logistic heads alone "
+             "| tagger in-sample | in-sample + tree rule | random | queue − in-sample (bootstrap sd) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rng = np.random.default_rng(0)
+    for kind, candidates in (("missing", ~positive), ("unexpected", positive)):
+        truth = np.zeros(targets.shape, bool)
+        index, column = {a: i for i, a in enumerate(ids)}, {g: j for j, g in enumerate(labels)}
+        for album, label in planted[kind]:
+            if album in index and label in column:
+                truth[index[album], column[label]] = True
+        sign = 1.0 if kind == "missing" else -1.0
+        ranked = {"queue": ranking_scores(queue, kind, ids, labels, targets.shape),
+                  **{k: ranking_scores(v, kind, ids, labels, targets.shape) for k, v in variants.items()},
+                  "in_sample": sign * log_odds(in_sample),
+                  "in_sample_tree": sign * log_odds(in_sample) + (BONUS * tree[0] if kind == "missing" else 0.0)}
+        n_true, n_cand = int(truth.sum()), int(candidates.sum())
+        for k in (n_true, 2 * n_true):
             cells = []
-            for ranked in (ranked_queue, ranked_model):
-                hits = len(truth & set(ranked[:k]))
-                cells.append(f"{hits / k:.2f} / {hits / len(truth):.2f}")
-            chance = len(truth) / len(rows)
-            cells.append(f"{chance:.3f} / {k / len(rows):.3f}")
-            lines.append(f"| {kind} | {len(truth)} | {len(rows)} | {k} | " + " | ".join(cells) + " |")
-    queue_sizes = {kind: sum(r["issue"] == kind for r in queue) for kind in ("missing", "unexpected")}
-    lines.append("")
-    lines.append(f"Queue: {queue_sizes['missing']} missing and {queue_sizes['unexpected']} unexpected rows.")
+            for name in ("queue", "no_tree", "linear", "in_sample", "in_sample_tree"):
+                hits = top_k(ranked[name], candidates, truth, k)
+                cells.append(f"{hits / k:.2f} / {hits / n_true:.2f}")
+            cells.append(f"{n_true / n_cand:.3f} / {k / n_cand:.3f}")
+            diffs = []
+            for _ in range(boots):
+                rows = rng.integers(0, len(ids), len(ids))
+                diffs.append((top_k(ranked["queue"], candidates, truth, k, rows)
+                              - top_k(ranked["in_sample"], candidates, truth, k, rows)) / k)
+            gap = (top_k(ranked["queue"], candidates, truth, k) - top_k(ranked["in_sample"], candidates, truth, k)) / k
+            cells.append(f"{gap:+.2f} ({np.std(diffs):.2f})")
+            lines.append(f"| {kind} | {n_true} | {n_cand:,} | {k} | " + " | ".join(cells) + " |")
+    sizes = {kind: sum(r["issue"] == kind for r in queue) for kind in ("missing", "unexpected")}
+    lines += ["", f"Cells: precision / recall of the top K. Queue: {sizes['missing']} missing rows "
+              f"({sum(bool(r.get('implied_by')) for r in queue)} from the genre tree's rule) and "
+              f"{sizes['unexpected']} unexpected rows."]
     return lines
 
 
@@ -226,6 +272,8 @@ def _restore_line(name: str, gain: np.ndarray, ap: np.ndarray, loss: np.ndarray,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", default="/tmp/audit_bench")
+    parser.add_argument("--generator", choices=("synthetic", "synthetic2"), default="synthetic",
+                        help="catalog family: the demo's (synthetic) or the second one (synthetic2)")
     parser.add_argument("--albums", type=int, default=600)
     parser.add_argument("--labels", type=int, default=50)
     parser.add_argument("--seed", type=int, default=11)
@@ -235,16 +283,23 @@ def main() -> int:
     parser.add_argument("--config", action="append", default=[], help="train config overlay (repeatable)")
     args = parser.parse_args()
     work = Path(args.workdir)
-    clean = work / "catalog" / "manifest.jsonl"
+    # resolved: the embedding cache knows albums by their media's paths (a linked catalog folder hits it)
+    clean = (work / "catalog").resolve() / "manifest.jsonl"
     timings = {}
     if not clean.exists():
-        from genre_tagger.data.synthetic import write_catalog
-
         clock = time.monotonic()
-        write_catalog(work / "catalog", n_albums=args.albums, seed=args.seed, n_labels=args.labels,
-                      track_seconds=args.track_seconds, label_noise=0.0, progress=False)
+        if args.generator == "synthetic2":
+            from genre_tagger.data.synthetic2 import write_catalog2
+
+            write_catalog2(work / "catalog", n_albums=args.albums, seed=args.seed, n_genres=args.labels,
+                           track_seconds=args.track_seconds, label_noise=0.0, progress=False)
+        else:
+            from genre_tagger.data.synthetic import write_catalog
+
+            write_catalog(work / "catalog", n_albums=args.albums, seed=args.seed, n_labels=args.labels,
+                          track_seconds=args.track_seconds, label_noise=0.0, progress=False)
         timings["synth"] = time.monotonic() - clock
-    noisy, planted_file = work / "catalog" / "noisy.jsonl", work / "planted.json"
+    noisy, planted_file = clean.parent / "noisy.jsonl", work / "planted.json"
     planted = derived_manifest(clean, noisy, planted_file, lambda rows: plant_noise(rows, args.noise, args.seed))
     if not (work / "run" / "model.ckpt").exists():
         config = [c for path in args.config for c in ("--config", path)]
@@ -253,14 +308,15 @@ def main() -> int:
     if not (work / "audit_noise" / "summary.json").exists():
         timings["audit"] = cli("audit", "--checkpoint", str(work / "run" / "model.ckpt"), "--manifest", str(noisy),
                                "--output", str(work / "audit_noise"))
-    hidden_manifest, hidden_file = work / "catalog" / "hidden.jsonl", work / "hidden.json"
+    hidden_manifest, hidden_file = clean.parent / "hidden.jsonl", work / "hidden.json"
     hidden = derived_manifest(clean, hidden_manifest, hidden_file, lambda rows: hide_modalities(rows, args.hide, args.seed))
     if not (work / "audit_hidden" / "summary.json").exists():
         timings["audit_hidden"] = cli("audit", "--checkpoint", str(work / "run" / "model.ckpt"), "--manifest",
                                       str(hidden_manifest), "--output", str(work / "audit_hidden"))
-    lines = [f"Catalog: `write_catalog(n_albums={args.albums}, seed={args.seed}, n_labels={args.labels}, "
-             f"track_seconds={args.track_seconds:g}, label_noise=0)`; noise share {args.noise:g}, hidden share "
-             f"{args.hide:g}; timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), "",
+    writer = ("write_catalog2(n_albums={a}, seed={s}, n_genres={n}" if args.generator == "synthetic2" else
+              "write_catalog(n_albums={a}, seed={s}, n_labels={n}").format(a=args.albums, s=args.seed, n=args.labels)
+    lines = [f"Catalog: `{writer}, track_seconds={args.track_seconds:g}, label_noise=0)`; noise share {args.noise:g}, "
+             f"hidden share {args.hide:g}; timings (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()), "",
              "(a) Planted label errors: precision / recall of the top K", ""]
     lines += queue_table(work, noisy, planted)
     lines += ["", "(b) Hide and restore: what restoring the hidden modality changes, by fill-gain rank", ""]

@@ -38,11 +38,13 @@ EIGEN_FLOOR = 1e-8  # relative: smaller eigenvalues of the Gram matrix are dropp
 
 @dataclass
 class OutOfFold:
-    """``probabilities [n, L]`` out of fold, ``fold [n]``, the C each fold's head was fitted with."""
+    """``probabilities [n, L]`` out of fold, ``fold [n]``, the C each fold's head was fitted with;
+    ``linear [n, L]``: the logistic heads' own probabilities where ``probabilities`` blend more."""
 
     probabilities: np.ndarray
     fold: np.ndarray
     chosen_c: list[float]
+    linear: np.ndarray | None = None
 
 
 def view_matrices(model: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray) -> list[np.ndarray]:

@@ -7,8 +7,8 @@ binary cross-entropy), AdamW with the run's learning rate and weight decay, a co
 down to 5 %, batches of 32 and the tagger's modality dropout. With no album of the fold to
 stop on, it trains a fixed budget: ``EPOCHS`` passes (about where stage 2 stops on a
 600-album catalog), at least ``MIN_STEPS`` steps (a small catalog's few batches) and at most
-``MAX_STEPS``, so the cost stops growing with the catalog beyond ~600 albums. The linear probes are left out: the Gram-matrix heads
-(``audit/folds.py``) are the linear part.
+``MAX_STEPS``, so the cost stops growing with the catalog beyond ~600 albums. The linear
+probes are left out: the Gram-matrix heads (``audit/folds.py``) are the linear part.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def head_settings(config: dict) -> HeadSettings:
     optimizer = (config.get("optimizer") or {}).get("init_args") or {}
     loss = instantiate(config["loss"]) if isinstance(config.get("loss"), dict) else None
     return HeadSettings(lr=float(optimizer.get("lr", 1e-3)), weight_decay=float(optimizer.get("weight_decay", 1e-4)),
-                        loss=loss if hasattr(loss, "set_label_frequencies") else None)
+                        loss=loss if isinstance(loss, nn.Module) else None)
 
 
 def fresh_head(model: GenreTagger, seed: int) -> GenreTagger:
@@ -82,7 +82,8 @@ def train_head(head: GenreTagger, embeddings: dict[str, torch.Tensor], present: 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION)
                                                  * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     loss_fn = copy.deepcopy(settings.loss) if settings.loss is not None else BalancedBCEWithLogits(0.5, 10.0)
-    loss_fn.set_label_frequencies(targets.mean(dim=0))
+    if hasattr(loss_fn, "set_label_frequencies"):
+        loss_fn.set_label_frequencies(targets.mean(dim=0))
     generator = torch.Generator().manual_seed(seed)
     step = 0
     head.train()

@@ -47,7 +47,7 @@ def out_of_fold_scores(inputs: AuditInputs, folds: int = FOLDS, seed: int = 0, p
     fused = out_of_fold_head_logits(inputs.bundle.model, inputs.features, inputs.labelled, inputs.targets,
                                     linear.fold, head or head_settings(inputs.bundle.config), seed, progress)
     mean = (log_odds(linear.probabilities) + fused) / 2
-    return OutOfFold(1.0 / (1.0 + np.exp(-mean)), linear.fold, linear.chosen_c)
+    return OutOfFold(1.0 / (1.0 + np.exp(-mean)), linear.fold, linear.chosen_c, linear.probabilities)
 
 
 def audit_catalog(checkpoint: str | Path, manifest: str | Path, output: str | Path, folds: int = FOLDS,

@@ -35,7 +35,7 @@ C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 SPARSE_DENSITY = 0.2  # below this share of non-zeros a view's matrix is multiplied as sparse
 LOGIT_CHUNK = 4096
 MAX_PAIRS_PER_LABEL = 20000  # ranking pairs per label in the stack fit (sampled beyond)
-MIN_SUBSET_ALBUMS = 20  # val albums with a subset's modalities needed to fit a stack for it
+MIN_SUBSET_ALBUMS = 50  # val albums with a subset's modalities needed to fit a stack for it (5 folds of 10)
 
 
 @dataclass

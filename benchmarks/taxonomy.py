@@ -88,7 +88,8 @@ def what_the_tree_changes(checkpoint: str, manifest: str, split: str = "test") -
             f"{auc['tree']:.4f} with the tree; albums with a genre but not its parent "
             f"{round(tree['inconsistent_albums_unconstrained'] * n)} raw, {round(tree['inconsistent_albums'] * n)} "
             f"with the tree; hierarchical F1 {tree['hierarchical_f1']:.3f}; macro ROC-AUC by level "
-            + ", ".join(f"{level}: {value:.3f}" for level, value in tree["macro_roc_auc_by_level"].items())]
+            + ", ".join(f"{level}: {value:.3f}" if value == value else f"{level}: n/a (no label of that level evaluable)"
+                 for level, value in tree["macro_roc_auc_by_level"].items())]
 
 
 LABEL_NOISE = 0.05  # write_catalog2's default

@@ -82,7 +82,11 @@ def make_manifests(catalog: Path, n_labels: int, seed: int) -> tuple[Path, Path,
 
 
 def run_update(base: Path, manifest: Path, out: Path, **options) -> dict:
-    """One `update`; its comparison, wall time and whether ``model.ckpt`` was written."""
+    """One `update`; its comparison, wall time and whether ``model.ckpt`` was written. A run
+    already measured (``out/bench.json``) is read back, so that a stopped benchmark resumes."""
+    done = out / "bench.json"
+    if done.is_file():
+        return json.loads(done.read_text())
     shutil.rmtree(out, ignore_errors=True)
     clock = time.monotonic()
     try:
@@ -91,7 +95,11 @@ def run_update(base: Path, manifest: Path, out: Path, **options) -> dict:
         pass  # refused: metrics.json and update_report.md are written all the same
     seconds = time.monotonic() - clock
     change = json.loads((out / "metrics.json").read_text())["update"]
-    return {**change, "seconds": seconds, "written": (out / "model.ckpt").is_file()}
+    result = {**change, "seconds": seconds, "written": (out / "model.ckpt").is_file()}
+    done.write_text(json.dumps(result))
+    print(f"{out.name}: {result['old_labels_old']:.4f} -> {result['old_labels_new']:.4f} in {seconds:.0f} s",
+          flush=True)
+    return result
 
 
 def main() -> int:

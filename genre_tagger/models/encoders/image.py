@@ -64,7 +64,9 @@ class EfficientNetLite0(Encoder):
             self._onnx = OnnxFunction("image-efficientnet-lite0", ["pixels"],
                                       {"pixels": {0: "batch", 2: "height", 3: "width"}},
                                       (torch.linspace(-1, 1, 2 * 3 * 64 * 64).reshape(2, 3, 64, 64),))
-        return self._onnx(PooledBackbone(self.backbone), pixels.contiguous())
+        # 8 covers per call: ONNX Runtime's memory arena keeps the largest call's activations
+        backbone = PooledBackbone(self.backbone)
+        return torch.cat([self._onnx(backbone, part.contiguous()) for part in pixels.split(8)])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return _present_rows(inputs["pixels"], inputs["present"], self._embed, self.out_dim)

@@ -187,9 +187,10 @@ def _session(path: Path) -> Any:
     options.intra_op_num_threads = max(1, torch.get_num_threads())
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # No memory arena: it keeps the largest batch's activations reserved for good (+4.2 GB
-    # after one batch of 32 MuMu-like albums through the three encoders, against +0.2 GB
-    # without it, for ~10 % more CPU time).
-    options.enable_cpu_mem_arena = False
+    # The memory arena stays (without it, 1.2-1.6x the CPU time), but without memory patterns:
+    # with inputs of varying shapes they kept adding blocks (+4.2 GB after two batches of 32
+    # MuMu-like albums through the three encoders, +2.5 GB without; the callers bound the
+    # largest batch, e.g. musicnn's ONNX_CHUNK).
+    options.enable_mem_pattern = False
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

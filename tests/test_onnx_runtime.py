@@ -168,3 +168,21 @@ def test_the_default_musicnn_loads_without_the_musicnn_wheel(monkeypatch):
     finally:
         weights._state_dict.cache_clear()
     assert net.n_classes == 50
+
+
+def test_the_embedding_cache_keeps_each_runtime_apart(tmp_path):
+    from genre_tagger.features import extract_features
+    from genre_tagger.pretrained.loader import MusicnnAudioLoader
+    from genre_tagger.testing.dummies import make_record, write_tone
+
+    records = [make_record(tmp_path, id=f"a{i}", audio=[str(write_tone(tmp_path / f"{i}.wav", seconds=4.0,
+                                                                       freq=220.0 * (i + 1)))]) for i in range(2)]
+    loader, cache = MusicnnAudioLoader(patches_per_track=1), tmp_path / "cache"
+    spec = {"class_path": MUSICNN, "init_args": {"layer": "mean_pool"}}
+    found = []
+    for runtime in ("onnx", "pytorch", "onnx"):
+        encoder = build_encoder({**spec, "init_args": {**spec["init_args"], "runtime": runtime}})
+        found.append(extract_features(records, loader, encoder, cache, progress=False).embeddings)
+    assert len(list(cache.iterdir())) == 2  # one store per runtime; the second onnx run read its own
+    np.testing.assert_allclose(found[0], found[1], rtol=1e-4, atol=1e-4)
+    assert not np.array_equal(found[0], found[1]) and np.array_equal(found[0], found[2])

@@ -138,7 +138,16 @@ class OnnxFunction:
         return None
 
     def _build(self, module: nn.Module, folder: Path, weights: str) -> Path:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            return self._write(module, folder, weights)
+        except OSError as err:
+            from genre_tagger.errors import UserInputError
+
+            raise UserInputError(f"cannot write the exported {self.name} model under {folder} ({err}); set "
+                                 f"{CACHE_ENV} to a writable folder, or runtime: pytorch") from None
+
+    def _write(self, module: nn.Module, folder: Path, weights: str) -> Path:
         with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as work:
             exported = Path(work) / "model.onnx"
             if self.quantize_ops:

@@ -248,7 +248,7 @@ def test_a_format_1_payload_is_upgraded_with_its_old_defaults_and_gives_the_same
            "state_dict": _format_1_state(space), "genre_weight": 0.5}
 
     def loaded(joint: dict) -> dict:  # a 0.1.0 tagger checkpoint holding ``joint``, as it loads today
-        file = {"format": f"{TAGGER_FORMAT}/1", "config": {}, "extra": {"joint_space": joint}}
+        file = {"format": f"{TAGGER_FORMAT}/1", "config": {}, "state_dict": {}, "extra": {"joint_space": joint}}
         return upgrade_payload(file, TAGGER_FORMAT, "old.ckpt", "a checkpoint")["extra"]
 
     new = loaded(old)["joint_space"]

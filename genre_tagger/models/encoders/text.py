@@ -80,9 +80,15 @@ class TransformerTextEncoder(Encoder):
 
         Chunks run longest first, so that each pass holds chunks of similar length and its
         padding columns can be cut (a review's last window is often short): ~15-20 % less
-        CPU on multi-review albums, same output up to float rounding.
+        CPU on multi-review albums, same output up to float rounding. On ONNX Runtime each
+        chunk runs alone, unpadded: dynamic int8 quantises activations with one scale per call,
+        so a chunk batched with others would depend on them (cosine down to 0.98); alone, it
+        is as fast (no padding) and the same whatever the batch.
         """
         lengths = attention_mask.sum(dim=1)
+        if self.active_runtime() != "pytorch":
+            return torch.cat([self._pooled(ids[None, :n], mask[None, :n])
+                              for ids, mask, n in zip(input_ids, attention_mask, lengths.clamp(min=1).tolist())])
         order = torch.argsort(lengths, descending=True, stable=True)
         outputs = []
         for start in range(0, input_ids.shape[0], self.max_chunks_per_pass):
@@ -92,6 +98,12 @@ class TransformerTextEncoder(Encoder):
         vectors = torch.empty(input_ids.shape[0], self.out_dim, dtype=outputs[0].dtype, device=outputs[0].device)
         vectors[order] = torch.cat(outputs)
         return vectors
+
+    @property
+    def cache_version(self) -> int | None:
+        """Bumped for ONNX Runtime's output when it changed (each chunk alone since 1); None on
+        PyTorch, whose fingerprints stay those of earlier versions."""
+        return None if self.active_runtime() == "pytorch" else 1
 
     def _pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``[n, t]`` ids and mask -> token-mean states ``[n, hidden]``, on the active runtime."""

@@ -8,6 +8,7 @@ run; drift: cosine of each album's embedding to float32 PyTorch's (mean, 1st per
 min) and the largest absolute difference.
 
     .venv/bin/python benchmarks/runtimes.py --manifest CATALOG/manifest.jsonl [--albums 64] [--threads 1]
+        [--modalities audio image text]
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import numpy as np
 import torch
 
 
-def decoded_batches(manifest: Path, albums: int, batch_size: int) -> tuple[dict, list[dict]]:
+def decoded_batches(manifest: Path, albums: int, batch_size: int,
+                    modalities: list[str] | None = None) -> tuple[dict, list[dict]]:
     from genre_tagger.config import load_config
     from genre_tagger.data.dataset import build_loaders
     from genre_tagger.data.manifest import read_manifest
@@ -33,7 +35,7 @@ def decoded_batches(manifest: Path, albums: int, batch_size: int) -> tuple[dict,
     records = read_manifest(manifest)[0][:albums]
     loaders = build_loaders(config["data"]["loaders"], list(config["modalities"]))
     encoders = {m: build_encoder(spec["init_args"]["views"]["learned"])
-                for m, spec in config["model"]["encoders"].items()}
+                for m, spec in config["model"]["encoders"].items() if m in (modalities or config["modalities"])}
     batches = []
     for start in range(0, len(records), batch_size):
         chunk = records[start:start + batch_size]
@@ -73,11 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--modalities", nargs="+", default=["audio", "image", "text"])
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    encoders, batches = decoded_batches(args.manifest, args.albums, args.batch_size)
+    encoders, batches = decoded_batches(args.manifest, args.albums, args.batch_size, args.modalities)
     rows, report = [], {}
     for modality, encoder in encoders.items():
         present = torch.cat([b[modality]["present"] for b in batches]).numpy()

@@ -55,8 +55,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     update.add_argument("--manifest", required=True,
                         help="the catalog as it is now: the albums trained on (relabelled where needed) and new ones")
     update.add_argument("--output", required=True, help="run directory (must not exist or be empty)")
-    update.add_argument("--tolerance", type=float, default=0.02,
-                        help="macro ROC-AUC over the old labels the new model may lose (default 0.02)")
+    update.add_argument("--tolerance", type=float, default=0.025,
+                        help="macro ROC-AUC over the old labels the new model may lose (default 0.025: the refit "
+                             "noise on the demo's catalog)")
     update.add_argument("--force", action="store_true",
                         help="write model.ckpt even when the new model is worse on the old labels beyond the tolerance")
 

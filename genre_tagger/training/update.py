@@ -38,7 +38,10 @@ from genre_tagger.training.run_files import write_run_files
 from genre_tagger.training.strategies import StagedTraining
 from genre_tagger.upgrade import upgrade_config
 
-TOLERANCE = 0.02  # macro ROC-AUC over the old labels the new model may lose before it is refused
+# Macro ROC-AUC over the old labels the new model may lose before it is refused: the 95th
+# percentile of the gap between two refits of the same data on the demo's catalog (39 test
+# albums; benchmarks/update.py). Larger catalogs have less noise.
+TOLERANCE = 0.025
 
 
 def update(checkpoint: str | Path, manifest: str | Path, output: str | Path, force: bool = False,

@@ -139,4 +139,5 @@ def test_a_new_labels_reliability_is_measured_with_an_interval():
     noise = reliability("x", 5, targets, rng.random(48), "test")
     assert noise["interval"][0] < 0.5 < noise["interval"][1]
     assert noise["verdict"].startswith("not distinguishable")
-    assert reliability("x", 5, np.zeros(48), rng.random(48), "test")["verdict"].startswith("not measurable")
+    unmeasured = reliability("x", 5, np.zeros(48), rng.random(48), "test")
+    assert unmeasured["verdict"].startswith("not measurable") and unmeasured["roc_auc"] is None

@@ -167,7 +167,7 @@ def reliability(label: str, train_albums: int, targets: np.ndarray, scores: np.n
     targets = np.asarray(targets, dtype=np.int64)
     positives = int(targets.sum())
     out: dict[str, Any] = {"label": label, "train_albums": train_albums, "eval_positives": positives,
-                           "roc_auc": float("nan"), "interval": [float("nan"), float("nan")]}
+                           "roc_auc": None, "interval": [None, None]}  # None, not NaN: metrics.json stays JSON
     if positives == 0 or positives == len(targets):
         out["verdict"] = f"not measurable: no {'positive' if positives == 0 else 'negative'} among the {split} albums"
         return out
@@ -185,8 +185,8 @@ def reliability(label: str, train_albums: int, targets: np.ndarray, scores: np.n
     return out
 
 
-def _cell(value: float) -> str:
-    return "" if value != value else f"{value:.3f}"
+def _cell(value: float | None) -> str:
+    return "" if value is None or value != value else f"{value:.3f}"
 
 
 def report(comparison: dict[str, Any], new_labels: list[str], tolerance: float, accepted: bool, force: bool) -> str:

@@ -62,11 +62,27 @@ def single_run(text_catalog, tmp_path_factory):
     return folder / "run", metrics
 
 
+def train_under_ddp_spawn(text_catalog, run_dir, overlay) -> dict:
+    """``train`` with ddp_spawn, run once more when a worker aborts (SIGABRT) rather than fails:
+    gloo on 2 CPU processes sometimes aborts a worker in C++ ("terminate called without an
+    active exception", about 1 run in 8 here, also before any change of ours). A second abort,
+    or any other error, fails the test."""
+    from torch.multiprocessing import ProcessExitedException
+
+    try:
+        return train(text_catalog, run_dir, modalities="text", progress=False, config_files=[*TINY, overlay])
+    except ProcessExitedException as crash:
+        if crash.signal_name != "SIGABRT":
+            raise
+    return train(text_catalog, run_dir.with_name(run_dir.name + "_again"), modalities="text", progress=False,
+                 config_files=[*TINY, overlay])
+
+
 def test_train_under_ddp_spawn_on_two_cpu_processes(text_catalog, single_run, tmp_path, one_torch_thread):
-    metrics = train(text_catalog, tmp_path / "run", modalities="text", progress=False,
-                    config_files=[*TINY, ddp_overlay(tmp_path, "ddp_spawn")])
-    assert_like_single_process(tmp_path / "run", single_run[0], metrics, single_run[1])
-    stored = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = train_under_ddp_spawn(text_catalog, tmp_path / "run", ddp_overlay(tmp_path, "ddp_spawn"))
+    run_dir = tmp_path / "run_again" if (tmp_path / "run_again").exists() else tmp_path / "run"
+    assert_like_single_process(run_dir, single_run[0], metrics, single_run[1])
+    stored = json.loads((run_dir / "metrics.json").read_text())
     assert stored["test"] == metrics["test"]
     # every rank's share of the catalog reached the embedding cache
     assert list((text_catalog.parent / ".genre_tagger_cache").glob("text-*/shard-*.npz"))

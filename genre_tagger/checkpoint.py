@@ -81,6 +81,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     payload = upgrade_payload(payload, TAGGER_FORMAT, path, "a genre_tagger checkpoint")
     config, modalities = payload["config"], payload["modalities"]
     model = build_tagger(config["model"], modalities, len(payload["labels"]))
+    for subset in stored_subset_heads(payload["state_dict"]):
+        model.add_subset_head(subset)  # built first, so that their weights have somewhere to go
     for name, frozen in payload["frozen"].items():
         if frozen:
             model.encoders[name].freeze()
@@ -101,6 +103,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     loaders = {name: _loader_from_spec(spec) for name, spec in payload["loaders"].items()}
     return TaggerBundle(model, loaders, list(payload["labels"]), payload["thresholds"].numpy(), config,
                         dict(payload.get("extra") or {}))
+
+
+def stored_subset_heads(state: dict[str, torch.Tensor]) -> list[list[str]]:
+    """The subsets whose deep heads a stored state dict holds (``subset_heads.<a+b>.*`` keys)."""
+    names = dict.fromkeys(key.split(".")[1] for key in state if key.startswith("subset_heads."))
+    return [name.split("+") for name in names]
 
 
 def _loader_from_spec(spec: dict) -> ModalityLoader:

@@ -18,7 +18,7 @@ from genre_tagger.errors import UserInputError
 TAGGER_FORMAT = "genre_tagger.checkpoint"
 RECOMMENDER_FORMAT = "genre_tagger.recommender"
 JOINT_SPACE_FORMAT = "genre_tagger.joint_space"  # stored inside a tagger checkpoint's extra
-TAGGER_VERSION = 3
+TAGGER_VERSION = 4
 RECOMMENDER_VERSION = 2
 JOINT_SPACE_VERSION = 2
 
@@ -133,6 +133,12 @@ def _tagger_2_to_3(payload: dict) -> dict:
     return {**payload, "state_dict": state}
 
 
+def _tagger_3_to_4(payload: dict) -> dict:
+    """Format 4 adds per-subset deep heads (``subset_heads.<subset>.*`` in the state dict); a
+    file without them scores every album with the fused head, as before."""
+    return dict(payload)
+
+
 def _recommender_1_to_2(payload: dict) -> dict:
     payload = {**payload, "config": upgrade_recommender_config(payload["config"])}
     state = dict(payload["state_dict"])
@@ -145,7 +151,7 @@ def _recommender_1_to_2(payload: dict) -> dict:
 
 
 STEPS: dict[str, dict[int, Callable[[dict], dict]]] = {
-    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3},
+    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3, 3: _tagger_3_to_4},
     RECOMMENDER_FORMAT: {1: _recommender_1_to_2},
 }
 CURRENT = {TAGGER_FORMAT: TAGGER_VERSION, RECOMMENDER_FORMAT: RECOMMENDER_VERSION}

@@ -10,6 +10,7 @@ from genre_tagger.models.encoders.base import Encoder, build_encoder
 from genre_tagger.models.fusion import MaskedMeanFusion
 from genre_tagger.models.modality_dropout import drop_modalities
 from genre_tagger.models.probes import LinearProbes, encoder_views
+from genre_tagger.models.subset_heads import SubsetHead, pattern_bits, patterns_of, subset_key
 
 Batch = dict[str, dict[str, torch.Tensor]]
 
@@ -57,6 +58,19 @@ class GenreTagger(nn.Module):
         # (models/probes.py, training/probes.py); inert until then.
         views = [v for name, encoder in encoders.items() for v in encoder_views(name, encoder)]
         self.probes = LinearProbes(views, n_labels) if probes else None
+        # Deep heads for albums with exactly some of the modalities, by subset name
+        # (models/subset_heads.py, training/subset_heads.py); none until fitted.
+        self.subset_heads = nn.ModuleDict()
+
+    def add_subset_head(self, modalities: list[str] | tuple[str, ...], head: SubsetHead | None = None) -> SubsetHead:
+        """Score albums with exactly ``modalities`` by ``head`` (default: a copy of the fused
+        head's parts, as checkpoint loading needs before the weights are read)."""
+        ordered = [m for m in self.modalities if m in modalities]
+        if not ordered or len(ordered) != len(set(modalities)) or len(ordered) == len(self.modalities):
+            raise ValueError(f"a subset head needs a proper, non-empty subset of {self.modalities}, got {modalities}")
+        head = head if head is not None else SubsetHead.copied_from(self, ordered)
+        self.subset_heads[subset_key(ordered)] = head
+        return head
 
     @property
     def input_widths(self) -> dict[str, int]:
@@ -88,9 +102,24 @@ class GenreTagger(nn.Module):
         # Zero absent tokens so nothing from them can leak, whatever the fusion does.
         tokens_t = tokens_t * present_t.unsqueeze(-1)
         logits = self.head(self.fusion(tokens_t, present_t))
+        if len(self.subset_heads) and not self.training:
+            logits = self.subset_logits(logits, embeddings, present_t)
         if self.probes is not None:
             logits = self.probes(logits, {n: e.float() for n, e in embeddings.items()}, present_t, self.modalities)
         return logits
+
+    def subset_logits(self, fused: torch.Tensor, embeddings: dict[str, torch.Tensor],
+                      present: torch.Tensor) -> torch.Tensor:
+        """``fused [B, L]`` with the rows whose presence pattern (``present [B, M]``) has a
+        subset head replaced by that head's logits; other rows are returned as they were."""
+        patterns = patterns_of(present)
+        out = fused
+        for head in self.subset_heads.values():
+            rows = patterns == pattern_bits(head.modalities, self.modalities)
+            if bool(rows.any()):
+                out = out.clone() if out is fused else out
+                out[rows] = head({m: e[rows] for m, e in embeddings.items()}, present[rows], self.modalities).to(out.dtype)
+        return out
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.logits_from_embeddings(*self.embed(batch))

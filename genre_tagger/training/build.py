@@ -16,6 +16,7 @@ from genre_tagger.config import instantiate
 from genre_tagger.runs.trainers import TrainerFactory
 from genre_tagger.training.embedding import EmbeddingSettings
 from genre_tagger.training.strategies import PretrainSettings, TrainingParts
+from genre_tagger.training.subset_heads import SubsetHeadSettings
 from genre_tagger.upgrade import upgrade_config
 
 
@@ -31,7 +32,8 @@ def strategy_name(strategy: Any) -> str:
 def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None, progress: bool,
                 loggers: list | None = None) -> TrainingParts:
     """Loss (weighted by the training split's label frequencies ``train_targets [N, L]``),
-    optimizer and scheduler factories, trainers, embedding settings and stage-1 settings."""
+    optimizer and scheduler factories, trainers, embedding settings, stage-1 settings and the
+    per-subset heads' settings (the optional ``subset_heads`` section)."""
     config = upgrade_config(config)
     loss = instantiate(config["loss"])
     if hasattr(loss, "set_label_frequencies"):
@@ -45,5 +47,6 @@ def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None,
         scheduler=instantiate(scheduler, partial=True) if scheduler else None, trainers=trainers,
         embedding=embedding,
         pretraining=PretrainSettings(**config["encoder_pretraining"]), loggers=list(loggers or []),
+        subset_heads=SubsetHeadSettings(**(config.get("subset_heads") or {})),
     )
 

@@ -143,9 +143,11 @@ def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, 
 @torch.no_grad()
 def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray) -> torch.Tensor:
     """The tagger's logits ``[len(rows), L]`` from cached embeddings, probes not applied."""
-    was_training, fitted = tagger.training, tagger.probes.fitted.clone()
+    was_training = tagger.training
+    fitted = tagger.probes.fitted.clone() if tagger.probes is not None else None
     tagger.eval()
-    tagger.probes.fitted.fill_(False)
+    if fitted is not None:
+        tagger.probes.fitted.fill_(False)
     try:
         out = []
         for start in range(0, len(rows), LOGIT_CHUNK):
@@ -156,7 +158,8 @@ def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures]
             out.append(tagger.logits_from_embeddings(embeddings, present))
         return torch.cat(out) if out else torch.zeros(0, tagger.n_labels)
     finally:
-        tagger.probes.fitted.copy_(fitted)
+        if fitted is not None:
+            tagger.probes.fitted.copy_(fitted)
         tagger.train(was_training)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from torch import nn
 
 from genre_tagger.data.modality import ModalityLoader
@@ -26,6 +27,7 @@ from genre_tagger.data.labelled import TrainingData
 from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModule, PreloadedDataModule
 from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
 from genre_tagger.training.probes import fit_probes
+from genre_tagger.training.subset_heads import SubsetHeadSettings, fit_subset_heads
 from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
 from genre_tagger.runs import say
 from genre_tagger.runs.trainers import TrainerFactory, epochs_trained, fit
@@ -54,6 +56,7 @@ class TrainingParts:
     embedding: EmbeddingSettings
     pretraining: PretrainSettings = field(default_factory=PretrainSettings)
     loggers: list = field(default_factory=list)
+    subset_heads: SubsetHeadSettings = field(default_factory=SubsetHeadSettings)
 
     def module(self, model: GenreTagger, lr: float | None = None) -> TaggerModule:
         return TaggerModule(model, self.loss, self.optimizer, self.scheduler, lr=lr)
@@ -91,15 +94,22 @@ def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader,
 
 
 def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,
-               loggers: list | None = None, view_fits: dict | None = None) -> float:
+               loggers: list | None = None, view_fits: dict | None = None, subset_heads: bool = True) -> float:
     """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept.
 
-    Then the tagger's linear probes, when it has them, are fitted and stacked with the head
+    Then, with ``subset_heads`` (and ``parts.subset_heads.enabled``), a deep head per subset
+    of modalities where one beats the fused head (training/subset_heads.py); then the
+    tagger's linear probes, when it has them, are fitted and stacked with the head
     (training/probes.py); the returned val macro ROC-AUC is then the stacked model's.
     ``view_fits``: probe fits shared by heads over the same data (``probes.fit_view_once``).
     """
     datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
     best = fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
+    if subset_heads and parts.subset_heads.enabled:
+        tagger.cpu()
+        heads = fit_subset_heads(tagger, features, data.targets, data.splits, parts.loss, parts.subset_heads,
+                                 seed=int(torch.initial_seed()) % (2 ** 31))
+        say(heads.line())
     if tagger.probes is None:
         return best
     report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits,

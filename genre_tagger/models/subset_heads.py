@@ -1,0 +1,71 @@
+"""Deep heads for albums that lack modalities, chosen by presence pattern.
+
+The fused head trains with modality dropout, so one model serves every subset of
+modalities; but it sees each subset only now and then, and on some subsets (text alone,
+on the 3,000-album catalog) it ranks worse than a head trained on that subset. A
+``SubsetHead`` is such a head: its own projections, fusion and MLP for the albums that have
+exactly its modalities, fitted after stage 2 (training/subset_heads.py: warm-started from the
+fused head, fine-tuned with the subset's mask fixed, kept only where it beats the fused head
+on those albums). Albums with every modality, or with a pattern that has no subset head,
+keep the fused head. The probes' stack for the pattern is then fitted on the subset head's
+logits (training/probes.py ``fit_subset_stacks``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def subset_key(modalities: list[str] | tuple[str, ...]) -> str:
+    """A subset's name, e.g. ``"audio+text"`` (in the order given): its key in ``subset_heads``."""
+    return "+".join(modalities)
+
+
+def pattern_bits(modalities: list[str] | tuple[str, ...], order: list[str]) -> int:
+    """The presence pattern of albums with exactly ``modalities`` (bit i: ``order[i]`` present)."""
+    return sum(1 << i for i, m in enumerate(order) if m in modalities)
+
+
+def patterns_of(present: torch.Tensor) -> torch.Tensor:
+    """``present [B, M]`` bool -> each album's pattern ``[B]`` (long; bit i: column i present)."""
+    bits = 1 << torch.arange(present.shape[1], device=present.device)
+    return (present.long() * bits).sum(dim=1)
+
+
+class SubsetHead(nn.Module):
+    """Projections of ``modalities``, a fusion and an MLP head, as the tagger's own.
+
+    ``forward(embeddings {m: [B, D_m]}, present [B, M], order) -> logits [B, L]``: the
+    tokens keep the tagger's layout (``order``, M columns) so that any fusion module works
+    unchanged; columns outside ``modalities`` are absent.
+    """
+
+    def __init__(self, modalities: list[str], projections: dict[str, nn.Module], fusion: nn.Module, head: nn.Module,
+                 width: int):
+        super().__init__()
+        self.modalities = list(modalities)
+        self.projections = nn.ModuleDict({m: projections[m] for m in self.modalities})
+        self.fusion, self.head, self.width = fusion, head, width
+
+    @classmethod
+    def copied_from(cls, tagger: nn.Module, modalities: list[str]) -> "SubsetHead":
+        """A head that starts as ``tagger``'s (a copy of its projections, fusion and head)."""
+        return cls(modalities, {m: copy.deepcopy(tagger.projections[m]) for m in modalities},
+                   copy.deepcopy(tagger.fusion), copy.deepcopy(tagger.head), tagger.width)
+
+    def forward(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor, order: list[str]) -> torch.Tensor:
+        reference = next(iter(embeddings.values()))
+        tokens, mask = [], []
+        for column, name in enumerate(order):
+            if name in self.projections and name in embeddings:
+                tokens.append(self.projections[name](embeddings[name].float()))
+                mask.append(present[:, column])
+            else:
+                tokens.append(reference.new_zeros(reference.shape[0], self.width, dtype=torch.float32))
+                mask.append(torch.zeros_like(present[:, column]))
+        tokens_t, present_t = torch.stack(tokens, dim=1), torch.stack(mask, dim=1)
+        tokens_t = tokens_t * present_t.unsqueeze(-1)
+        return self.head(self.fusion(tokens_t, present_t))

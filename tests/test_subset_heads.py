@@ -1,0 +1,170 @@
+"""Per-subset deep heads (models/subset_heads.py, training/subset_heads.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from genre_tagger.features.store import ModalityFeatures
+from genre_tagger.losses import BalancedBCEWithLogits
+from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.models.encoders.base import Encoder
+from genre_tagger.models.subset_heads import SubsetHead
+from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.prediction import predict_embeddings
+from genre_tagger.training.subset_heads import SubsetHeadSettings, fine_tune, fit_subset_heads, head_logits, subset_inputs
+
+FAST = SubsetHeadSettings(epochs=15, lr=0.003, min_val_albums=30, margin=0.01)
+
+
+class Fixed(Encoder):
+    """A stand-in frozen encoder: only its width matters on cached embeddings."""
+
+    def __init__(self, dim: int):
+        super().__init__(frozen=True)
+        self.out_dim = dim
+
+
+def toy(n: int = 600, labels: int = 6, seed: int = 0):
+    """Audio carries labels 0-5 linearly (and text, more weakly); 25 % of texts missing."""
+    rng = np.random.default_rng(seed)
+    targets = (rng.random((n, labels)) < 0.25).astype(np.float32)
+    audio = rng.normal(size=(n, 12)).astype(np.float32)
+    audio[:, :labels] += 1.5 * targets
+    text_present = rng.random(n) > 0.25
+    text = rng.normal(size=(n, 10)).astype(np.float32)
+    text[:, :labels] += 1.0 * targets
+    warnings = [[] for _ in range(n)]
+    features = {"audio": ModalityFeatures(audio, np.ones(n, bool), warnings),
+                "text": ModalityFeatures(text * text_present[:, None], text_present, warnings)}
+    splits = {"train": np.arange(0, 360), "val": np.arange(360, 480), "test": np.arange(480, n)}
+    return features, targets, splits
+
+
+def untrained_tagger(labels: int = 6) -> GenreTagger:
+    """A fused head that knows nothing: every subset head has something to win."""
+    torch.manual_seed(0)
+    return GenreTagger({"audio": Fixed(12), "text": Fixed(10)}, labels, width=16, head_hidden=32, probes=False)
+
+
+def scores(tagger: GenreTagger, features: dict, rows: np.ndarray, modalities: list[str] | None = None) -> np.ndarray:
+    return predict_embeddings(tagger, {m: f.embeddings for m, f in features.items()},
+                              {m: f.present for m, f in features.items()}, rows, modalities)
+
+
+def audio_head_auc(labels: np.ndarray, features: dict, targets: np.ndarray, splits: dict) -> float:
+    tagger = untrained_tagger()
+    head = SubsetHead.copied_from(tagger, ["audio"])
+    train = splits["train"]
+    fine_tune(head, subset_inputs(features, ("audio",), train, tagger.modalities), torch.from_numpy(labels[train]),
+              BalancedBCEWithLogits(), tagger.modalities, FAST)
+    test = splits["test"]
+    logits = head_logits(head, subset_inputs(features, ("audio",), test, tagger.modalities), tagger.modalities)
+    return macro_roc_auc(targets[test], logits.numpy())
+
+
+def test_a_subset_head_learns_and_shuffled_labels_teach_it_nothing():
+    features, targets, splits = toy()
+    assert audio_head_auc(targets, features, targets, splits) > 0.72
+    shuffled = targets.copy()
+    train = splits["train"]
+    shuffled[train] = targets[train][np.random.default_rng(1).permutation(len(train))]
+    assert audio_head_auc(shuffled, features, targets, splits) < 0.62
+
+
+def test_heads_are_kept_where_they_beat_the_fused_head_and_chosen_by_presence_pattern():
+    features, targets, splits = toy()
+    tagger = untrained_tagger()
+    old = copy.deepcopy(tagger)
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), FAST)
+    assert set(tagger.subset_heads) == {"audio", "text"}
+    assert all(kept and own > fused + 0.08 for fused, own, kept in report.subsets.values()), report.subsets
+    test = splits["test"]
+    # Albums with every modality: exactly the fused head's scores.
+    both = test[features["text"].present[test]]
+    assert np.array_equal(scores(tagger, features, both), scores(old, features, both))
+    # Albums without text (and every album scored with audio alone): the audio head's.
+    audio_only = scores(tagger, features, test, ["audio"])
+    logits = head_logits(tagger.subset_heads["audio"], subset_inputs(features, ("audio",), test, tagger.modalities),
+                         tagger.modalities)
+    np.testing.assert_allclose(audio_only, torch.sigmoid(logits).numpy(), rtol=1e-6, atol=1e-7)
+    lacking = test[~features["text"].present[test]]
+    np.testing.assert_allclose(scores(tagger, features, lacking), scores(tagger, features, lacking, ["audio"]))
+    assert macro_roc_auc(targets[test], audio_only) > macro_roc_auc(targets[test], scores(old, features, test, ["audio"])) + 0.2
+    # Text alone goes to the text head, not the audio one.
+    text_rows = test[features["text"].present[test]]
+    assert not np.allclose(scores(tagger, features, text_rows, ["text"]), scores(old, features, text_rows, ["text"]))
+
+
+def test_a_head_that_does_not_beat_the_fused_head_by_the_margin_is_not_kept():
+    features, targets, splits = toy()
+    tagger = untrained_tagger()
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
+                              SubsetHeadSettings(epochs=1, lr=0.003, min_val_albums=30, margin=1.0))
+    assert len(report.subsets) == 2 and not len(tagger.subset_heads)
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
+                              SubsetHeadSettings(min_val_albums=1000))
+    assert not report.subsets and not len(tagger.subset_heads)
+
+
+def test_only_proper_subsets_get_heads():
+    tagger = untrained_tagger()
+    with pytest.raises(ValueError):
+        tagger.add_subset_head(["audio", "text"])
+    with pytest.raises(ValueError):
+        tagger.add_subset_head(["image"])
+
+
+def tiny_bundle():
+    from genre_tagger.bundle import TaggerBundle
+    from genre_tagger.config import load_config
+    from genre_tagger.data.dataset import build_loaders
+    from genre_tagger.models.tagger import build_tagger
+
+    config = load_config(["experiment/tiny"])
+    modalities = ["audio", "image", "text"]
+    torch.manual_seed(0)
+    tagger = build_tagger(config["model"], modalities, n_labels=5).eval()
+    loaders = build_loaders(config["data"]["loaders"], modalities)
+    return TaggerBundle(tagger, loaders, [f"g{i}" for i in range(5)], np.full(5, 0.5, np.float32), config)
+
+
+def embedding_batch(tagger: GenreTagger, n: int = 8):
+    generator = torch.Generator().manual_seed(3)
+    embeddings = {m: torch.randn(n, d, generator=generator) for m, d in tagger.input_widths.items()}
+    present = {m: torch.ones(n, dtype=torch.bool) for m in tagger.modalities}
+    present["audio"][: n // 2] = False  # half the albums: image + text only
+    return embeddings, present
+
+
+def test_subset_heads_round_trip_through_a_checkpoint_and_an_old_format_file_still_loads(tmp_path):
+    from genre_tagger.checkpoint import load_checkpoint, save_checkpoint
+    from genre_tagger.upgrade import TAGGER_FORMAT
+
+    bundle = tiny_bundle()
+    tagger = bundle.model
+    embeddings, present = embedding_batch(tagger)
+    with torch.no_grad():
+        before = tagger.logits_from_embeddings(embeddings, present)
+        head = tagger.add_subset_head(["image", "text"])
+        for parameter in head.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+        after = tagger.logits_from_embeddings(embeddings, present)
+    assert torch.equal(after[4:], before[4:]) and not torch.allclose(after[:4], before[:4])
+    save_checkpoint(tmp_path / "new.ckpt", bundle)
+    loaded = load_checkpoint(tmp_path / "new.ckpt").model
+    assert list(loaded.subset_heads) == ["image+text"]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.logits_from_embeddings(embeddings, present), after)
+
+    payload = torch.load(tmp_path / "new.ckpt", weights_only=True)
+    payload["format"] = f"{TAGGER_FORMAT}/3"
+    payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if not k.startswith("subset_heads.")}
+    torch.save(payload, tmp_path / "old.ckpt")
+    old = load_checkpoint(tmp_path / "old.ckpt").model
+    assert not len(old.subset_heads)
+    with torch.no_grad():
+        torch.testing.assert_close(old.logits_from_embeddings(embeddings, present), before)

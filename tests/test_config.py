@@ -205,6 +205,9 @@ def test_code_defaults_are_the_shipped_yaml():
     assert {k: tagger[k] for k in default["model"]["tagger"]} == default["model"]["tagger"]
     pretraining = {f.name: f.default for f in dataclasses.fields(PretrainSettings)}
     assert pretraining == default["encoder_pretraining"]                     # every field, and in the YAML
+    from genre_tagger.training.subset_heads import SubsetHeadSettings
+
+    assert {f.name: f.default for f in dataclasses.fields(SubsetHeadSettings)} == default["subset_heads"]
     for section in ("loss", "scheduler"):
         code = _defaults(import_object(default[section]["class_path"]))
         assert {k: code[k] for k in default[section]["init_args"]} == default[section]["init_args"], section

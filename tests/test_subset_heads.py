@@ -168,3 +168,22 @@ def test_subset_heads_round_trip_through_a_checkpoint_and_an_old_format_file_sti
     assert not len(old.subset_heads)
     with torch.no_grad():
         torch.testing.assert_close(old.logits_from_embeddings(embeddings, present), before)
+
+
+def test_with_probes_albums_with_every_modality_keep_exactly_their_old_scores():
+    from genre_tagger.training.probes import fit_probes
+
+    features, targets, splits = toy()
+    torch.manual_seed(0)
+    plain = GenreTagger({"audio": Fixed(12), "text": Fixed(10)}, 6, width=16, head_hidden=32, probes=True)
+    with_heads = copy.deepcopy(plain)
+    fit_subset_heads(with_heads, features, targets, splits, BalancedBCEWithLogits(), FAST)
+    assert len(with_heads.subset_heads)
+    view_fits: dict = {}
+    fit_probes(plain, features, targets, splits, view_fits=view_fits)
+    fit_probes(with_heads, features, targets, splits, view_fits=view_fits)
+    test = splits["test"]
+    both = test[features["text"].present[test]]
+    assert np.array_equal(scores(with_heads, features, both), scores(plain, features, both))
+    # audio alone goes through the audio head (here the stack leans on the audio probe)
+    assert not np.array_equal(scores(with_heads, features, test, ["audio"]), scores(plain, features, test, ["audio"]))

@@ -53,11 +53,13 @@ def head_settings(config: dict) -> HeadSettings:
 
 def fresh_head(model: GenreTagger, seed: int) -> GenreTagger:
     """A copy of ``model`` sharing its encoders, with newly initialised projections, fusion
-    and head, and no probes: ``logits_from_embeddings`` is the fusion head alone."""
+    and head, and no probes or subset heads: ``logits_from_embeddings`` is the fusion head alone."""
     torch.manual_seed(seed)
     clone = copy.deepcopy(model, memo={id(model.encoders): model.encoders})
     clone.probes = None
     clone.taxonomy = None
+    if hasattr(clone, "subset_heads"):  # trained on every label: they would score a fold's albums
+        clone.subset_heads.clear()
     trained = dict(model.named_parameters())
     for part in (clone.projections, clone.fusion, clone.head):
         for module in part.modules():

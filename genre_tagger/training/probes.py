@@ -141,13 +141,17 @@ def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, 
 
 
 @torch.no_grad()
-def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray) -> torch.Tensor:
-    """The tagger's logits ``[len(rows), L]`` from cached embeddings, probes not applied."""
-    was_training = tagger.training
+def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray,
+                      subset_heads: bool = True) -> torch.Tensor:
+    """The tagger's logits ``[len(rows), L]`` from cached embeddings, probes not applied;
+    without ``subset_heads``, the fused head's for every album (none routed to a subset head)."""
+    was_training, heads = tagger.training, tagger.subset_heads
     fitted = tagger.probes.fitted.clone() if tagger.probes is not None else None
     tagger.eval()
     if fitted is not None:
         tagger.probes.fitted.fill_(False)
+    if not subset_heads:
+        tagger.subset_heads = torch.nn.ModuleDict()
     try:
         out = []
         for start in range(0, len(rows), LOGIT_CHUNK):
@@ -160,6 +164,7 @@ def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures]
     finally:
         if fitted is not None:
             tagger.probes.fitted.copy_(fitted)
+        tagger.subset_heads = heads
         tagger.train(was_training)
 
 
@@ -316,7 +321,9 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
         fit = fit_view_once(probe, features[probe.view.modality], targets, train, val, folds, view_fits)
         report.chosen_c[probe.view.name], report.view_val_auc[probe.view.name] = fit.c, fit.val_auc
         view_val.append(fit.val_logits)
-    deep_val = fused_head_logits(tagger, features, val)
+    # the fused head's logits for every album, subset heads or not: albums with every
+    # modality then get exactly the stack they would get without subset heads
+    deep_val = fused_head_logits(tagger, features, val, subset_heads=False)
     weights, offset, unit_weights, report.deep_val_auc, report.stacked_val_auc = fit_stacking(
         torch.stack([deep_val, *view_val]), targets[val])
     probes.stack.copy_(weights), probes.offset.copy_(offset), probes.fitted.fill_(True)

@@ -51,10 +51,17 @@ class SubsetHead(nn.Module):
         self.fusion, self.head, self.width = fusion, head, width
 
     @classmethod
-    def copied_from(cls, tagger: nn.Module, modalities: list[str]) -> "SubsetHead":
-        """A head that starts as ``tagger``'s (a copy of its projections, fusion and head)."""
-        return cls(modalities, {m: copy.deepcopy(tagger.projections[m]) for m in modalities},
+    def copied_from(cls, tagger: nn.Module, modalities: list[str], fresh: bool = False) -> "SubsetHead":
+        """A head that starts as ``tagger``'s (a copy of its projections, fusion and head), or
+        with ``fresh``, with the same architecture newly initialised."""
+        head = cls(modalities, {m: copy.deepcopy(tagger.projections[m]) for m in modalities},
                    copy.deepcopy(tagger.fusion), copy.deepcopy(tagger.head), tagger.width)
+        if fresh:
+            for module in head.modules():
+                reset = getattr(module, "reset_parameters", None)
+                if module is not head and callable(reset):
+                    reset()
+        return head
 
     def forward(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor, order: list[str]) -> torch.Tensor:
         reference = next(iter(embeddings.values()))

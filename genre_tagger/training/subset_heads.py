@@ -38,6 +38,7 @@ class SubsetHeadSettings:
     batch_size: int = 64
     min_val_albums: int = 50  # as a per-subset stack needs
     margin: float = 0.002  # val macro ROC-AUC a head must gain over the fused head to be kept
+    warm_start: bool = True  # start from the fused head's weights (else newly initialised)
 
 
 @dataclass
@@ -117,7 +118,7 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
             if len(val_rows) < settings.min_val_albums or not len(train_rows) or not len(evaluable_labels(y_val)):
                 continue
             fused = macro_roc_auc(y_val, fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows).numpy())
-            head = SubsetHead.copied_from(tagger, list(subset))
+            head = SubsetHead.copied_from(tagger, list(subset), fresh=not settings.warm_start)
             fine_tune(head, subset_inputs(features, subset, train_rows, order),
                       torch.from_numpy(targets[train_rows].astype(np.float32)), loss, order, settings, seed)
             own = macro_roc_auc(y_val, head_logits(head, subset_inputs(features, subset, val_rows, order), order).numpy())

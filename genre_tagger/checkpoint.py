@@ -81,8 +81,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     payload = upgrade_payload(payload, TAGGER_FORMAT, path, "a genre_tagger checkpoint")
     config, modalities = payload["config"], payload["modalities"]
     model = build_tagger(config["model"], modalities, len(payload["labels"]))
-    for subset in stored_subset_heads(payload["state_dict"]):
-        model.add_subset_head(subset)  # built first, so that their weights have somewhere to go
+    for subset, own_projections in stored_subset_heads(payload["state_dict"]):
+        try:  # built first, so that their weights have somewhere to go
+            model.add_subset_head(subset, own_projections=own_projections)
+        except ValueError as err:
+            raise UserInputError(f"{path}: {err}") from err
     for name, frozen in payload["frozen"].items():
         if frozen:
             model.encoders[name].freeze()
@@ -105,10 +108,12 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
                         dict(payload.get("extra") or {}))
 
 
-def stored_subset_heads(state: dict[str, torch.Tensor]) -> list[list[str]]:
-    """The subsets whose deep heads a stored state dict holds (``subset_heads.<a+b>.*`` keys)."""
+def stored_subset_heads(state: dict[str, torch.Tensor]) -> list[tuple[list[str], bool]]:
+    """The subsets whose deep heads a stored state dict holds (``subset_heads.<a+b>.*`` keys),
+    each with whether the head has projections of its own."""
     names = dict.fromkeys(key.split(".")[1] for key in state if key.startswith("subset_heads."))
-    return [name.split("+") for name in names]
+    return [(name.split("+"), any(key.startswith(f"subset_heads.{name}.projections.") for key in state))
+            for name in names]
 
 
 def _loader_from_spec(spec: dict) -> ModalityLoader:

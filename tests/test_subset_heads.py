@@ -187,3 +187,32 @@ def test_with_probes_albums_with_every_modality_keep_exactly_their_old_scores():
     assert np.array_equal(scores(with_heads, features, both), scores(plain, features, both))
     # audio alone goes through the audio head (here the stack leans on the audio probe)
     assert not np.array_equal(scores(with_heads, features, test, ["audio"]), scores(plain, features, test, ["audio"]))
+
+
+def test_a_head_sharing_the_fused_projections_learns_and_round_trips_without_its_own(tmp_path):
+    from genre_tagger.checkpoint import load_checkpoint, save_checkpoint
+
+    features, targets, splits = toy()
+    tagger = untrained_tagger()
+    projections = copy.deepcopy(tagger.projections.state_dict())
+    settings = SubsetHeadSettings(epochs=15, lr=0.003, min_val_albums=30, margin=0.01, own_projections=False)
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), settings)
+    assert report.subsets["audio"][2] and report.subsets["audio"][1] > report.subsets["audio"][0] + 0.08
+    assert not len(tagger.subset_heads["audio"].projections)
+    for key, value in tagger.projections.state_dict().items():  # read, never trained
+        assert torch.equal(value, projections[key])
+
+    bundle = tiny_bundle()
+    bundle.model.add_subset_head(["audio"], own_projections=False)
+    embeddings, present = embedding_batch(bundle.model)
+    present["image"][:] = present["text"][:] = False
+    present["audio"][:] = True
+    with torch.no_grad():
+        for parameter in bundle.model.subset_heads["audio"].parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+        expected = bundle.model.logits_from_embeddings(embeddings, present)
+    save_checkpoint(tmp_path / "shared.ckpt", bundle)
+    loaded = load_checkpoint(tmp_path / "shared.ckpt").model
+    assert not len(loaded.subset_heads["audio"].projections)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.logits_from_embeddings(embeddings, present), expected)

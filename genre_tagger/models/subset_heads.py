@@ -36,26 +36,29 @@ def patterns_of(present: torch.Tensor) -> torch.Tensor:
 
 
 class SubsetHead(nn.Module):
-    """Projections of ``modalities``, a fusion and an MLP head, as the tagger's own.
+    """Projections of ``modalities`` (its own, or the tagger's), a fusion and an MLP head.
 
-    ``forward(embeddings {m: [B, D_m]}, present [B, M], order) -> logits [B, L]``: the
-    tokens keep the tagger's layout (``order``, M columns) so that any fusion module works
-    unchanged; columns outside ``modalities`` are absent.
+    ``forward(embeddings {m: [B, D_m]}, present [B, M], order, shared) -> logits [B, L]``:
+    the tokens keep the tagger's layout (``order``, M columns) so that any fusion module
+    works unchanged; columns outside ``modalities`` are absent. A modality without a
+    projection of the head's own is projected by ``shared[m]`` (the tagger's projections).
     """
 
     def __init__(self, modalities: list[str], projections: dict[str, nn.Module], fusion: nn.Module, head: nn.Module,
                  width: int):
         super().__init__()
         self.modalities = list(modalities)
-        self.projections = nn.ModuleDict({m: projections[m] for m in self.modalities})
+        self.projections = nn.ModuleDict({m: projections[m] for m in self.modalities if m in projections})
         self.fusion, self.head, self.width = fusion, head, width
 
     @classmethod
-    def copied_from(cls, tagger: nn.Module, modalities: list[str], fresh: bool = False) -> "SubsetHead":
-        """A head that starts as ``tagger``'s (a copy of its projections, fusion and head), or
-        with ``fresh``, with the same architecture newly initialised."""
-        head = cls(modalities, {m: copy.deepcopy(tagger.projections[m]) for m in modalities},
-                   copy.deepcopy(tagger.fusion), copy.deepcopy(tagger.head), tagger.width)
+    def copied_from(cls, tagger: nn.Module, modalities: list[str], fresh: bool = False,
+                    own_projections: bool = True) -> "SubsetHead":
+        """A head that starts as ``tagger``'s (a copy of its fusion and head, and with
+        ``own_projections`` of its projections), or with ``fresh``, the same architecture
+        newly initialised."""
+        projections = {m: copy.deepcopy(tagger.projections[m]) for m in modalities} if own_projections else {}
+        head = cls(modalities, projections, copy.deepcopy(tagger.fusion), copy.deepcopy(tagger.head), tagger.width)
         if fresh:
             for module in head.modules():
                 reset = getattr(module, "reset_parameters", None)
@@ -63,12 +66,14 @@ class SubsetHead(nn.Module):
                     reset()
         return head
 
-    def forward(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor, order: list[str]) -> torch.Tensor:
+    def forward(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor, order: list[str],
+                shared: nn.ModuleDict | None = None) -> torch.Tensor:
         reference = next(iter(embeddings.values()))
         tokens, mask = [], []
         for column, name in enumerate(order):
-            if name in self.projections and name in embeddings:
-                tokens.append(self.projections[name](embeddings[name].float()))
+            if name in self.modalities and name in embeddings:
+                projection = self.projections[name] if name in self.projections else shared[name]
+                tokens.append(projection(embeddings[name].float()))
                 mask.append(present[:, column])
             else:
                 tokens.append(reference.new_zeros(reference.shape[0], self.width, dtype=torch.float32))

@@ -62,13 +62,15 @@ class GenreTagger(nn.Module):
         # (models/subset_heads.py, training/subset_heads.py); none until fitted.
         self.subset_heads = nn.ModuleDict()
 
-    def add_subset_head(self, modalities: list[str] | tuple[str, ...], head: SubsetHead | None = None) -> SubsetHead:
+    def add_subset_head(self, modalities: list[str] | tuple[str, ...], head: SubsetHead | None = None,
+                        own_projections: bool = True) -> SubsetHead:
         """Score albums with exactly ``modalities`` by ``head`` (default: a copy of the fused
-        head's parts, as checkpoint loading needs before the weights are read)."""
+        head's parts, with or without projections of its own, as checkpoint loading needs
+        before the weights are read)."""
         ordered = [m for m in self.modalities if m in modalities]
         if not ordered or len(ordered) != len(set(modalities)) or len(ordered) == len(self.modalities):
             raise ValueError(f"a subset head needs a proper, non-empty subset of {self.modalities}, got {modalities}")
-        head = head if head is not None else SubsetHead.copied_from(self, ordered)
+        head = head if head is not None else SubsetHead.copied_from(self, ordered, own_projections=own_projections)
         self.subset_heads[subset_key(ordered)] = head
         return head
 
@@ -118,7 +120,8 @@ class GenreTagger(nn.Module):
             rows = patterns == pattern_bits(head.modalities, self.modalities)
             if bool(rows.any()):
                 out = out.clone() if out is fused else out
-                out[rows] = head({m: e[rows] for m, e in embeddings.items()}, present[rows], self.modalities).to(out.dtype)
+                out[rows] = head({m: e[rows] for m, e in embeddings.items()}, present[rows], self.modalities,
+                                 self.projections).to(out.dtype)
         return out
 
     def forward(self, batch: Batch) -> torch.Tensor:

@@ -39,6 +39,7 @@ class SubsetHeadSettings:
     min_val_albums: int = 50  # as a per-subset stack needs
     margin: float = 0.002  # val macro ROC-AUC a head must gain over the fused head to be kept
     warm_start: bool = True  # start from the fused head's weights (else newly initialised)
+    own_projections: bool = True  # tune a copy of the projections too (else share the tagger's, frozen)
 
 
 @dataclass
@@ -68,20 +69,27 @@ def subset_inputs(features: dict[str, ModalityFeatures], subset: tuple[str, ...]
 
 @torch.no_grad()
 def head_logits(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Tensor], order: list[str],
-                chunk: int = 4096) -> torch.Tensor:
-    """The head's eval-mode logits ``[n, L]``."""
+                shared: nn.ModuleDict | None = None, chunk: int = 4096) -> torch.Tensor:
+    """The head's eval-mode logits ``[n, L]`` (``shared``: the tagger's projections)."""
     head.eval()
     embeddings, present = inputs
-    parts = [head({m: e[s:s + chunk] for m, e in embeddings.items()}, present[s:s + chunk], order)
+    parts = [head({m: e[s:s + chunk] for m, e in embeddings.items()}, present[s:s + chunk], order, shared)
              for s in range(0, len(present), chunk)]
     return torch.cat(parts)
 
 
 def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Tensor], targets: torch.Tensor,
-              loss: nn.Module, order: list[str], settings: SubsetHeadSettings, seed: int = 0) -> None:
+              loss: nn.Module, order: list[str], settings: SubsetHeadSettings, seed: int = 0,
+              shared: nn.ModuleDict | None = None) -> None:
     """``settings.epochs`` epochs of AdamW on ``inputs`` (``{m: [n, D_m]}``, ``[n, M]``) and
-    ``targets [n, L]``, shuffled by ``seed``."""
+    ``targets [n, L]``, shuffled by ``seed``. ``shared`` (the tagger's projections, for the
+    modalities the head has none of its own for) is read, never trained."""
     embeddings, present = inputs
+    projected = None
+    if shared is not None:  # frozen: projected once, the head then trains on the tokens
+        with torch.no_grad():
+            embeddings = {m: e if m in head.projections else shared[m](e.float()) for m, e in embeddings.items()}
+        projected = nn.ModuleDict({m: nn.Identity() for m in embeddings if m not in head.projections})
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     head.train()
@@ -92,7 +100,8 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
             for start in range(0, len(order_rows), settings.batch_size):
                 batch = order_rows[start:start + settings.batch_size]
                 optimizer.zero_grad()
-                value = loss(head({m: e[batch] for m, e in embeddings.items()}, present[batch], order), targets[batch])
+                value = loss(head({m: e[batch] for m, e in embeddings.items()}, present[batch], order, projected),
+                             targets[batch])
                 value.backward()
                 optimizer.step()
     head.eval()
@@ -118,10 +127,13 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
             if len(val_rows) < settings.min_val_albums or not len(train_rows) or not len(evaluable_labels(y_val)):
                 continue
             fused = macro_roc_auc(y_val, fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows).numpy())
-            head = SubsetHead.copied_from(tagger, list(subset), fresh=not settings.warm_start)
+            head = SubsetHead.copied_from(tagger, list(subset), fresh=not settings.warm_start,
+                                          own_projections=settings.own_projections)
+            shared = None if settings.own_projections else tagger.projections
             fine_tune(head, subset_inputs(features, subset, train_rows, order),
-                      torch.from_numpy(targets[train_rows].astype(np.float32)), loss, order, settings, seed)
-            own = macro_roc_auc(y_val, head_logits(head, subset_inputs(features, subset, val_rows, order), order).numpy())
+                      torch.from_numpy(targets[train_rows].astype(np.float32)), loss, order, settings, seed, shared)
+            val_inputs = subset_inputs(features, subset, val_rows, order)
+            own = macro_roc_auc(y_val, head_logits(head, val_inputs, order, shared).numpy())
             kept = own > fused + settings.margin
             report.subsets[subset_key(subset)] = (fused, own, kept)
             if kept:

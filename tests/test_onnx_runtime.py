@@ -86,6 +86,17 @@ def test_minilm_float32_matches_and_int8_stays_within_its_stated_drift():
     assert not torch.allclose(int8_out, torch_out, atol=1e-4)  # int8 really ran
 
 
+def test_minilm_runs_in_int8_by_default_and_its_cache_is_apart_from_float32():
+    from genre_tagger.features import encoder_fingerprint
+    from genre_tagger.data.text import TextLoader
+
+    default = build_encoder({"class_path": TEXT, "init_args": {}})
+    assert default.runtime == "onnx-int8" and default.active_runtime() == "onnx-int8"
+    float32 = build_encoder({"class_path": TEXT, "init_args": {"runtime": "onnx"}})
+    loader = TextLoader()
+    assert encoder_fingerprint(loader, default) != encoder_fingerprint(loader, float32)
+
+
 def test_fingerprints_differ_by_runtime_and_pytorch_keeps_the_old_one():
     from genre_tagger.features import encoder_fingerprint
     from genre_tagger.pretrained.loader import MusicnnAudioLoader

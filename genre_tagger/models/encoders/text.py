@@ -35,9 +35,10 @@ class TransformerTextEncoder(Encoder):
     ``frozen: false`` fine-tunes it (training stage 1); ``trainable_layers: k`` then trains
     only the top k transformer layers (the embeddings and lower layers stay as loaded and run
     without gradients: cheaper on a CPU and less prone to overfit a small catalog).
-    ``runtime``: ``onnx`` (default) runs the frozen model through ONNX Runtime in float32,
-    ``onnx-int8`` with its linear layers' weights in int8 per channel (faster, but its drift
-    cost text quality), ``pytorch`` eager (docs/models.md, "Runtimes": speed and drift of each).
+    ``runtime``: ``onnx-int8`` (default) runs the frozen model through ONNX Runtime with its
+    linear layers' weights in int8 per channel (dynamic quantisation: ~1.8x float32's speed,
+    embedding cosine to float32 ~0.993, test macro ROC-AUC within 0.002 on every catalog
+    measured), ``onnx`` in float32, ``pytorch`` eager (docs/models.md, "Runtimes").
     """
 
     modality = "text"
@@ -46,7 +47,7 @@ class TransformerTextEncoder(Encoder):
 
     def __init__(
         self, model_path: str | None = None, frozen: bool = True, max_chunks_per_pass: int = 32,
-        trainable_layers: int | None = None, runtime: str = "onnx",
+        trainable_layers: int | None = None, runtime: str = "onnx-int8",
     ):
         super().__init__(frozen=frozen)
         from transformers import AutoModel

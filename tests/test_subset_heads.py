@@ -216,3 +216,18 @@ def test_a_head_sharing_the_fused_projections_learns_and_round_trips_without_its
     assert not len(loaded.subset_heads["audio"].projections)
     with torch.no_grad():
         torch.testing.assert_close(loaded.logits_from_embeddings(embeddings, present), expected)
+
+
+def test_the_bootstrap_keeps_a_clear_gain_and_refuses_noise():
+    from genre_tagger.training.subset_heads import gain_holds, weighted_macro_auc
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((120, 20)) < 0.2).astype(np.float32)
+    before = rng.normal(size=targets.shape) + 0.5 * targets
+    order = np.argsort(before, axis=0, kind="stable")
+    ranked = (order, np.take_along_axis(targets, order, axis=0))
+    assert weighted_macro_auc(ranked, np.ones(120)) == pytest.approx(macro_roc_auc(targets, before))
+    settings = SubsetHeadSettings()
+    assert gain_holds(targets, before, before + 1.0 * targets, settings)
+    assert not gain_holds(targets, before, before + 0.02 * rng.normal(size=targets.shape), settings)
+    assert not gain_holds(targets, before, before, settings)

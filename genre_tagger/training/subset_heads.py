@@ -40,6 +40,10 @@ class SubsetHeadSettings:
     margin: float = 0.002  # val macro ROC-AUC a head must gain over the fused head to be kept
     warm_start: bool = True  # start from the fused head's weights (else newly initialised)
     own_projections: bool = True  # tune a copy of the projections too (else share the tagger's, frozen)
+    # and the gain must hold over resampled val albums: the lower end of its central
+    # ``confidence`` interval over ``bootstrap_rounds`` paired resamples above 0 (0 rounds: no such check)
+    bootstrap_rounds: int = 200
+    confidence: float = 0.8
 
 
 @dataclass
@@ -107,6 +111,36 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
     head.eval()
 
 
+def weighted_macro_auc(ranked: tuple[np.ndarray, np.ndarray], weights: np.ndarray) -> float:
+    """Macro ROC-AUC over the labels with both classes, albums counted ``weights [n]`` times
+    (a bootstrap resample); ``ranked``: ``(order, targets in that order)``, each ``[n, L]``,
+    from ``np.argsort`` of the scores per label. Tied scores count as ordered."""
+    order, targets = ranked
+    w = weights[order]
+    pos, neg = w * targets, w * (1 - targets)
+    below = np.cumsum(neg, axis=0) - neg  # negative weight ranked below each album
+    n_pos, n_neg = pos.sum(axis=0), neg.sum(axis=0)
+    ok = (n_pos > 0) & (n_neg > 0)
+    return float(np.mean((pos * below).sum(axis=0)[ok] / (n_pos[ok] * n_neg[ok]))) if ok.any() else float("nan")
+
+
+def gain_holds(targets: np.ndarray, before: np.ndarray, after: np.ndarray, settings: SubsetHeadSettings,
+               seed: int = 0) -> bool:
+    """Whether ``after [n, L]`` ranks better than ``before`` over paired bootstrap resamples of
+    the ``n`` albums: the lower end of the central ``settings.confidence`` interval of the
+    macro ROC-AUC gain is above 0."""
+    if settings.bootstrap_rounds <= 0:
+        return True
+    rng = np.random.default_rng(seed)
+    ranked = [(order, np.take_along_axis(targets, order, axis=0))
+              for order in (np.argsort(before, axis=0, kind="stable"), np.argsort(after, axis=0, kind="stable"))]
+    gains = []
+    for _ in range(settings.bootstrap_rounds):
+        weights = np.bincount(rng.integers(0, len(targets), len(targets)), minlength=len(targets)).astype(float)
+        gains.append(weighted_macro_auc(ranked[1], weights) - weighted_macro_auc(ranked[0], weights))
+    return bool(np.nanpercentile(gains, 50 * (1 - settings.confidence)) > 0)
+
+
 def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
                      splits: dict[str, np.ndarray], loss: nn.Module,
                      settings: SubsetHeadSettings | None = None, seed: int = 0) -> SubsetHeadReport:
@@ -126,15 +160,17 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
             y_val = targets[val_rows]
             if len(val_rows) < settings.min_val_albums or not len(train_rows) or not len(evaluable_labels(y_val)):
                 continue
-            fused = macro_roc_auc(y_val, fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows).numpy())
+            fused_val = fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows).numpy()
+            fused = macro_roc_auc(y_val, fused_val)
             head = SubsetHead.copied_from(tagger, list(subset), fresh=not settings.warm_start,
                                           own_projections=settings.own_projections)
             shared = None if settings.own_projections else tagger.projections
             fine_tune(head, subset_inputs(features, subset, train_rows, order),
                       torch.from_numpy(targets[train_rows].astype(np.float32)), loss, order, settings, seed, shared)
             val_inputs = subset_inputs(features, subset, val_rows, order)
-            own = macro_roc_auc(y_val, head_logits(head, val_inputs, order, shared).numpy())
-            kept = own > fused + settings.margin
+            own_val = head_logits(head, val_inputs, order, shared).numpy()
+            own = macro_roc_auc(y_val, own_val)
+            kept = own > fused + settings.margin and gain_holds(y_val, fused_val, own_val, settings)
             report.subsets[subset_key(subset)] = (fused, own, kept)
             if kept:
                 tagger.add_subset_head(subset, head)

@@ -4,10 +4,14 @@ For each proper subset of the tagger's modalities with at least ``min_val_albums
 albums that have all of them: a ``SubsetHead`` starts as a copy of the fused head's
 projections, fusion and MLP, and is fine-tuned for a fixed number of epochs on the training
 albums that have the subset's modalities, with only those present (the fused head's loss).
-Val takes no part in the fine-tuning, so it judges it: the head is kept only when its val
+A second candidate starts newly initialised and trains longer (as ``ablate``'s head for the
+subset would, without early stopping); the better of the two on val is judged. Val takes no
+part in the training, so it judges it: the head is kept only when its val
 macro ROC-AUC on those albums (scored with the subset alone) beats the fused head's by more
-than ``margin``. The probes' per-pattern stacks, fitted next (training/probes.py), then
-stack the kept heads' logits.
+than ``margin`` and the gain holds over paired bootstrap resamples of them (``gain_holds``).
+The probes' per-pattern stacks, fitted next (training/probes.py), then stack the kept heads'
+logits; the global stack stays fitted on the fused head's, so albums with every modality
+score exactly as without subset heads.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ class SubsetHeadSettings:
     batch_size: int = 64
     min_val_albums: int = 50  # as a per-subset stack needs
     margin: float = 0.002  # val macro ROC-AUC a head must gain over the fused head to be kept
-    warm_start: bool = True  # start from the fused head's weights (else newly initialised)
+    # a second candidate, newly initialised, trained ``fresh_epochs`` at ``fresh_lr`` (0 epochs: none);
+    # the better of the two on val is the one judged
+    fresh_epochs: int = 40
+    fresh_lr: float = 0.001
     own_projections: bool = True  # tune a copy of the projections too (else share the tagger's, frozen)
     # and the gain must hold over resampled val albums: the lower end of its central
     # ``confidence`` interval over ``bootstrap_rounds`` paired resamples above 0 (0 rounds: no such check)
@@ -48,16 +55,17 @@ class SubsetHeadSettings:
 
 @dataclass
 class SubsetHeadReport:
-    """Per subset tried: (fused head's val macro ROC-AUC on its albums, the subset head's, kept)."""
+    """Per subset tried: (fused head's val macro ROC-AUC on its albums, the subset head's, kept,
+    the head's start: "warm" or "fresh")."""
 
-    subsets: dict[str, tuple[float, float, bool]] = field(default_factory=dict)
+    subsets: dict[str, tuple[float, float, bool, str]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def line(self) -> str:
         if not self.subsets:
             return "subset heads: none tried (no subset with enough val albums)"
-        parts = ", ".join(f"{name} {own:.3f}{' (kept)' if kept else ''} vs {fused:.3f}"
-                          for name, (fused, own, kept) in self.subsets.items())
+        parts = ", ".join(f"{name} {own:.3f} {start}{' (kept)' if kept else ''} vs {fused:.3f}"
+                          for name, (fused, own, kept, start) in self.subsets.items())
         return f"subset heads, val macro ROC-AUC own vs fused head ({self.seconds:.0f} s): {parts}"
 
 
@@ -84,8 +92,9 @@ def head_logits(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.T
 
 def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Tensor], targets: torch.Tensor,
               loss: nn.Module, order: list[str], settings: SubsetHeadSettings, seed: int = 0,
-              shared: nn.ModuleDict | None = None) -> None:
-    """``settings.epochs`` epochs of AdamW on ``inputs`` (``{m: [n, D_m]}``, ``[n, M]``) and
+              shared: nn.ModuleDict | None = None, fresh: bool = False) -> None:
+    """``settings.epochs`` epochs of AdamW at ``settings.lr`` (``fresh``: ``fresh_epochs`` at
+    ``fresh_lr``) on ``inputs`` (``{m: [n, D_m]}``, ``[n, M]``) and
     ``targets [n, L]``, shuffled by ``seed``. ``shared`` (the tagger's projections, for the
     modalities the head has none of its own for) is read, never trained."""
     embeddings, present = inputs
@@ -95,11 +104,12 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
             embeddings = {m: e if m in head.projections else shared[m](e.float()) for m, e in embeddings.items()}
         projected = nn.ModuleDict({m: nn.Identity() for m in embeddings if m not in head.projections})
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    epochs, lr = (settings.fresh_epochs, settings.fresh_lr) if fresh else (settings.epochs, settings.lr)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=settings.weight_decay)
     head.train()
     with torch.random.fork_rng():  # dropout draws do not move the caller's random state
         torch.manual_seed(seed)
-        for _ in range(settings.epochs):
+        for _ in range(epochs):
             order_rows = torch.randperm(len(targets), generator=generator)
             for start in range(0, len(order_rows), settings.batch_size):
                 batch = order_rows[start:start + settings.batch_size]
@@ -141,6 +151,29 @@ def gain_holds(targets: np.ndarray, before: np.ndarray, after: np.ndarray, setti
     return bool(np.nanpercentile(gains, 50 * (1 - settings.confidence)) > 0)
 
 
+def best_candidate(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
+                   subset: tuple[str, ...], rows: tuple[np.ndarray, np.ndarray], loss: nn.Module,
+                   settings: SubsetHeadSettings, seed: int) -> tuple[SubsetHead, np.ndarray, str]:
+    """The warm-started head and (``fresh_epochs`` > 0) a newly initialised one, each trained
+    on the ``rows[0]`` (train) albums; the better on ``rows[1]`` (val): ``(head, its val
+    logits [n_val, L], "warm" | "fresh")``."""
+    order, (train_rows, val_rows) = tagger.modalities, rows
+    shared = None if settings.own_projections else tagger.projections
+    train_inputs = subset_inputs(features, subset, train_rows, order)
+    val_inputs = subset_inputs(features, subset, val_rows, order)
+    y_train = torch.from_numpy(targets[train_rows].astype(np.float32))
+    best = None
+    for start in ("warm", "fresh") if settings.fresh_epochs > 0 else ("warm",):
+        head = SubsetHead.copied_from(tagger, list(subset), fresh=start == "fresh",
+                                      own_projections=settings.own_projections)
+        fine_tune(head, train_inputs, y_train, loss, order, settings, seed, shared, fresh=start == "fresh")
+        val_logits = head_logits(head, val_inputs, order, shared).numpy()
+        auc = macro_roc_auc(targets[val_rows], val_logits)
+        if best is None or auc > best[0]:
+            best = (auc, head, val_logits, start)
+    return best[1], best[2], best[3]
+
+
 def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
                      splits: dict[str, np.ndarray], loss: nn.Module,
                      settings: SubsetHeadSettings | None = None, seed: int = 0) -> SubsetHeadReport:
@@ -161,17 +194,11 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
             if len(val_rows) < settings.min_val_albums or not len(train_rows) or not len(evaluable_labels(y_val)):
                 continue
             fused_val = fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows).numpy()
-            fused = macro_roc_auc(y_val, fused_val)
-            head = SubsetHead.copied_from(tagger, list(subset), fresh=not settings.warm_start,
-                                          own_projections=settings.own_projections)
-            shared = None if settings.own_projections else tagger.projections
-            fine_tune(head, subset_inputs(features, subset, train_rows, order),
-                      torch.from_numpy(targets[train_rows].astype(np.float32)), loss, order, settings, seed, shared)
-            val_inputs = subset_inputs(features, subset, val_rows, order)
-            own_val = head_logits(head, val_inputs, order, shared).numpy()
-            own = macro_roc_auc(y_val, own_val)
+            head, own_val, start = best_candidate(tagger, features, targets, subset, (train_rows, val_rows), loss,
+                                                  settings, seed)
+            fused, own = macro_roc_auc(y_val, fused_val), macro_roc_auc(y_val, own_val)
             kept = own > fused + settings.margin and gain_holds(y_val, fused_val, own_val, settings)
-            report.subsets[subset_key(subset)] = (fused, own, kept)
+            report.subsets[subset_key(subset)] = (fused, own, kept, start)
             if kept:
                 tagger.add_subset_head(subset, head)
     report.seconds = time.monotonic() - clock

@@ -228,7 +228,7 @@ def test_the_bootstrap_keeps_a_clear_gain_and_refuses_noise():
     order = np.argsort(before, axis=0, kind="stable")
     ranked = (order, np.take_along_axis(targets, order, axis=0))
     assert weighted_macro_auc(ranked, np.ones(120)) == pytest.approx(macro_roc_auc(targets, before))
-    settings = SubsetHeadSettings()
+    settings = SubsetHeadSettings(bootstrap_rounds=200)
     assert gain_holds(targets, before, before + 1.0 * targets, settings)
     assert not gain_holds(targets, before, before + 0.02 * rng.normal(size=targets.shape), settings)
     assert not gain_holds(targets, before, before, settings)

@@ -8,7 +8,8 @@ A second candidate starts newly initialised and trains longer (as ``ablate``'s h
 subset would, without early stopping); the better of the two on val is judged. Val takes no
 part in the training, so it judges it: the head is kept only when its val
 macro ROC-AUC on those albums (scored with the subset alone) beats the fused head's by more
-than ``margin`` and the gain holds over paired bootstrap resamples of them (``gain_holds``).
+than ``margin`` (and, with ``bootstrap_rounds``, the gain holds over paired bootstrap
+resamples of them: ``gain_holds``).
 The probes' per-pattern stacks, fitted next (training/probes.py), then stack the kept heads'
 logits; the global stack stays fitted on the fused head's, so albums with every modality
 score exactly as without subset heads.
@@ -49,7 +50,7 @@ class SubsetHeadSettings:
     own_projections: bool = True  # tune a copy of the projections too (else share the tagger's, frozen)
     # and the gain must hold over resampled val albums: the lower end of its central
     # ``confidence`` interval over ``bootstrap_rounds`` paired resamples above 0 (0 rounds: no such check)
-    bootstrap_rounds: int = 200
+    bootstrap_rounds: int = 0
     confidence: float = 0.8
 
 
@@ -164,8 +165,10 @@ def best_candidate(tagger: GenreTagger, features: dict[str, ModalityFeatures], t
     y_train = torch.from_numpy(targets[train_rows].astype(np.float32))
     best = None
     for start in ("warm", "fresh") if settings.fresh_epochs > 0 else ("warm",):
-        head = SubsetHead.copied_from(tagger, list(subset), fresh=start == "fresh",
-                                      own_projections=settings.own_projections)
+        with torch.random.fork_rng():  # a fresh head's initial weights depend on the seed alone
+            torch.manual_seed(seed)
+            head = SubsetHead.copied_from(tagger, list(subset), fresh=start == "fresh",
+                                          own_projections=settings.own_projections)
         fine_tune(head, train_inputs, y_train, loss, order, settings, seed, shared, fresh=start == "fresh")
         val_logits = head_logits(head, val_inputs, order, shared).numpy()
         auc = macro_roc_auc(targets[val_rows], val_logits)

@@ -17,7 +17,7 @@ from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.prediction import predict_embeddings
 from genre_tagger.training.subset_heads import SubsetHeadSettings, fine_tune, fit_subset_heads, head_logits, subset_inputs
 
-FAST = SubsetHeadSettings(epochs=15, lr=0.003, min_val_albums=30, margin=0.01, fresh_epochs=0)
+FAST = SubsetHeadSettings(enabled=True, epochs=15, lr=0.003, min_val_albums=30, margin=0.01, fresh_epochs=0)
 
 
 class Fixed(Encoder):
@@ -103,10 +103,11 @@ def test_a_head_that_does_not_beat_the_fused_head_by_the_margin_is_not_kept():
     features, targets, splits = toy()
     tagger = untrained_tagger()
     report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
-                              SubsetHeadSettings(epochs=1, lr=0.003, min_val_albums=30, margin=1.0, fresh_epochs=1))
+                              SubsetHeadSettings(enabled=True, epochs=1, lr=0.003, min_val_albums=30, margin=1.0,
+                                                 fresh_epochs=1))
     assert len(report.subsets) == 2 and not len(tagger.subset_heads)
     report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
-                              SubsetHeadSettings(min_val_albums=1000))
+                              SubsetHeadSettings(enabled=True, min_val_albums=1000))
     assert not report.subsets and not len(tagger.subset_heads)
 
 
@@ -195,8 +196,8 @@ def test_a_head_sharing_the_fused_projections_learns_and_round_trips_without_its
     features, targets, splits = toy()
     tagger = untrained_tagger()
     projections = copy.deepcopy(tagger.projections.state_dict())
-    settings = SubsetHeadSettings(epochs=15, lr=0.003, min_val_albums=30, margin=0.01, own_projections=False,
-                                  fresh_epochs=0)
+    settings = SubsetHeadSettings(enabled=True, epochs=15, lr=0.003, min_val_albums=30, margin=0.01,
+                                  own_projections=False, fresh_epochs=0)
     report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), settings)
     assert report.subsets["audio"][2] and report.subsets["audio"][1] > report.subsets["audio"][0] + 0.08
     assert not len(tagger.subset_heads["audio"].projections)
@@ -228,7 +229,7 @@ def test_the_bootstrap_keeps_a_clear_gain_and_refuses_noise():
     order = np.argsort(before, axis=0, kind="stable")
     ranked = (order, np.take_along_axis(targets, order, axis=0))
     assert weighted_macro_auc(ranked, np.ones(120)) == pytest.approx(macro_roc_auc(targets, before))
-    settings = SubsetHeadSettings(bootstrap_rounds=200)
+    settings = SubsetHeadSettings(enabled=True, bootstrap_rounds=200)
     assert gain_holds(targets, before, before + 1.0 * targets, settings)
     assert not gain_holds(targets, before, before + 0.02 * rng.normal(size=targets.shape), settings)
     assert not gain_holds(targets, before, before, settings)
@@ -241,7 +242,15 @@ def test_a_fresh_candidate_wins_where_the_fused_head_is_a_poor_start():
     tagger = untrained_tagger()
     with torch.no_grad():
         tagger.head[-1].weight.zero_()
-    settings = SubsetHeadSettings(epochs=1, lr=0.0001, fresh_epochs=15, fresh_lr=0.003, min_val_albums=30, margin=0.01)
+    settings = SubsetHeadSettings(enabled=True, epochs=1, lr=0.0001, fresh_epochs=15, fresh_lr=0.003,
+                                  min_val_albums=30, margin=0.01)
     report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), settings)
     fused, own, kept, start = report.subsets["audio"]
     assert start == "fresh" and kept and own > fused + 0.1, report.subsets
+
+
+def test_off_by_default_nothing_is_fitted():
+    features, targets, splits = toy()
+    tagger = untrained_tagger()
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits())
+    assert not report.subsets and not len(tagger.subset_heads)

@@ -183,6 +183,8 @@ def test_with_probes_albums_with_every_modality_keep_exactly_their_old_scores():
     view_fits: dict = {}
     fit_probes(plain, features, targets, splits, view_fits=view_fits)
     fit_probes(with_heads, features, targets, splits, view_fits=view_fits)
+    for key, value in plain.probes.state_dict().items():  # every stack fitted on the fused head's logits
+        assert torch.equal(value, with_heads.probes.state_dict()[key]), key
     test = splits["test"]
     both = test[features["text"].present[test]]
     assert np.array_equal(scores(with_heads, features, both), scores(plain, features, both))

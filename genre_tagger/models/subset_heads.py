@@ -7,8 +7,8 @@ on the 3,000-album catalog) it ranks worse than a head trained on that subset. A
 exactly its modalities, fitted after stage 2 (training/subset_heads.py: warm-started from the
 fused head, fine-tuned with the subset's mask fixed, kept only where it beats the fused head
 on those albums). Albums with every modality, or with a pattern that has no subset head,
-keep the fused head. The probes' stack for the pattern is then fitted on the subset head's
-logits (training/probes.py ``fit_subset_stacks``).
+keep the fused head. The probes' stacks (fitted on the fused head's logits) then apply
+to a head's logits as to the fused head's.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ part in the training, so it judges it: the head is kept only when its val
 macro ROC-AUC on those albums (scored with the subset alone) beats the fused head's by more
 than ``margin`` (and, with ``bootstrap_rounds``, the gain holds over paired bootstrap
 resamples of them: ``gain_holds``).
-The probes' per-pattern stacks, fitted next (training/probes.py), then stack the kept heads'
-logits; the global stack stays fitted on the fused head's, so albums with every modality
-score exactly as without subset heads.
+The probes' stacks, fitted next (training/probes.py), are fitted on the fused head's logits
+throughout (the global one and each pattern's) and applied to a kept head's logits as they
+are: a stack fitted on the val logits of the head that val chose overweights it. Albums with
+every modality therefore score exactly as without subset heads.
 """
 
 from __future__ import annotations

@@ -251,8 +251,9 @@ def test_a_fresh_candidate_wins_where_the_fused_head_is_a_poor_start():
     assert start == "fresh" and kept and own > fused + 0.1, report.subsets
 
 
-def test_off_by_default_nothing_is_fitted():
+def test_switched_off_nothing_is_fitted():
     features, targets, splits = toy()
     tagger = untrained_tagger()
-    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits())
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
+                              SubsetHeadSettings(enabled=False, min_val_albums=30))
     assert not report.subsets and not len(tagger.subset_heads)

@@ -37,7 +37,7 @@ from genre_tagger.training.probes import fused_head_logits
 class SubsetHeadSettings:
     """The config's optional ``subset_heads`` section (these are its defaults)."""
 
-    enabled: bool = False  # off by default: see configs/default.yaml
+    enabled: bool = True
     epochs: int = 10
     lr: float = 0.0003
     weight_decay: float = 0.0001

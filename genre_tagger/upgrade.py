@@ -1,6 +1,6 @@
 """Files written by earlier releases, brought to today's shape in one step at load time.
 
-Every saved file says its format and version (``genre_tagger.checkpoint/3``); loading runs
+Every saved file says its format and version (``genre_tagger.checkpoint/4``); loading runs
 the steps from its version to today's, in order, and nothing else in the code knows about
 older shapes. A tagger checkpoint's step also upgrades what it carries for other jobs (the
 joint search space, ``genre_tagger.joint_space``). A config (in a checkpoint, or a user's overlay) is upgraded by

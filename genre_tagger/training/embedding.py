@@ -112,17 +112,7 @@ def embed_catalog(
 
     Each encoder's spec and its loader's settings key the cache (``features.encoder_fingerprint``).
     ``seconds``, when given, receives the wall time per modality (near zero on a cache hit).
-    The caller's torch random state is left as it was (decoding workers draw their seeds from
-    it), so what trains next is the same whether the embeddings were computed or cached.
     """
-    with torch.random.fork_rng(devices=[]):
-        return _embed_catalog(encoders, loaders, records, settings, seconds)
-
-
-def _embed_catalog(
-    encoders: dict[str, Encoder], loaders: dict[str, ModalityLoader],
-    records: list[AlbumRecord], settings: EmbeddingSettings, seconds: dict[str, float] | None,
-) -> dict[str, ModalityFeatures]:
     sharded = settings.cache_dir is not None and settings.trainers is not None and settings.trainers.world_size() > 1
     features = {}
     for modality, encoder in encoders.items():

@@ -26,6 +26,17 @@ from torch import nn
 from genre_tagger.models.encoders.base import Encoder
 
 
+def pattern_bits(modalities: list[str] | tuple[str, ...], order: list[str]) -> int:
+    """The presence pattern of albums with exactly ``modalities`` (bit i: ``order[i]`` present)."""
+    return sum(1 << i for i, m in enumerate(order) if m in modalities)
+
+
+def presence_patterns(present: torch.Tensor) -> torch.Tensor:
+    """``present [B, M]`` bool -> each album's pattern ``[B]`` (long; bit i: column i present)."""
+    bits = 1 << torch.arange(present.shape[1], device=present.device)
+    return (present.long() * bits).sum(dim=1)
+
+
 @dataclass(frozen=True)
 class ViewSlice:
     """Columns ``[start, end)`` of ``modality``'s embedding; ``sparse`` views (tf-idf) are
@@ -110,15 +121,13 @@ class LinearProbes(nn.Module):
 
     def pattern(self, modalities: list[str] | tuple[str, ...]) -> int:
         """The presence pattern of albums that have exactly ``modalities``."""
-        return sum(1 << i for i, m in enumerate(self.modalities) if m in modalities)
+        return pattern_bits(modalities, self.modalities)
 
     def patterns_of(self, present: torch.Tensor, order: list[str]) -> torch.Tensor:
         """``present [B, M]`` (columns in ``order``) -> each album's pattern ``[B]`` (long)."""
-        index = torch.zeros(present.shape[0], dtype=torch.long, device=present.device)
-        for bit, modality in enumerate(self.modalities):
-            if modality in order:
-                index = index | (present[:, order.index(modality)].long() << bit)
-        return index
+        absent = present.new_zeros(present.shape[0])
+        columns = [present[:, order.index(m)] if m in order else absent for m in self.modalities]
+        return presence_patterns(torch.stack(columns, dim=1))
 
     def view_logits(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor,
                     order: list[str], batch: int) -> list[torch.Tensor]:

@@ -24,17 +24,6 @@ def subset_key(modalities: list[str] | tuple[str, ...]) -> str:
     return "+".join(modalities)
 
 
-def pattern_bits(modalities: list[str] | tuple[str, ...], order: list[str]) -> int:
-    """The presence pattern of albums with exactly ``modalities`` (bit i: ``order[i]`` present)."""
-    return sum(1 << i for i, m in enumerate(order) if m in modalities)
-
-
-def patterns_of(present: torch.Tensor) -> torch.Tensor:
-    """``present [B, M]`` bool -> each album's pattern ``[B]`` (long; bit i: column i present)."""
-    bits = 1 << torch.arange(present.shape[1], device=present.device)
-    return (present.long() * bits).sum(dim=1)
-
-
 class SubsetHead(nn.Module):
     """Projections of ``modalities`` (its own, or the tagger's), a fusion and an MLP head.
 

@@ -9,8 +9,8 @@ from genre_tagger.config import instantiate
 from genre_tagger.models.encoders.base import Encoder, build_encoder
 from genre_tagger.models.fusion import MaskedMeanFusion
 from genre_tagger.models.modality_dropout import drop_modalities
-from genre_tagger.models.probes import LinearProbes, encoder_views
-from genre_tagger.models.subset_heads import SubsetHead, pattern_bits, patterns_of, subset_key
+from genre_tagger.models.probes import LinearProbes, encoder_views, pattern_bits, presence_patterns
+from genre_tagger.models.subset_heads import SubsetHead, subset_key
 
 Batch = dict[str, dict[str, torch.Tensor]]
 
@@ -114,7 +114,7 @@ class GenreTagger(nn.Module):
                       present: torch.Tensor) -> torch.Tensor:
         """``fused [B, L]`` with the rows whose presence pattern (``present [B, M]``) has a
         subset head replaced by that head's logits; other rows are returned as they were."""
-        patterns = patterns_of(present)
+        patterns = presence_patterns(present)
         out = fused
         for head in self.subset_heads.values():
             rows = patterns == pattern_bits(head.modalities, self.modalities)

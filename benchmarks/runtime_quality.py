@@ -10,8 +10,13 @@ the first runtime with a 90 % paired bootstrap interval over albums; the embeddi
 (cosine to the first runtime's embedding). Training noise is left out on purpose (the same
 weights score both): retrain under each runtime to see it.
 
+``--windows 8 4 3`` compares text window budgets instead (the text loader's ``max_chunks``,
+the runtime as the checkpoint has it): what reading fewer windows of long texts costs.
+
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/runtime_quality.py --checkpoint RUN/model.ckpt \
         --manifest CATALOG/manifest.jsonl [--modality text] [--runtimes onnx onnx-int8] [--split test]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/runtime_quality.py --checkpoint RUN/model.ckpt \
+        --manifest CATALOG/manifest.jsonl --windows 8 4 3
 """
 
 from __future__ import annotations
@@ -68,8 +73,12 @@ def run(args: argparse.Namespace) -> dict:
     targets, _ = LabelVocabulary(bundle.labels).encode(records)
     cache = Path(args.workdir) / "cache"
     results, first = {}, None
-    for runtime in args.runtimes:
-        set_runtime(bundle, args.modality, runtime)
+    variants = args.runtimes if not args.windows else [f"{n} windows" for n in args.windows]
+    for runtime, variant in zip(args.runtimes if not args.windows else [None] * len(variants), variants):
+        if runtime is None:
+            bundle.loaders["text"].max_chunks = int(variant.split()[0])
+        else:
+            set_runtime(bundle, args.modality, runtime)
         features = bundle.embed(records, cache, num_workers=args.num_workers, device="cpu")
         settings = score_settings(bundle, features, args.modality)
         entry = {"settings": {}}
@@ -78,7 +87,7 @@ def run(args: argparse.Namespace) -> dict:
             if first is not None:
                 low, high = bootstrap_gain(targets[rows], scores, first["scores"][name], rounds=args.rounds)
                 entry["settings"][name]["diff"] = entry["settings"][name]["macro_roc_auc"] - \
-                    results[args.runtimes[0]]["settings"][name]["macro_roc_auc"]
+                    results[variants[0]]["settings"][name]["macro_roc_auc"]
                 entry["settings"][name]["interval"] = [low, high]
         if first is None:
             first = {"embeddings": features[args.modality].embeddings,
@@ -86,13 +95,13 @@ def run(args: argparse.Namespace) -> dict:
         else:
             entry["drift"] = cosine_drift(features[args.modality].embeddings, first["embeddings"],
                                           features[args.modality].present)
-        results[runtime] = entry
+        results[variant] = entry
     return results
 
 
 def table(results: dict, runtimes: list[str]) -> str:
     settings = list(results[runtimes[0]]["settings"])
-    head = "| runtime | " + " | ".join(f"{s} (n={results[runtimes[0]]['settings'][s]['albums']})" for s in settings)
+    head = "| variant | " + " | ".join(f"{s} (n={results[runtimes[0]]['settings'][s]['albums']})" for s in settings)
     lines = [head + " | drift: cosine mean / 1st pct / min |", "|---|" + "---:|" * (len(settings) + 1)]
     for runtime in runtimes:
         cells = []
@@ -115,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modality", default="text", help="the modality whose runtime changes")
     parser.add_argument("--runtimes", nargs="+", default=["onnx", "onnx-int8"],
                         help="the first is the reference the others are compared with")
+    parser.add_argument("--windows", type=int, nargs="+", default=None,
+                        help="compare text window budgets (max_chunks) instead of runtimes; the first is the reference")
     parser.add_argument("--split", default="test")
     parser.add_argument("--rounds", type=int, default=300, help="bootstrap rounds")
     parser.add_argument("--num-workers", type=int, default=1)
@@ -125,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(f"`{' '.join(['benchmarks/runtime_quality.py', *(argv if argv is not None else sys.argv[1:])])}`\n")
-    print(table(results, args.runtimes))
+    print(table(results, list(results)))
     return 0
 
 

@@ -36,6 +36,12 @@ Usage (results go to stdout as Markdown tables, and to WORKDIR/results.json)::
     .venv/bin/python benchmarks/throughput.py --runtimes pytorch default --sizes 1000 --time-limit 300 \
         --memory-sizes --floor-albums 100
 
+Today's code against an earlier commit's (its files extracted with ``git archive`` into the
+workdir; that code builds and tags its own default model), first in each size, same albums::
+
+    .venv/bin/python benchmarks/throughput.py --baseline-commit 1f8b942 --runtimes default --sizes 600 \
+        --time-limit 200 --memory-sizes --floor-albums 100
+
 ``--runtimes`` names configs of the same model: ``default`` (configs/default.yaml),
 ``pytorch`` (+ model/runtime_pytorch.yaml), ``onnx-float32`` (+ model/runtime_onnx_float32.yaml).
 ONNX files are exported before any timed run (the stage breakdown's warm-up builds them,
@@ -221,22 +227,47 @@ def _count_lines(path: Path) -> int:
         return 0
 
 
+def commit_tree(work: Path, commit: str) -> Path:
+    """The project's files at ``commit`` (``git archive``), under ``work``: an earlier code to
+    tag with, on the same albums and machine as today's."""
+    tree = work / f"tree_{commit}"
+    if not (tree / "genre_tagger").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def commit_checkpoint(tree: Path, work: Path, media: Path) -> Path:
+    """That code's default model, untrained, built by that code's own ``make_checkpoint``."""
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, 'benchmarks'); "
+            "from throughput import make_checkpoint; "
+            "print(make_checkpoint(Path(sys.argv[1]), 250, fit_manifest=Path(sys.argv[2])))")
+    done = subprocess.run([sys.executable, "-c", code, str(work / f"{tree.name}_untrained.ckpt"), str(media)],
+                          cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                          check=True)
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
 def tag_end_to_end(checkpoint: Path, manifest: Path, output: Path, batch_size: int, num_workers: int,
-                   time_limit: float, threads: int | None) -> dict[str, Any]:
-    """Run the CLI; stop it with SIGINT (clean, resumable) after ``time_limit`` seconds."""
+                   time_limit: float, threads: int | None, tree: Path | None = None) -> dict[str, Any]:
+    """Run the CLI (of the code in ``tree`` when given); stop it with SIGINT (clean,
+    resumable) after ``time_limit`` seconds."""
     for stale in (output, output.with_name(output.name + ".lock")):
         stale.unlink(missing_ok=True)
     args = [sys.executable, "-m", "genre_tagger.cli", "tag", "--checkpoint", str(checkpoint),
             "--manifest", str(manifest), "--output", str(output), "--batch-size", str(batch_size),
             "--num-workers", str(num_workers)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     start = time.monotonic()
     log = output.with_suffix(".log")
     with open(log, "w") as stderr:
         # SIGINT must reach the tagger even when this script runs in the background (where it is ignored).
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=ROOT,
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=tree or ROOT,
                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         sampler = TreeSampler(process.pid, output)
         sampler.start()
@@ -436,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per memory-scaling run (default: --time-limit)")
     parser.add_argument("--runtimes", nargs="+", choices=list(RUNTIMES), default=["default"],
                         help="the frozen encoders' runtimes to compare, back to back on the same albums")
+    parser.add_argument("--baseline-commit", default=None,
+                        help="also tag with the default model of this commit's code, first, on the same albums")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     work = Path(args.workdir)
@@ -445,7 +478,14 @@ def main(argv: list[str] | None = None) -> int:
                                             overlays=RUNTIMES[runtime]) for runtime in args.runtimes}
     results: dict[str, Any] = {"machine": machine(), "workers": args.num_workers, "batch_size": args.batch_size,
                                "threads": args.threads, "distinct_albums": args.distinct, "runs": {}, "stages": {}}
+    trees = {}
+    if args.baseline_commit:
+        tree = commit_tree(work, args.baseline_commit)
+        trees[f"commit {args.baseline_commit}"] = tree
+        checkpoints = {f"commit {args.baseline_commit}": commit_checkpoint(tree, work, media), **checkpoints}
     for runtime, checkpoint in checkpoints.items():  # first: its warm-up exports the ONNX files
+        if runtime in trees:
+            continue  # in-process stages only for this code
         say(f"stage breakdown ({runtime}) ...")
         results["stages"][runtime] = stage_breakdown(checkpoint, make_manifest(media, args.batch_size),
                                                      args.batch_size, args.threads)
@@ -457,8 +497,9 @@ def main(argv: list[str] | None = None) -> int:
         for runtime, checkpoint in checkpoints.items():
             say(f"tagging {size} albums, runtimes {runtime} (time limit {limit:.0f} s) ...")
             key = f"{runtime} {size}"
-            results["runs"][key] = tag_end_to_end(checkpoint, manifest, work / f"tags_{runtime}_{size}.jsonl",
-                                                  args.batch_size, args.num_workers, limit, args.threads)
+            results["runs"][key] = tag_end_to_end(checkpoint, manifest, work / f"tags_{runtime.replace(' ', '_')}_{size}.jsonl",
+                                                  args.batch_size, args.num_workers, limit, args.threads,
+                                                  trees.get(runtime))
             say(json.dumps(results["runs"][key]))
     if args.memory_sizes:
         tiny = make_checkpoint(work / "tiny_untrained.ckpt", n_labels=250, overlays=["experiment/tiny.yaml"])

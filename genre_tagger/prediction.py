@@ -86,16 +86,50 @@ def presence_variants(present: dict[str, torch.Tensor]) -> dict[str, dict[str, d
             "without": {m: {n: mask & (n != m) for n, mask in present.items()} for m in present}}
 
 
+class BatchEmbedder:
+    """A raw collated batch -> an embedding batch: ``"embeddings": {m: [B, D_m]}`` and
+    ``"present": {m: [B] bool}`` in place of the modalities' inputs, other keys kept.
+
+    It runs the frozen encoders where a batch is collated. On a CPU, ``tag`` hands one to its
+    DataLoader workers as part of their collate_fn: each worker then decodes *and* embeds its
+    own batches on one thread, so two cores run two batches' encoders side by side, where
+    one process running them on two threads spent much of its CPU time waiting between small
+    operations (benchmarks/RESULTS.md, "Tagging throughput").
+    """
+
+    def __init__(self, model: GenreTagger):
+        self.model = model.eval()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        with torch.inference_mode():
+            embeddings, present = self.model.embed({m: batch[m] for m in self.model.modalities})
+        rest = {key: value for key, value in batch.items() if key not in self.model.modalities}
+        return {**rest, "embeddings": {m: v.float() for m, v in embeddings.items()},
+                "present": {m: mask.bool() for m, mask in present.items()}}
+
+
+def batch_presence(model: GenreTagger, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """``{m: [B] bool}`` of a raw or an embedding batch."""
+    if "embeddings" in batch:
+        return {m: batch["present"][m].bool() for m in model.modalities}
+    return {m: batch[m]["present"].bool() for m in model.modalities}
+
+
 def explained_scores(model: GenreTagger, batch: dict[str, Any],
                      device: torch.device | None = None) -> tuple[torch.Tensor, dict[str, dict[str, np.ndarray]]]:
-    """A raw collated batch -> ``(scores [B, L], variants)``: the encoders run once, then the
-    fusion head scores the albums as they are and with each modality alone and removed
-    (``presence_variants``). ``scores`` equals ``predict_scores(model, batch)``."""
+    """A raw or embedding batch -> ``(scores [B, L], variants)``: the encoders run once (not
+    at all for an embedding batch), then the fusion head scores the albums as they are and
+    with each modality alone and removed (``presence_variants``). ``scores`` equals
+    ``predict_scores(model, batch)``."""
     model.eval()
-    with torch.inference_mode():
-        inputs = {m: {k: v.to(device) if device is not None else v for k, v in batch[m].items()}
-                  for m in model.modalities}
-        embeddings, present = model.embed(inputs)
+    if "embeddings" in batch:
+        embeddings = {m: v.to(device) if device is not None else v for m, v in batch["embeddings"].items()}
+        present = {m: v.to(device) if device is not None else v for m, v in batch_presence(model, batch).items()}
+    else:
+        with torch.inference_mode():
+            inputs = {m: {k: v.to(device) if device is not None else v for k, v in batch[m].items()}
+                      for m in model.modalities}
+            embeddings, present = model.embed(inputs)
     present = {m: mask.bool() for m, mask in present.items()}
     scores = predict_scores(model, {"embeddings": embeddings, "present": present})
     variants = {kind: {m: predict_scores(model, {"embeddings": embeddings, "present": masks}).cpu().numpy()
@@ -105,15 +139,16 @@ def explained_scores(model: GenreTagger, batch: dict[str, Any],
 
 
 def predict_batch(model: GenreTagger, batch: dict, device: torch.device, explain: bool = False) -> PredictionBatch:
-    """One collated raw batch -> scores. Albums with no usable modality still get a row.
-    ``explain``: also the scores with each modality alone and removed (``explained_scores``)."""
+    """One collated raw or embedding batch (``BatchEmbedder``) -> scores. Albums with no usable
+    modality still get a row. ``explain``: also the scores with each modality alone and
+    removed (``explained_scores``)."""
     if explain:
         scores, variants = explained_scores(model, batch, device)
     else:
         scores, variants = predict_scores(model, batch, device), None
     return PredictionBatch(
         indices=batch["index"].tolist(), ids=batch["ids"], scores=scores.cpu().numpy(),
-        present={m: batch[m]["present"].numpy() for m in model.modalities}, warnings=batch["warnings"],
+        present={m: mask.cpu().numpy() for m, mask in batch_presence(model, batch).items()}, warnings=batch["warnings"],
         variants=variants,
     )
 

@@ -1,6 +1,7 @@
 """The embedding cache (genre_tagger.features): reused exactly when inputs and encoder are
 unchanged, never when either changes."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -136,3 +137,17 @@ def test_a_torn_shard_is_ignored_and_recomputed(albums, tmp_path):
         shard.write_bytes(shard.read_bytes()[:50])
     setup.run(albums)
     assert setup.encoded == len(albums)
+
+
+def test_decoding_workers_embed_what_the_main_process_would(albums, tmp_path):
+    """On a CPU the views run in the DataLoader workers (ViewEmbeddingCollator): same vectors,
+    same cache entries as embedding in this process."""
+    setup = Setup("audio", None)
+    records = albums + [dataclasses.replace(albums[0], id="silent", audio=[])]
+    here = setup.run(records)
+    there = extract_features(records, setup.loader, setup.encoder, tmp_path / "cache", batch_size=2,
+                             num_workers=2, progress=False)
+    assert np.allclose(here.embeddings, there.embeddings, atol=1e-6)
+    assert here.present.tolist() == there.present.tolist() == [True, True, True, False]
+    again = Setup("audio", tmp_path / "cache")
+    assert np.array_equal(again.run(records).embeddings, there.embeddings) and again.encoded == 0

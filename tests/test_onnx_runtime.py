@@ -60,6 +60,39 @@ def test_musicnn_onnx_matches_pytorch_and_follows_changed_weights():
     assert not torch.allclose(changed, onnx_out, atol=1e-3)
 
 
+def _embed_in_child(encoder, image, queue):
+    inherited = encoder._onnx._session
+    with torch.inference_mode():
+        output = encoder(image).numpy()
+    queue.put((output, encoder._onnx._session is not inherited))
+
+
+def test_a_forked_process_opens_its_own_session():
+    """DataLoader workers are forked after the parent may have used the encoder: ONNX Runtime
+    sessions are not fork-safe (their thread pool is not copied), so the child opens its own."""
+    import multiprocessing
+
+    encoder = build_encoder({"class_path": IMAGE, "init_args": {}}).eval()
+    image = {"pixels": torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(3)),
+             "present": torch.ones(2, dtype=torch.bool)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # a session with a thread pool: the threads a fork does not copy
+    try:
+        with torch.inference_mode():
+            parent = encoder(image).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    session = encoder._onnx._session
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_embed_in_child, args=(encoder, image, queue))
+    child.start()
+    from_child, reopened = queue.get(timeout=60)
+    child.join(timeout=60)
+    assert child.exitcode == 0 and reopened and np.allclose(from_child, parent, atol=1e-5)
+    assert encoder._onnx._session is session  # the parent's session is untouched
+
+
 def test_efficientnet_onnx_matches_pytorch():
     encoder = build_encoder({"class_path": IMAGE, "init_args": {}})
     pixels = torch.rand(3, 3, 96, 96, generator=torch.Generator().manual_seed(1)) * 2 - 1

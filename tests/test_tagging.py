@@ -120,6 +120,40 @@ def test_output_fields_topk_and_calibrated_genres(checkpoint, catalog, tmp_path)
         assert genre_scores == sorted(genre_scores, reverse=True)
 
 
+def test_workers_that_embed_score_as_the_main_process_does(checkpoint, catalog, tmp_path):
+    """On a CPU the DataLoader workers run the encoders (BatchEmbedder): same records as
+    without workers, and an embedding batch scores (and explains) as its raw batch does."""
+    import torch
+
+    from genre_tagger.prediction import BatchEmbedder, predict_batch
+    from genre_tagger.tagging.stream import ManifestStream, TaggingCollator
+
+    manifest = write_manifest(catalog / "embedders.jsonl",
+                              [_album(i) for i in range(6)] + [_album(6, cover=None, texts=[])])
+    outputs = {}
+    for workers in (0, 2):
+        tag(checkpoint, manifest, tmp_path / f"w{workers}.jsonl", all_scores=True, num_workers=workers, batch_size=3)
+        outputs[workers] = {r["id"]: r for r in read_jsonl(tmp_path / f"w{workers}.jsonl")}
+    assert outputs[0].keys() == outputs[2].keys() and len(outputs[0]) == 7
+    for album_id, record in outputs[0].items():
+        other = outputs[2][album_id]
+        assert record["modalities"] == other["modalities"] and record["genres"] == other["genres"]
+        assert np.allclose(list(record["scores"].values()), list(other["scores"].values()), atol=2e-4)
+
+    bundle = load_checkpoint(checkpoint)
+    raw = TaggingCollator(bundle.loaders)(list(ManifestStream(manifest, bundle.loaders)))["albums"]
+    embedded = BatchEmbedder(bundle.model)(raw)
+    assert set(embedded["embeddings"]) == set(bundle.modalities) and "audio" not in embedded
+    cpu = torch.device("cpu")
+    from_raw = predict_batch(bundle.model, raw, cpu, explain=True)
+    from_embeddings = predict_batch(bundle.model, embedded, cpu, explain=True)
+    assert np.allclose(from_raw.scores, from_embeddings.scores, atol=1e-6)
+    assert not from_embeddings.present["image"][-1] and from_embeddings.present["audio"][-1]
+    for kind in ("alone", "without"):
+        for modality in bundle.modalities:
+            assert np.allclose(from_raw.variants[kind][modality], from_embeddings.variants[kind][modality], atol=1e-6)
+
+
 def test_threshold_override(checkpoint, catalog, tmp_path):
     manifest = write_manifest(catalog / "thr.jsonl", [_album(i) for i in range(4)])
     tag(checkpoint, manifest, tmp_path / "low.jsonl", threshold=0.0)

@@ -18,12 +18,35 @@ from genre_tagger.features.store import SHARD_ALBUMS, EmbeddingStore, ModalityFe
 from genre_tagger.models.encoders.base import Encoder
 
 
+class ViewEmbeddingCollator:
+    """collate_fn of the embedding loop on a CPU: collates a batch, then every view that lacks
+    one of its albums embeds it, there (in a DataLoader worker, single-threaded: two workers
+    keep two cores busy, as ``tag`` does). Adds ``"vectors": [[B, D_v] float | None per view]``.
+    """
+
+    def __init__(self, loader: ModalityLoader, views: list[Encoder], keys: list[str], missing: list[set[str]]):
+        self.collate = AlbumCollator({loader.modality: loader})
+        self.modality, self.views, self.keys, self.missing = loader.modality, views, keys, missing
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.collate(items)
+        rows = batch["index"].tolist()
+        with torch.inference_mode():
+            batch["vectors"] = [view(batch[self.modality]).float() if self._lacks(number, rows) else None
+                                for number, view in enumerate(self.views)]
+        return batch
+
+    def _lacks(self, number: int, rows: list[int]) -> bool:
+        return any(self.keys[i] in self.missing[number] for i in rows)
+
+
 def _batches(
-    records: list[AlbumRecord], loader: ModalityLoader, batch_size: int, num_workers: int
+    records: list[AlbumRecord], loader: ModalityLoader, batch_size: int, num_workers: int,
+    collate: Any = None,
 ) -> Iterable[dict[str, Any]]:
     dataset = AlbumDataset(records, {loader.modality: loader})
     return DataLoader(
-        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=AlbumCollator(dataset.loaders),
+        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate or AlbumCollator(dataset.loaders),
         persistent_workers=False,
     )
 
@@ -99,20 +122,24 @@ def _extract_views(
 
 def _embed_missing(records, keys, loader, views, stores, cached, missing, batch_size, num_workers, device,
                    progress) -> None:
-    """Decode ``records`` once; each view embeds the albums it lacks; shards flushed as they fill."""
+    """Decode ``records`` once; each view embeds the albums it lacks (on a CPU, in the decoding
+    workers: ``ViewEmbeddingCollator``); shards flushed as they fill."""
     modality = loader.modality
     encoders = [view.to(device).eval() for view, _ in views]
+    collate = ViewEmbeddingCollator(loader, encoders, keys, missing) if device.type == "cpu" else None
     pending: list[list[tuple[str, np.ndarray, bool, list[str]]]] = [[] for _ in views]
     bar = tqdm(total=len(records), desc=f"embedding {modality}", unit="album", disable=not progress)
     with torch.inference_mode():
-        for batch in _batches(records, loader, batch_size, num_workers):
+        for batch in _batches(records, loader, batch_size, num_workers, collate):
             rows = batch["index"].tolist()
             present = batch[modality]["present"].numpy()
-            inputs = _to_device(batch[modality], device)
             for number, encoder in enumerate(encoders):
                 if not any(keys[i] in missing[number] for i in rows):
                     continue
-                vectors = encoder(inputs).float().cpu().numpy()
+                if collate is not None:
+                    vectors = batch["vectors"][number].numpy()
+                else:
+                    vectors = encoder(_to_device(batch[modality], device)).float().cpu().numpy()
                 for offset, album_index in enumerate(rows):
                     entry = (vectors[offset], bool(present[offset]), batch["warnings"][offset])
                     cached[number][keys[album_index]] = entry

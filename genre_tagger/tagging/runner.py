@@ -16,7 +16,7 @@ from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.data.manifest import iter_manifest
 from genre_tagger.errors import UserInputError
 from genre_tagger.interrupts import sigterm_as_interrupt
-from genre_tagger.prediction import predict_batch
+from genre_tagger.prediction import BatchEmbedder, predict_batch
 from genre_tagger.runs import pick_device
 from genre_tagger.tagging.crashes import (
     MAX_CRASHES_WITHOUT_PROGRESS,
@@ -78,8 +78,10 @@ class TaggingRun:
                                    f"({self.worker_crashes} crashes); try --num-workers 0 to see the error")
 
     def _data_loader(self, stream: ManifestStream, num_workers: int, batch_size: int | None = None) -> DataLoader:
+        # On a CPU the workers run the encoders too (BatchEmbedder); a GPU runs them here.
+        embedder = BatchEmbedder(self.bundle.model) if self.device.type == "cpu" else None
         return DataLoader(stream, batch_size=batch_size or self.batch_size, num_workers=num_workers,
-                          collate_fn=TaggingCollator(self.bundle.loaders),
+                          collate_fn=TaggingCollator(self.bundle.loaders, embedder),
                           pin_memory=self.device.type == "cuda", timeout=BATCH_TIMEOUT_S if num_workers else 0)
 
     def _consume_all(self, data: DataLoader) -> None:

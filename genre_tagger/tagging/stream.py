@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from torch.utils.data import IterableDataset, get_worker_info
 
@@ -87,16 +87,21 @@ class TaggingCollator:
     """Picklable collate_fn: albums through ``AlbumCollator``, notes and per-album metadata aside.
 
     Batch: ``{"albums": AlbumCollator batch | None, "meta": [{"id", "line", "extra", "declared"}],
-    "notes": [str]}``.
+    "notes": [str]}``. With an ``embedder`` (``prediction.BatchEmbedder``) the albums' batch is
+    an embedding batch: the encoders run here, in the DataLoader worker.
     """
 
-    def __init__(self, loaders: dict[str, ModalityLoader]):
+    def __init__(self, loaders: dict[str, ModalityLoader], embedder: Callable[[dict], dict] | None = None):
         self.albums = AlbumCollator(loaders)
+        self.embedder = embedder
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         albums = [item for item in items if "note" not in item]
+        batch = self.albums(albums) if albums else None
+        if batch is not None and self.embedder is not None:
+            batch = self.embedder(batch)
         return {
-            "albums": self.albums(albums) if albums else None,
+            "albums": batch,
             "meta": [{key: item[key] for key in ("id", "line", "extra", "declared")} for item in albums],
             "notes": [message for item in items if "note" in item for message in item["note"]],
         }

@@ -80,7 +80,8 @@ class OnnxFunction:
     ``dynamic_axes`` ``{input: {axis: name}}`` the axes that vary; ``example`` small inputs to
     trace with (fixed, so that the export is deterministic); ``quantize_ops``: ONNX op types
     whose weights become int8 per channel (dynamic quantisation), none when empty. The session
-    is opened on first call and again when the module's weights change; it is not pickled.
+    is opened on first call, again when the module's weights change and in a forked process;
+    it is not pickled.
     """
 
     def __init__(self, name: str, input_names: list[str], dynamic_axes: dict[str, dict[int, str]],
@@ -95,7 +96,8 @@ class OnnxFunction:
         return {**self.__dict__, "_session": None, "_stamp": None}
 
     def __call__(self, module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
-        stamp = _weights_stamp(module)
+        # the pid too: a session inherited through fork (a DataLoader worker) has lost its threads
+        stamp = (os.getpid(), _weights_stamp(module))
         if self._session is None or stamp != self._stamp:
             self._session, self._stamp = self._open(module), stamp
         feeds = {name: value.detach().cpu().numpy() for name, value in zip(self.input_names, inputs)}

@@ -108,6 +108,16 @@ class BatchEmbedder:
                 "present": {m: mask.bool() for m, mask in present.items()}}
 
 
+class EmbeddingCollator:
+    """collate_fn: ``AlbumCollator`` then ``BatchEmbedder`` (the encoders run in the worker)."""
+
+    def __init__(self, loaders: dict[str, ModalityLoader], model: GenreTagger):
+        self.collate, self.embed = AlbumCollator(loaders), BatchEmbedder(model)
+
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        return self.embed(self.collate(items))
+
+
 def batch_presence(model: GenreTagger, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     """``{m: [B] bool}`` of a raw or an embedding batch."""
     if "embeddings" in batch:
@@ -166,7 +176,9 @@ def iter_predictions(
     torch_device = pick_device(device)
     model.to(torch_device).eval()
     dataset = AlbumDataset(records, loaders)
-    data = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=AlbumCollator(loaders))
+    # on a CPU the workers run the encoders too (BatchEmbedder); a GPU runs them here
+    collate = EmbeddingCollator(loaders, model) if torch_device.type == "cpu" else AlbumCollator(loaders)
+    data = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate)
     with tqdm(total=len(records), desc="predicting", unit="album", disable=not progress) as bar:
         for batch in data:
             yield predict_batch(model, batch, torch_device)

@@ -6,14 +6,20 @@ tagger, fitted cheap views, embedding settings) and run into a fresh cache per r
 runtimes back to back in one process. CPU time counts this process and its decoding workers.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embedding_stage.py --manifest CATALOG/manifest.jsonl \
-        [--runtimes pytorch onnx-float32 default] [--workdir DIR]
+        [--runtimes pytorch onnx-float32 default] [--workdir DIR] [--baseline-commit COMMIT]
+
+``--baseline-commit``: first, the same stage with that commit's code and default config (its
+files extracted into the workdir, as ``throughput.py`` does; this script run by it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import resource
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,13 +56,29 @@ def embedding_stage(manifest: Path, overlays: list[str], cache_dir: Path) -> dic
     return {"wall_s": seconds, "cpu_s": cpu_seconds() - cpu, "albums": len(data.records)}
 
 
+def baseline_stage(commit: str, manifest: Path, workdir: Path) -> dict:
+    """This script's ``default`` row, run by the code of ``commit``."""
+    from throughput import commit_tree
+
+    tree = commit_tree(workdir, commit)
+    output = workdir / f"baseline_{commit}.json"
+    subprocess.run([sys.executable, __file__, "--manifest", str(manifest.resolve()), "--runtimes", "default",
+                    "--workdir", str(workdir / f"run_{commit}"), "--json", str(output)],
+                   cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+    return json.loads(output.read_text())["default"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--runtimes", nargs="+", choices=list(OVERLAYS), default=list(OVERLAYS))
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "_work" / "embedding_stage")
+    parser.add_argument("--baseline-commit", default=None, help="also run the stage with this commit's code, first")
+    parser.add_argument("--json", type=Path, default=None, help="also write {runtime: result} here")
     args = parser.parse_args(argv)
     rows = []
+    if args.baseline_commit:
+        rows.append((f"commit {args.baseline_commit}", baseline_stage(args.baseline_commit, args.manifest, args.workdir)))
     for runtime in args.runtimes:
         cache = args.workdir / f"cache_{runtime}"
         shutil.rmtree(cache, ignore_errors=True)  # a fresh cache: every album is embedded
@@ -64,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         result = embedding_stage(args.manifest, OVERLAYS[runtime], cache)
         print(f"{runtime}: {time.monotonic() - started:.0f} s with set-up", file=sys.stderr)
         rows.append((runtime, result))
+    if args.json:
+        args.json.write_text(json.dumps(dict(rows)), encoding="utf-8")
     print(f"`{' '.join(['benchmarks/embedding_stage.py', *(argv if argv is not None else sys.argv[1:])])}`\n")
     modalities = list(rows[0][1]["wall_s"])
     print("| runtime | " + " | ".join(f"{m} (s)" for m in modalities) + " | wall (s) | albums/min | CPU s per album |")

@@ -64,7 +64,7 @@ def baseline_stage(commit: str, manifest: Path, workdir: Path) -> dict:
     output = workdir / f"baseline_{commit}.json"
     subprocess.run([sys.executable, __file__, "--manifest", str(manifest.resolve()), "--runtimes", "default",
                     "--workdir", str(workdir / f"run_{commit}"), "--json", str(output)],
-                   cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+                   cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)}, stdout=subprocess.DEVNULL, check=True)
     return json.loads(output.read_text())["default"]
 
 

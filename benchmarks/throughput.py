@@ -29,8 +29,8 @@ Usage (results go to stdout as Markdown tables, and to WORKDIR/results.json)::
     # what benchmarks/RESULTS.md reports (time-boxed on a shared machine):
     .venv/bin/python benchmarks/throughput.py --sizes 1000 5000 --time-limit 360 240 \
         --memory-sizes 1000 5000 --memory-time-limit 150 --floor-albums 100
-    # stage costs with one torch thread only:
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/throughput.py --sizes --memory-sizes --floor-albums 8 --threads 1
+    # stage costs only:
+    .venv/bin/python benchmarks/throughput.py --runtimes pytorch default --sizes --memory-sizes --floor-albums 8
     # the frozen encoders on PyTorch eager and on the default runtimes (ONNX Runtime), back to
     # back on the same albums (each size: one run per runtime, in the order given):
     .venv/bin/python benchmarks/throughput.py --runtimes pytorch default --sizes 1000 --time-limit 300 \
@@ -328,8 +328,8 @@ def _lines_at(samples: list, t: float) -> int:
 def stage_breakdown(checkpoint: Path, manifest: Path, n_albums: int, threads: int | None) -> dict[str, float]:
     """Seconds per album of each stage on one batch of ``n_albums``, in this process.
 
-    Loaders run single-threaded (as in DataLoader workers); encoders with the main
-    process's torch threads. Audio decode vs. mel uses AudioLoader's internal steps.
+    Loaders and encoders run single-threaded, as in ``tag``'s DataLoader workers on a CPU
+    (``threads`` overrides the encoders'). Audio decode vs. mel uses AudioLoader's internal steps.
     """
     import torch
 
@@ -352,7 +352,6 @@ def stage_breakdown(checkpoint: Path, manifest: Path, n_albums: int, threads: in
     records = [r for r, _ in timed("manifest parse", lambda: list(iter_manifest(manifest))[:n_albums])]
     bundle = load_checkpoint(checkpoint)
     loaders = bundle.loaders
-    main_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     audio = loaders["audio"]
     items: dict[str, list] = {m: [] for m in loaders}
@@ -365,7 +364,7 @@ def stage_breakdown(checkpoint: Path, manifest: Path, n_albums: int, threads: in
                 audio._resample(torch.from_numpy(w), r)))
         items["image"].append(timed("cover decode + resize", loaders["image"].load, record)[0])
         items["text"].append(timed("text tokenize", loaders["text"].load, record)[0])
-    torch.set_num_threads(threads or main_threads)
+    torch.set_num_threads(threads or 1)
     batch = {m: loaders[m].collate(items[m]) for m in loaders}
     model = bundle.model.eval()
     with torch.inference_mode():
@@ -435,8 +434,8 @@ def markdown(results: dict[str, Any]) -> str:
               f"{floor_cpu_per_album * 1000:.0f} CPU ms of decoding per album.", "",
               f"Load average before / after: {results['machine']['load_avg_1m_5m_15m']} / "
               f"{results['machine_after']['load_avg_1m_5m_15m']} (2 cores; other jobs shared the machine).", "",
-              f"Stage costs per album (one batch of {results['batch_size']}, in-process; loaders on 1 thread, "
-              "encoders on torch's threads), CPU ms / wall ms per album:", ""]
+              f"Stage costs per album (one batch of {results['batch_size']}, in-process, on 1 thread as in "
+              f"tag's workers unless --threads), CPU ms / wall ms per album:", ""]
     stages = results["stages"]
     names = list(stages)
     lines += ["| stage | " + " | ".join(f"{n}: CPU ms | {n}: wall ms" for n in names) + " |",

@@ -7,10 +7,31 @@ no modality at all gets a learned "nothing known" vector rather than NaNs.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
 from genre_tagger.models.encoders.base import masked_mean
+
+
+def modality_tokens(embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor], order: list[str],
+                    projection: Callable[[str], nn.Module], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fusion's input: ``(tokens [B, M, width] float32, mask [B, M] bool)``, one column per
+    modality of ``order``; ``projection(m)`` maps ``embeddings[m] [B, D_m]`` to its token.
+    A modality missing from ``embeddings`` or ``present`` gets a zero token, masked; absent
+    tokens are zeroed, so nothing from them can leak, whatever the fusion does."""
+    reference = next(iter(embeddings.values()))
+    tokens, mask = [], []
+    for name in order:
+        if name in embeddings and name in present:
+            tokens.append(projection(name)(embeddings[name].float()))
+            mask.append(present[name].bool())
+        else:
+            tokens.append(reference.new_zeros(reference.shape[0], width, dtype=torch.float32))
+            mask.append(torch.zeros(reference.shape[0], dtype=torch.bool, device=reference.device))
+    tokens_t, mask_t = torch.stack(tokens, dim=1), torch.stack(mask, dim=1)
+    return tokens_t * mask_t.unsqueeze(-1), mask_t
 
 
 class MaskedMeanFusion(nn.Module):

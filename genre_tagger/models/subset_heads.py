@@ -18,6 +18,8 @@ import copy
 import torch
 from torch import nn
 
+from genre_tagger.models.fusion import modality_tokens
+
 
 def subset_key(modalities: list[str] | tuple[str, ...]) -> str:
     """A subset's name, e.g. ``"audio+text"`` (in the order given): its key in ``subset_heads``."""
@@ -57,16 +59,9 @@ class SubsetHead(nn.Module):
 
     def forward(self, embeddings: dict[str, torch.Tensor], present: torch.Tensor, order: list[str],
                 shared: nn.ModuleDict | None = None) -> torch.Tensor:
-        reference = next(iter(embeddings.values()))
-        tokens, mask = [], []
-        for column, name in enumerate(order):
-            if name in self.modalities and name in embeddings:
-                projection = self.projections[name] if name in self.projections else shared[name]
-                tokens.append(projection(embeddings[name].float()))
-                mask.append(present[:, column])
-            else:
-                tokens.append(reference.new_zeros(reference.shape[0], self.width, dtype=torch.float32))
-                mask.append(torch.zeros_like(present[:, column]))
-        tokens_t, present_t = torch.stack(tokens, dim=1), torch.stack(mask, dim=1)
-        tokens_t = tokens_t * present_t.unsqueeze(-1)
-        return self.head(self.fusion(tokens_t, present_t))
+        own = {name: present[:, column] for column, name in enumerate(order) if name in self.modalities}
+        tokens, mask = modality_tokens(embeddings, own, order, self._projection(shared), self.width)
+        return self.head(self.fusion(tokens, mask))
+
+    def _projection(self, shared: nn.ModuleDict | None):
+        return lambda name: self.projections[name] if name in self.projections else shared[name]

@@ -7,7 +7,7 @@ from torch import nn
 
 from genre_tagger.config import instantiate
 from genre_tagger.models.encoders.base import Encoder, build_encoder
-from genre_tagger.models.fusion import MaskedMeanFusion
+from genre_tagger.models.fusion import MaskedMeanFusion, modality_tokens
 from genre_tagger.models.modality_dropout import drop_modalities
 from genre_tagger.models.probes import LinearProbes, encoder_views, pattern_bits, presence_patterns
 from genre_tagger.models.subset_heads import SubsetHead, subset_key
@@ -89,20 +89,11 @@ class GenreTagger(nn.Module):
         self, embeddings: dict[str, torch.Tensor], present: dict[str, torch.Tensor]
     ) -> torch.Tensor:
         """``{m: [B, D_m]}``, ``{m: [B]}`` -> logits ``[B, L]``. Missing keys count as absent."""
-        reference = next(iter(embeddings.values()))
-        tokens, mask = [], []
-        for name in self.modalities:
-            if name in embeddings:
-                tokens.append(self.projections[name](embeddings[name].float()))
-                mask.append(present[name].bool())
-            else:
-                tokens.append(reference.new_zeros(reference.shape[0], self.width))
-                mask.append(torch.zeros(reference.shape[0], dtype=torch.bool, device=reference.device))
-        tokens_t, present_t = torch.stack(tokens, dim=1), torch.stack(mask, dim=1)
+        tokens_t, present_t = modality_tokens(embeddings, present, self.modalities, self.projections.__getitem__,
+                                              self.width)
         if self.training:
             present_t = drop_modalities(present_t, self.modality_dropout)
-        # Zero absent tokens so nothing from them can leak, whatever the fusion does.
-        tokens_t = tokens_t * present_t.unsqueeze(-1)
+            tokens_t = tokens_t * present_t.unsqueeze(-1)  # dropped tokens zeroed too
         logits = self.head(self.fusion(tokens_t, present_t))
         if len(self.subset_heads) and not self.training:
             logits = self.subset_logits(logits, embeddings, present_t)

@@ -8,8 +8,7 @@ A second candidate starts newly initialised and trains longer (as ``ablate``'s h
 subset would, without early stopping); the better of the two on val is judged. Val takes no
 part in the training, so it judges it: the head is kept only when its val
 macro ROC-AUC on those albums (scored with the subset alone) beats the fused head's by more
-than ``margin`` (and, with ``bootstrap_rounds``, the gain holds over paired bootstrap
-resamples of them: ``gain_holds``).
+than ``margin``.
 The probes' stacks, fitted next (training/probes.py), are fitted on the fused head's logits
 throughout (the global one and each pattern's) and applied to a kept head's logits as they
 are: a stack fitted on the val logits of the head that val chose overweights it. Albums with
@@ -49,10 +48,6 @@ class SubsetHeadSettings:
     fresh_epochs: int = 40
     fresh_lr: float = 0.001
     own_projections: bool = True  # tune a copy of the projections too (else share the tagger's, frozen)
-    # and the gain must hold over resampled val albums: the lower end of its central
-    # ``confidence`` interval over ``bootstrap_rounds`` paired resamples above 0 (0 rounds: no such check)
-    bootstrap_rounds: int = 0
-    confidence: float = 0.8
 
 
 @dataclass
@@ -123,36 +118,6 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
     head.eval()
 
 
-def weighted_macro_auc(ranked: tuple[np.ndarray, np.ndarray], weights: np.ndarray) -> float:
-    """Macro ROC-AUC over the labels with both classes, albums counted ``weights [n]`` times
-    (a bootstrap resample); ``ranked``: ``(order, targets in that order)``, each ``[n, L]``,
-    from ``np.argsort`` of the scores per label. Tied scores count as ordered."""
-    order, targets = ranked
-    w = weights[order]
-    pos, neg = w * targets, w * (1 - targets)
-    below = np.cumsum(neg, axis=0) - neg  # negative weight ranked below each album
-    n_pos, n_neg = pos.sum(axis=0), neg.sum(axis=0)
-    ok = (n_pos > 0) & (n_neg > 0)
-    return float(np.mean((pos * below).sum(axis=0)[ok] / (n_pos[ok] * n_neg[ok]))) if ok.any() else float("nan")
-
-
-def gain_holds(targets: np.ndarray, before: np.ndarray, after: np.ndarray, settings: SubsetHeadSettings,
-               seed: int = 0) -> bool:
-    """Whether ``after [n, L]`` ranks better than ``before`` over paired bootstrap resamples of
-    the ``n`` albums: the lower end of the central ``settings.confidence`` interval of the
-    macro ROC-AUC gain is above 0."""
-    if settings.bootstrap_rounds <= 0:
-        return True
-    rng = np.random.default_rng(seed)
-    ranked = [(order, np.take_along_axis(targets, order, axis=0))
-              for order in (np.argsort(before, axis=0, kind="stable"), np.argsort(after, axis=0, kind="stable"))]
-    gains = []
-    for _ in range(settings.bootstrap_rounds):
-        weights = np.bincount(rng.integers(0, len(targets), len(targets)), minlength=len(targets)).astype(float)
-        gains.append(weighted_macro_auc(ranked[1], weights) - weighted_macro_auc(ranked[0], weights))
-    return bool(np.nanpercentile(gains, 50 * (1 - settings.confidence)) > 0)
-
-
 def best_candidate(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
                    subset: tuple[str, ...], rows: tuple[np.ndarray, np.ndarray], loss: nn.Module,
                    settings: SubsetHeadSettings, seed: int) -> tuple[SubsetHead, np.ndarray, str]:
@@ -201,7 +166,7 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
             head, own_val, start = best_candidate(tagger, features, targets, subset, (train_rows, val_rows), loss,
                                                   settings, seed)
             fused, own = macro_roc_auc(y_val, fused_val), macro_roc_auc(y_val, own_val)
-            kept = own > fused + settings.margin and gain_holds(y_val, fused_val, own_val, settings)
+            kept = own > fused + settings.margin
             report.subsets[subset_key(subset)] = (fused, own, kept, start)
             if kept:
                 tagger.add_subset_head(subset, head)

@@ -32,12 +32,14 @@ class ViewEmbeddingCollator:
         batch = self.collate(items)
         rows = batch["index"].tolist()
         with torch.inference_mode():
-            batch["vectors"] = [view(batch[self.modality]).float() if self._lacks(number, rows) else None
-                                for number, view in enumerate(self.views)]
+            batch["vectors"] = [view(batch[self.modality]).float() if _lacks(self.keys, lacking, rows) else None
+                                for view, lacking in zip(self.views, self.missing)]
         return batch
 
-    def _lacks(self, number: int, rows: list[int]) -> bool:
-        return any(self.keys[i] in self.missing[number] for i in rows)
+
+def _lacks(keys: list[str], lacking: set[str], rows: list[int]) -> bool:
+    """Whether a view lacks (``lacking``: the keys it has no entry for) any album of ``rows``."""
+    return any(keys[i] in lacking for i in rows)
 
 
 def _batches(
@@ -134,7 +136,7 @@ def _embed_missing(records, keys, loader, views, stores, cached, missing, batch_
             rows = batch["index"].tolist()
             present = batch[modality]["present"].numpy()
             for number, encoder in enumerate(encoders):
-                if not any(keys[i] in missing[number] for i in rows):
+                if not _lacks(keys, missing[number], rows):
                     continue
                 if collate is not None:
                     vectors = batch["vectors"][number].numpy()

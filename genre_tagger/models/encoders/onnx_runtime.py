@@ -96,7 +96,7 @@ class OnnxFunction:
         return {**self.__dict__, "_session": None, "_stamp": None}
 
     def __call__(self, module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
-        # the pid too: a session inherited through fork (a DataLoader worker) has lost its threads
+        # the pid too: ONNX Runtime sessions are not fork-safe, so a forked DataLoader worker opens its own
         stamp = (os.getpid(), _weights_stamp(module))
         if self._session is None or stamp != self._stamp:
             self._session, self._stamp = self._open(module), stamp

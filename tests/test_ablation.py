@@ -6,11 +6,15 @@ import csv
 import json
 import math
 
+import numpy as np
 import pytest
 
+from genre_tagger.metrics import macro_roc_auc
 from genre_tagger.training.ablation import AT_INFERENCE, TRAINED, modality_subsets, run_ablation
 from genre_tagger.data.synthetic import write_catalog
 from genre_tagger.errors import UserInputError
+from genre_tagger.training.ablation.report import subset_gaps
+from genre_tagger.training.ablation.runner import SubsetResult
 
 METRICS = ("macro_roc_auc", "micro_roc_auc", "macro_pr_auc", "micro_f1", "macro_f1", "coverage_at_1")
 
@@ -68,6 +72,14 @@ def test_ablate_writes_table_chart_per_label_and_json(ablation):
     stored = json.loads((output / "ablation.json").read_text())
     assert stored["split"] == "test" and len(stored["rows"]) == 14
     assert set(stored["findings"]["absence_costs"]) == {"audio", "image", "text"}
+    gaps = stored["findings"]["subset_gaps"]
+    assert list(gaps) == names[:-1]
+    by_setting = {(r["setting"], r["modalities"]): float(r["macro_roc_auc"]) for r in rows}
+    for name, gap in gaps.items():
+        assert gap["gap"] == pytest.approx(by_setting[(AT_INFERENCE, name)] - by_setting[(TRAINED, name)], abs=1e-6)
+        low, high = gap["gap_interval_90"]
+        assert low <= high
+    assert "Full model with only the subset vs trained on the subset" in markdown
 
 
 def write_variant(catalog, name, **overrides):
@@ -116,3 +128,22 @@ def test_ablate_logs_every_run_to_wandb_offline(catalog, fast_config, tmp_path):
     # subset's and the summary's can share one)
     summary_run = next(run for run in runs if list(run.glob("files/media/table/ablation_*.table.json")))
     assert report["group"].encode() in next(summary_run.glob("*.wandb")).read_bytes()
+
+
+def test_subset_gap_interval_tells_a_real_gap_from_noise():
+    """A restricted model scoring the labels well against a trained head scoring noise: ahead,
+    interval above 0; against itself: a zero gap."""
+    rng = np.random.default_rng(0)
+    targets = (rng.random((80, 6)) < 0.3).astype(float)
+    good, noise = targets + rng.normal(0, 0.5, targets.shape), rng.random(targets.shape)
+    subsets = [("audio",), ("text",), ("audio", "text")]
+
+    def result(scores):
+        return SubsetResult({"macro_roc_auc": macro_roc_auc(targets, scores)}, [], scores)
+
+    results = {(AT_INFERENCE, ("audio",)): result(good), (TRAINED, ("audio",)): result(noise),
+               (AT_INFERENCE, ("text",)): result(noise), (TRAINED, ("text",)): result(noise)}
+    gaps = subset_gaps(results, subsets, targets)
+    assert gaps["audio"]["gap"] > 0.2 and gaps["audio"]["gap_interval_90"][0] > 0
+    assert gaps["text"]["gap"] == 0 and gaps["text"]["gap_interval_90"] == (0.0, 0.0)
+    assert "audio+text" not in gaps

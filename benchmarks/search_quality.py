@@ -154,16 +154,22 @@ def items(queries, owner, gallery, genres) -> dict:
     return {"ranks": own_ranks(queries, owner, gallery), "shares": precision_shares(gallery, genres, 10)}
 
 
-def paired_lines(default: dict, baselines: dict[str, dict], n_queries: int, n_albums: int) -> list[str]:
-    """Default minus each baseline on the same test items: recall@10 and @5 over queries (with a sign test over
-    whole rankings), precision@10 over gallery albums; 95 % paired bootstrap intervals."""
+def paired(default: dict, baselines: dict[str, dict]) -> dict[str, dict]:
+    """Default minus each baseline on the same test items: recall@10 and @5 over queries (with a
+    sign test over whole rankings), precision@10 over gallery albums; 95 % paired bootstrap intervals."""
+    return {name: {"recall_at_10": paired_recall_difference(default["ranks"], base["ranks"]),
+                   "recall_at_5": paired_recall_difference(default["ranks"], base["ranks"], k=5),
+                   "rank_sign_test": paired_rank_sign_test(default["ranks"], base["ranks"]),
+                   "precision_at_10": paired_difference(default["shares"], base["shares"])}
+            for name, base in baselines.items()}
+
+
+def paired_lines(comparisons: dict[str, dict], n_queries: int, n_albums: int) -> list[str]:
+    """``paired``'s comparisons as markdown lines."""
     lines = ["", f"Paired on the same {n_queries} test queries / {n_albums} gallery albums, default minus each "
              "baseline (95 % bootstrap interval; items only the default / only the baseline gets right):", ""]
-    for name, base in baselines.items():
-        r10 = paired_recall_difference(default["ranks"], base["ranks"])
-        r5 = paired_recall_difference(default["ranks"], base["ranks"], k=5)
-        signs = paired_rank_sign_test(default["ranks"], base["ranks"])
-        p10 = paired_difference(default["shares"], base["shares"])
+    for name, c in comparisons.items():
+        r10, r5, signs, p10 = c["recall_at_10"], c["recall_at_5"], c["rank_sign_test"], c["precision_at_10"]
         lines.append(f"- vs {name}: R@10 {r10['delta']:+.3f} [{r10['low']:+.3f}, {r10['high']:+.3f}] "
                      f"({r10['wins']} / {r10['losses']} queries); R@5 {r5['delta']:+.3f} [{r5['low']:+.3f}, "
                      f"{r5['high']:+.3f}]; own album ranked higher for {signs['better']} queries, lower for "
@@ -267,13 +273,15 @@ def main() -> None:
               for name, runs in tables["test"].items()]
     lines += ["", "The same rows on the val split (where the epoch and the genre weight were selected):", "",
               lines[2], lines[3]] + [row(name, runs) for name, runs in tables["val"].items()]
-    if default is not None:
-        lines += paired_lines(default, baselines, n["n_queries"], n["n_albums"])
+    comparisons = paired(default, baselines) if default is not None else {}
+    if comparisons:
+        lines += paired_lines(comparisons, n["n_queries"], n["n_albums"])
     text = "\n".join(lines)
     out = checkpoint.parent / "search_quality.md"
     out.write_text(text + "\n", encoding="utf-8")
     (checkpoint.parent / "search_quality.json").write_text(
-        json.dumps({**tables, "genre_weights (album / text)": chosen}, indent=1),
+        json.dumps({**tables, "genre_weights (album / text)": chosen, "paired (test, default minus)": comparisons},
+                   indent=1),
         encoding="utf-8")
     print(text)
     print(f"written to {out}", file=sys.stderr)

@@ -80,6 +80,12 @@ def test_ablate_writes_table_chart_per_label_and_json(ablation):
         low, high = gap["gap_interval_90"]
         assert low <= high
     assert "Full model with only the subset vs trained on the subset" in markdown
+    scores = np.load(output / "scores.npz")
+    targets = scores["targets"]
+    assert targets.shape == (int(rows[0]["albums"]), report["labels"])
+    for row in rows:  # each stored row's scores give back its own macro ROC-AUC
+        stored_scores = scores[f"{row['setting']}/{row['modalities']}"]
+        assert macro_roc_auc(targets, stored_scores) == pytest.approx(float(row["macro_roc_auc"]), abs=1e-6)
 
 
 def write_variant(catalog, name, **overrides):

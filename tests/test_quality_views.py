@@ -9,6 +9,7 @@ import torch
 from genre_tagger.config import instantiate
 from genre_tagger.models.encoders.base import build_encoder
 from genre_tagger.features import encoder_fingerprint, extract_features
+from genre_tagger.metrics import macro_roc_auc
 from genre_tagger.models.encoders.views import fit_views
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -136,6 +137,9 @@ def test_reference_learns_and_not_from_shuffled_labels(catalog2):
     assert set(real.metrics) == {"audio", "image", "text", "fused"}
     assert real.metrics["fused"]["macro_roc_auc"] > 0.7
     assert real.metrics["text"]["macro_roc_auc"] - shuffled.metrics["text"]["macro_roc_auc"] > 0.12
+    assert real.scores["fused"].shape == (len(held_out), data.targets.shape[1])  # the test probabilities kept
+    assert macro_roc_auc(data.targets[held_out], real.scores["text"]) == pytest.approx(
+        real.metrics["text"]["macro_roc_auc"], abs=1e-9)
 
 
 TINY_VIEWS = """

@@ -31,9 +31,11 @@ TEXT = "text"  # the modality the reference reads as tf-idf of the album's texts
 
 @dataclass
 class ReferenceResult:
-    """``metrics[name]``: tagging metrics (docs/metrics.md) on the evaluation split; name is a modality or ``fused``."""
+    """``metrics[name]``: tagging metrics (docs/metrics.md) on the evaluation split; name is a
+    modality or ``fused``; ``scores[name]``: its probabilities ``[N_eval, L]`` (paired comparisons)."""
 
     metrics: dict[str, dict] = field(default_factory=dict)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
     chosen_c: dict[str, float] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -96,15 +98,16 @@ def select_c(features, targets: np.ndarray, train: np.ndarray, val: np.ndarray,
 
 
 def fit_lr(features, targets: np.ndarray, splits: dict[str, np.ndarray], eval_split: str,
-           grid: tuple[float, ...]) -> tuple[dict, float]:
-    """``select_c`` on train/val; test metrics at val-calibrated thresholds."""
+           grid: tuple[float, ...]) -> tuple[dict, float, np.ndarray]:
+    """``select_c`` on train/val; test metrics at val-calibrated thresholds, C, test probabilities."""
     c, model, val_scores, _ = select_c(features, targets, splits["train"], splits["val"], grid)
     sigmoid = lambda x: 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))  # noqa: E731
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         test_scores = model.decision_function(features[splits[eval_split]])
     thresholds = calibrate_thresholds(targets[splits["val"]], sigmoid(val_scores))
-    return compute_metrics(targets[splits[eval_split]], sigmoid(test_scores), thresholds), c
+    probabilities = sigmoid(test_scores)
+    return compute_metrics(targets[splits[eval_split]], probabilities, thresholds), c, probabilities
 
 
 def run_reference(
@@ -126,12 +129,13 @@ def run_reference(
             matrix, present = dense_features(records, loaders[modality], num_workers, progress)
             blocks[modality] = sparse.csr_matrix(_standardise(matrix, present, train))
             grid = C_GRID
-        result.metrics[modality], result.chosen_c[modality] = fit_lr(blocks[modality], targets, splits, eval_split, grid)
+        result.metrics[modality], result.chosen_c[modality], result.scores[modality] = fit_lr(
+            blocks[modality], targets, splits, eval_split, grid)
         result.seconds[modality] = round(time.monotonic() - clock, 1)
     if len(blocks) > 1:
         clock = time.monotonic()
         fused = sparse.hstack([blocks[m] for m in modalities]).tocsr()
-        result.metrics["fused"], result.chosen_c["fused"] = fit_lr(fused, targets, splits, eval_split,
-                                                                   C_GRID + TEXT_C_GRID[1:])
+        result.metrics["fused"], result.chosen_c["fused"], result.scores["fused"] = fit_lr(
+            fused, targets, splits, eval_split, C_GRID + TEXT_C_GRID[1:])
         result.seconds["fused"] = round(time.monotonic() - clock, 1)
     return result

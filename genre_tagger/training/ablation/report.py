@@ -372,6 +372,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def write_scores(path: Path, results: dict, targets: np.ndarray | None) -> None:
+    """``scores.npz``: every row's scores on the evaluated albums, ``<setting>/<modalities>``
+    ``[N_eval, L]``, and their labels ``targets`` (when known): for paired comparisons with
+    other models on the same albums."""
+    arrays = {f"{setting}/{_name(subset)}": r.scores for (setting, subset), r in results.items() if r.scores is not None}
+    if targets is not None:
+        arrays["targets"] = np.asarray(targets)
+    np.savez_compressed(path, **arrays)
+
+
 def write_outputs(
     out: Path, results: dict, subsets: list[tuple[str, ...]], labels: list[str], summary: dict[str, Any],
     targets: np.ndarray | None = None, taxonomy: Taxonomy | None = None,
@@ -392,9 +402,10 @@ def write_outputs(
         summary = {**summary, "taxonomy_links": len(taxonomy.links)}
         markdown += "\n" + "\n".join(taxonomy_table(rows, extra, len(taxonomy.links)))
     (out / "ablation.md").write_text(markdown, encoding="utf-8")
+    write_scores(out / "scores.npz", results, targets)
     draw_chart(rows, subsets, summary, out / "ablation.png")
     report = _json_safe({**summary, "findings": found, "rows": rows, "per_label": per_label,
                          "files": {k: str(out / k) for k in ("ablation.csv", "ablation.md", "ablation.png",
-                                                             "per_label.csv", "ablation.json")}})
+                                                             "per_label.csv", "ablation.json", "scores.npz")}})
     (out / "ablation.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     return report

@@ -7,7 +7,7 @@ import torch
 
 from genre_tagger.search.combine import GENRE_END, WEIGHTS, combine, metrics_at, query_weight
 from genre_tagger.search.payload import genre_weights
-from genre_tagger.search.weights import choose_genre_weights, one_se_choice
+from genre_tagger.search.weights import choose_genre_weights, log_rank_scores, one_se_choice
 
 
 def _unit(x: np.ndarray) -> torch.Tensor:
@@ -56,8 +56,8 @@ def test_a_weight_below_the_genre_end_is_chosen_when_the_joint_space_helps():
     weights, tried = choose_genre_weights(vectors)
     assert 0 < weights.text < 5.0  # both parts count for text queries
     by_weight = {t["weight"]: t for t in tried}
-    assert by_weight[weights.text]["val_score"] > by_weight[GENRE_END]["val_score"] + 0.2
-    assert by_weight[weights.text]["val_score"] > by_weight[0.0]["val_score"] + 0.1
+    assert by_weight[weights.text]["val_rank_score"] > by_weight[GENRE_END]["val_rank_score"] + 0.2
+    assert by_weight[weights.text]["val_rank_score"] > by_weight[0.0]["val_rank_score"] + 0.1
     # a joint space that also holds the genres, beside noisy genre scores: album-to-album too
     weights, tried = choose_genre_weights(_vectors(joint_noise=1.5, genre_noise=0.6, genre_in_joint=2.0))
     by_weight = {t["weight"]: t for t in tried}
@@ -93,3 +93,10 @@ def test_payload_weights_old_and_new():
     assert genre_weights({"genre_weight": 1.5}) == (1.5, 1.5)  # one weight for both, as stored before
     assert genre_weights({}) == (0.0, 0.0)
     assert genre_weights({"genre_weight": 10.0, "text_genre_weight": 1.5}) == (10.0, 1.5)
+
+
+def test_the_text_weight_counts_every_rank_not_only_hits_at_1_5_10():
+    scores = log_rank_scores(np.array([1, 3, 11, 40, 100]), 100)
+    assert scores[0] == 1.0 and scores[-1] == pytest.approx(0.0)
+    assert np.all(np.diff(scores) < 0)  # a move from rank 11 to 3 counts, though 11 is no hit at 10
+    assert log_rank_scores(np.array([1]), 1).tolist() == [1.0]

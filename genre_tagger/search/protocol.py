@@ -50,13 +50,6 @@ def precision_at_k(gallery: np.ndarray, genres: Sequence[Sequence[str] | None], 
     return float(shares.mean()) if len(shares) else float("nan")
 
 
-def query_scores(ranks: np.ndarray) -> np.ndarray:
-    """Per query, the mean of its hits at 1, 5 and 10 (``ranks``: 1-based own-album ranks): the
-    queries' mean is the selection score, the mean of recall@1/5/10."""
-    ranks = np.asarray(ranks)
-    return np.mean([(ranks <= k).astype(float) for k in (1, 5, 10)], axis=0) if len(ranks) else np.zeros(0)
-
-
 def search_metrics(queries: np.ndarray, owner: np.ndarray, gallery: np.ndarray,
                    genres: Sequence[Sequence[str] | None]) -> dict[str, float]:
     """The search metric keys from query vectors (``owner``: their album's gallery row), the gallery

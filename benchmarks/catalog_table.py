@@ -46,10 +46,18 @@ def tagging_cells(quality: dict) -> dict[str, str]:
     if gaps:
         name, worst = min(gaps.items(), key=lambda item: item[1]["gap"])
         low, high = worst.get("gap_interval_90") or (float("nan"), float("nan"))
-        ahead = sum(1 for g in gaps.values() if g["gap"] >= 0)
-        cells["per subset: full model minus trained on it, worst of six [90 %]"] = (
-            f"{name} {worst['gap']:+.3f} [{low:+.3f}, {high:+.3f}]; {ahead} of {len(gaps)} at or above")
+        verdicts = [verdict(g.get("gap_interval_90")) for g in gaps.values()]
+        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("ahead", "level", "behind"))
+        cells[f"per subset: full model minus trained on it, worst of {len(gaps)} [90 %]; verdicts"] = (
+            f"{name} {worst['gap']:+.3f} [{low:+.3f}, {high:+.3f}]; {counts}")
     return cells
+
+
+def verdict(interval) -> str:
+    """ahead / behind when the interval excludes 0, else level (within noise)."""
+    if not interval:
+        return "level"
+    return "ahead" if interval[0] > 0 else "behind" if interval[1] < 0 else "level"
 
 
 def _method(table: dict, prefix: str) -> dict | None:

@@ -17,8 +17,9 @@ import argparse
 import json
 from pathlib import Path
 
-TRAINED = "trained_on_subset"
-AT_INFERENCE = "full_model_subset_at_inference"
+from genre_tagger.training.ablation import TRAINED
+from genre_tagger.training.ablation.report import interval_verdict
+
 DEFAULT_PREFIX = "joint space + genre scores: shipped config"
 GENRE = "tagger's genre scores, cosine"
 REFERENCE_PREFIX = "simple features + LR"
@@ -46,18 +47,11 @@ def tagging_cells(quality: dict) -> dict[str, str]:
     if gaps:
         name, worst = min(gaps.items(), key=lambda item: item[1]["gap"])
         low, high = worst.get("gap_interval_90") or (float("nan"), float("nan"))
-        verdicts = [verdict(g.get("gap_interval_90")) for g in gaps.values()]
-        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("ahead", "level", "behind"))
+        verdicts = [interval_verdict(g.get("gap_interval_90")) for g in gaps.values()]
+        counts = ", ".join(f"{verdicts.count(v)} {v.split()[0]}" for v in ("ahead", "level within noise", "behind"))
         cells[f"per subset: full model minus trained on it, worst of {len(gaps)} [90 %]; verdicts"] = (
             f"{name} {worst['gap']:+.3f} [{low:+.3f}, {high:+.3f}]; {counts}")
     return cells
-
-
-def verdict(interval) -> str:
-    """ahead / behind when the interval excludes 0, else level (within noise)."""
-    if not interval:
-        return "level"
-    return "ahead" if interval[0] > 0 else "behind" if interval[1] < 0 else "level"
 
 
 def _method(table: dict, prefix: str) -> dict | None:

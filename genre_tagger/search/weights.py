@@ -7,7 +7,7 @@ A query scores ``1 - log(rank) / log(gallery size)``: 1 at rank 1, 0 at the bott
 rank counted. Hits at 1, 5 and 10 (the metrics reported) turn a query's move from rank 11 to
 rank 3 into noise or a jump; on val splits of 27 to 220 queries (six catalogs) the rank
 score chose text weights whose test recall@10 was at or above the genre scores' on five,
-where hits at 1/5/10 fell behind on two (benchmarks/RESULTS.md).
+where hits at 1/5/10 fell behind on two (docs/experiments.md).
 
 A val split of a hundred albums tells weights apart only roughly, and the genre-score end
 is what the tagger was trained for: each weight is chosen by the one-standard-error rule,

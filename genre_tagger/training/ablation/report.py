@@ -256,6 +256,15 @@ def _headline(found: dict[str, Any]) -> list[str]:
     return lines
 
 
+def interval_verdict(interval: Any) -> str:
+    """``ahead`` / ``behind`` when a ``(low, high)`` interval of a difference excludes 0,
+    ``level within noise`` when it holds 0, ``n/a`` when it is missing or not finite."""
+    if not interval or not all(_finite(v) for v in interval):
+        return "n/a"
+    low, high = interval
+    return "ahead" if low > 0 else "behind" if high < 0 else "level within noise"
+
+
 def _gap_table(gaps: dict[str, Any]) -> list[str]:
     """Markdown lines: per subset, full model restricted minus trained on it, with its interval."""
     if not gaps:
@@ -264,10 +273,8 @@ def _gap_table(gaps: dict[str, Any]) -> list[str]:
              "| modalities | full model minus trained on subset | 90% bootstrap interval | verdict |",
              "|---|---:|---|---|"]
     for name, gap in gaps.items():
-        low, high = gap.get("gap_interval_90", (float("nan"), float("nan")))
-        known = _finite(low) and _finite(high)
-        verdict = ("n/a" if not known else "ahead" if low > 0 else "behind" if high < 0 else "level within noise")
-        interval = f"{low:+.3f} to {high:+.3f}" if known else "n/a"
+        verdict = interval_verdict(gap.get("gap_interval_90"))
+        interval = "n/a" if verdict == "n/a" else "{:+.3f} to {:+.3f}".format(*gap["gap_interval_90"])
         lines.append(f"| {name} | {gap['gap']:+.3f} | {interval} | {verdict} |")
     return lines + [""]
 

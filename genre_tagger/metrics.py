@@ -25,13 +25,47 @@ def evaluable_labels(targets: np.ndarray) -> np.ndarray:
 def macro_roc_auc(targets: np.ndarray, scores: np.ndarray) -> float:
     """Macro ROC-AUC ``targets [N, L]``, ``scores [N, L]`` over the evaluable labels; NaN if none.
 
-    The one implementation: training's model selection, evaluation, the ablation and its
-    bootstrap all call it.
+    The one implementation: training's model selection, evaluation and the ablation call it;
+    bootstraps use ``resampled_macro_roc_auc``, the same value without sorting each resample.
     """
     labels = evaluable_labels(np.asarray(targets))
     if len(labels) == 0:
         return float("nan")
     return float(roc_auc_score(np.asarray(targets)[:, labels], np.asarray(scores)[:, labels], average="macro"))
+
+
+def ranked_for_resampling(targets: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
+    """What ``resampled_macro_roc_auc`` needs, computed once: per label, the albums in score order
+    ``[N, L]``, their targets in that order, and each album's tie group's first and last
+    position in that order (tied scores share one group)."""
+    targets, scores = np.asarray(targets, dtype=float), np.asarray(scores)
+    order = np.argsort(scores, axis=0, kind="stable")
+    ordered = np.take_along_axis(scores, order, axis=0)
+    n = len(ordered)
+    positions = np.broadcast_to(np.arange(n)[:, None], ordered.shape)
+    starts = np.ones(ordered.shape, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    first = np.maximum.accumulate(np.where(starts, positions, 0), axis=0)
+    ends = np.ones(ordered.shape, dtype=bool)
+    ends[:-1] = starts[1:]
+    last = np.flip(np.minimum.accumulate(np.flip(np.where(ends, positions, n - 1), axis=0), axis=0), axis=0)
+    return {"order": order, "targets": np.take_along_axis(targets, order, axis=0), "first": first, "last": last}
+
+
+def resampled_macro_roc_auc(ranked: dict[str, np.ndarray], counts: np.ndarray) -> float:
+    """``macro_roc_auc`` of the albums taken ``counts [N]`` times each (a bootstrap resample),
+    from ``ranked_for_resampling``: the same value, ties counted half, without sorting again."""
+    weights = np.asarray(counts, dtype=float)[ranked["order"]]
+    positive, negative = weights * ranked["targets"], weights * (1 - ranked["targets"])
+    below = np.vstack([np.zeros((1, negative.shape[1])), np.cumsum(negative, axis=0)])  # negatives before each position
+    strictly_below = np.take_along_axis(below, ranked["first"], axis=0)
+    tied = np.take_along_axis(below, ranked["last"] + 1, axis=0) - strictly_below
+    n_pos, n_neg = positive.sum(axis=0), negative.sum(axis=0)
+    evaluable = (n_pos > 0) & (n_neg > 0)
+    if not evaluable.any():
+        return float("nan")
+    wins = (positive * (strictly_below + 0.5 * tied)).sum(axis=0)
+    return float(np.mean(wins[evaluable] / (n_pos[evaluable] * n_neg[evaluable])))
 
 
 def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:

@@ -55,3 +55,19 @@ def test_per_label_rows_report_nan_auc_for_undefined_labels():
     rows = per_label_rows(targets, np.array([[0.9, 0.2], [0.1, 0.3]]), np.full(2, 0.5), ["A", "B"])
     assert rows[0]["roc_auc"] == pytest.approx(1.0)
     assert np.isnan(rows[1]["roc_auc"]) and rows[1]["positives"] == 0
+
+
+def test_resampled_macro_roc_auc_equals_scoring_the_resample_ties_included():
+    """The bootstraps' fast form gives what ``macro_roc_auc`` gives on the resampled rows."""
+    from genre_tagger.metrics import macro_roc_auc, ranked_for_resampling, resampled_macro_roc_auc
+
+    rng = np.random.default_rng(0)
+    targets = (rng.random((40, 7)) < 0.3).astype(float)
+    scores = np.round(rng.random((40, 7)), 1)  # many tied scores
+    ranked = ranked_for_resampling(targets, scores)
+    for _ in range(20):
+        rows = rng.integers(0, 40, 40)
+        fast = resampled_macro_roc_auc(ranked, np.bincount(rows, minlength=40))
+        assert fast == pytest.approx(macro_roc_auc(targets[rows], scores[rows]), abs=1e-12)
+    assert resampled_macro_roc_auc(ranked, np.ones(40)) == pytest.approx(macro_roc_auc(targets, scores), abs=1e-12)
+    assert np.isnan(resampled_macro_roc_auc(ranked_for_resampling(np.zeros((4, 2)), scores[:4, :2]), np.ones(4)))

@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from genre_tagger.metrics import macro_roc_auc, taxonomy_metrics
+from genre_tagger.metrics import macro_roc_auc, ranked_for_resampling, resampled_macro_roc_auc, taxonomy_metrics
 from genre_tagger.tables import write_csv
 from genre_tagger.taxonomy import Taxonomy
 
@@ -85,11 +85,11 @@ def bootstrap_gain(
     cover retraining noise). ``targets``, ``better``, ``worse``: ``[N, L]``.
     """
     rng = np.random.default_rng(seed)
+    ranked = [ranked_for_resampling(targets, scores) for scores in (better, worse)]
     gains = []
     for _ in range(rounds):
-        rows = rng.integers(0, len(targets), len(targets))
-        picked = targets[rows]
-        gains.append(macro_roc_auc(picked, better[rows]) - macro_roc_auc(picked, worse[rows]))
+        counts = np.bincount(rng.integers(0, len(targets), len(targets)), minlength=len(targets))
+        gains.append(resampled_macro_roc_auc(ranked[0], counts) - resampled_macro_roc_auc(ranked[1], counts))
     gains = np.array(gains)[np.isfinite(gains)]
     if not len(gains):
         return float("nan"), float("nan")

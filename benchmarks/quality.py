@@ -3,7 +3,7 @@ catalog, against the simple-features reference computed in the same run on the s
 
     .venv/bin/python benchmarks/quality.py [--albums 3000] [--labels 250] [--seed 0]
         [--generator synthetic|synthetic2|synthetic3] [--preset demo] [--config YAML ...] [--reuse-cache]
-        [--catalog-dir DIR] [--name SUFFIX] [--no-reference]
+        [--catalog-dir DIR] [--name SUFFIX] [--no-reference] [--ablation DIR]
 
 ``--generator synthetic2`` uses the second generator family (genre_tagger.data.synthetic2,
 40 genres; ``--labels`` is its genre count), ``--generator synthetic3`` the third
@@ -21,6 +21,7 @@ exists; ``--catalog-dir`` or ``$GENRE_TAGGER_CATALOGS`` puts the catalogs elsewh
 a folder shared by several checkouts; outputs stay under benchmarks/_work), runs
 `genre-tagger ablate` on it with the default config (stage 1 audio CNN, frozen
 EfficientNet-Lite0 and MiniLM, cached embeddings, one fusion head per modality subset),
+(or reads an earlier `ablate` output on the same catalog, ``--ablation DIR``)
 and prints a markdown section with the test metrics of the fused model and of
 each single modality, plus the time of each stage: audio-encoder training, embedding
 extraction per modality, and fusion-head training per run.
@@ -123,6 +124,9 @@ def main() -> None:
                         help="folder of the catalogs (default: $GENRE_TAGGER_CATALOGS or benchmarks/_work)")
     parser.add_argument("--no-reference", action="store_true",
                         help="skip the simple-features reference (when another run on the same split gave it)")
+    parser.add_argument("--ablation", type=Path, default=None,
+                        help="an `ablate` output folder on this catalog to compare instead of running `ablate` again "
+                             "(its ablation.json and scores.npz)")
     args = parser.parse_args()
     if args.preset == "demo":
         args.albums, args.labels, args.track_seconds, args.seed, args.generator = 400, 50, 8.0, 0, "synthetic"
@@ -140,7 +144,11 @@ def main() -> None:
         fresh_cache = output / "cache_overlay.yaml"
         fresh_cache.write_text(f"data: {{cache_dir: {json.dumps(str(output / 'cache'))}}}\n", encoding="utf-8")
         overlays.append(str(fresh_cache))
-    report = run_ablation(manifest, output / "ablation", config_files=overlays, wandb_mode="disabled", progress=False)
+    ablation = args.ablation or output / "ablation"
+    if args.ablation is None:
+        report = run_ablation(manifest, ablation, config_files=overlays, wandb_mode="disabled", progress=False)
+    else:
+        report = json.loads((ablation / "ablation.json").read_text(encoding="utf-8"))
     command = " ".join(["python benchmarks/quality.py", *sys.argv[1:]])
     text = section(report, args.albums, args.labels, args.seed, command, args.generator)
     if not args.no_reference:
@@ -151,7 +159,7 @@ def main() -> None:
         text += (f"\n\nModel (`ablate`, trained on each subset; fused = all modalities) vs the simple-features "
                  f"reference (same split; reference features + LR fits {reference_s:.0f} s; C chosen: "
                  f"{reference.chosen_c}):\n\n" + table)
-        intervals = versus_reference(output / "ablation" / "scores.npz", report, reference)
+        intervals = versus_reference(ablation / "scores.npz", report, reference)
         text += "\n\nModel minus reference, 90 % paired bootstrap over the test albums: " + "; ".join(
             f"{name} {gap:+.3f} [{low:+.3f}, {high:+.3f}]" for name, (gap, low, high) in intervals.items())
         report["reference"] = {"metrics": reference.metrics, "chosen_c": reference.chosen_c, "losses": losses,

@@ -1,6 +1,6 @@
 """Files written by earlier releases, brought to today's shape in one step at load time.
 
-Every saved file says its format and version (``genre_tagger.checkpoint/4``); loading runs
+Every saved file says its format and version (``genre_tagger.checkpoint/5``); loading runs
 the steps from its version to today's, in order, and nothing else in the code knows about
 older shapes. A tagger checkpoint's step also upgrades what it carries for other jobs (the
 joint search space, ``genre_tagger.joint_space``). A config (in a checkpoint, or a user's overlay) is upgraded by
@@ -18,7 +18,7 @@ from genre_tagger.errors import UserInputError
 TAGGER_FORMAT = "genre_tagger.checkpoint"
 RECOMMENDER_FORMAT = "genre_tagger.recommender"
 JOINT_SPACE_FORMAT = "genre_tagger.joint_space"  # stored inside a tagger checkpoint's extra
-TAGGER_VERSION = 4
+TAGGER_VERSION = 5
 RECOMMENDER_VERSION = 2
 JOINT_SPACE_VERSION = 2
 
@@ -40,7 +40,9 @@ def upgrade_config(config: dict) -> dict:
     - before training parts were class_paths: ``optim`` becomes the ``optimizer``'s
       init_args, ``training: {mode: ...}`` its strategy's class_path;
     - the per-modality late-fusion heads are gone: ``late_fusion: false`` and
-      ``late_dropout`` are dropped; ``late_fusion: true`` is refused (no model uses it).
+      ``late_dropout`` are dropped; ``late_fusion: true`` is refused (no model uses it);
+    - subset heads are no longer a warm and a fresh candidate kept by a margin: ``margin`` is
+      dropped and the fresh candidate's ``fresh_epochs`` / ``fresh_lr`` become ``epochs`` / ``lr``.
     """
     config = copy.deepcopy(config)
     legacy_optim = config.pop("optim", None)
@@ -59,6 +61,12 @@ def upgrade_config(config: dict) -> dict:
             raise UserInputError("model.tagger.late_fusion is no longer supported (the linear probes, "
                                  "model.tagger.probes, do what it did and better); remove it")
         tagger.pop("late_dropout", None)
+    heads = config.get("subset_heads")
+    if isinstance(heads, dict) and "margin" in heads:  # before blending: a kept/dropped warm and fresh head
+        heads.pop("margin")
+        fresh_epochs, fresh_lr = heads.pop("fresh_epochs", 0), heads.pop("fresh_lr", None)
+        if fresh_epochs:
+            heads["epochs"], heads["lr"] = fresh_epochs, fresh_lr if fresh_lr is not None else heads.get("lr")
     return config
 
 
@@ -139,6 +147,18 @@ def _tagger_3_to_4(payload: dict) -> dict:
     return dict(payload)
 
 
+def _tagger_4_to_5(payload: dict) -> dict:
+    """Format 5 blends a subset head's logits with the fused head's (``subset_heads.<subset>.blend``,
+    the head's share); a file from before scores its subset albums by the head alone (share 1)."""
+    import torch
+
+    state = dict(payload["state_dict"])
+    heads = dict.fromkeys(key.split(".")[1] for key in state if key.startswith("subset_heads."))
+    for name in heads:
+        state.setdefault(f"subset_heads.{name}.blend", torch.ones(()))
+    return {**payload, "state_dict": state}
+
+
 def _recommender_1_to_2(payload: dict) -> dict:
     payload = {**payload, "config": upgrade_recommender_config(payload["config"])}
     state = dict(payload["state_dict"])
@@ -151,7 +171,7 @@ def _recommender_1_to_2(payload: dict) -> dict:
 
 
 STEPS: dict[str, dict[int, Callable[[dict], dict]]] = {
-    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3, 3: _tagger_3_to_4},
+    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3, 3: _tagger_3_to_4, 4: _tagger_4_to_5},
     RECOMMENDER_FORMAT: {1: _recommender_1_to_2},
 }
 CURRENT = {TAGGER_FORMAT: TAGGER_VERSION, RECOMMENDER_FORMAT: RECOMMENDER_VERSION}

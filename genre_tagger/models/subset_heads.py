@@ -1,14 +1,14 @@
 """Deep heads for albums that lack modalities, chosen by presence pattern.
 
 The fused head trains with modality dropout, so one model serves every subset of
-modalities; but it sees each subset only now and then, and on some subsets (text alone,
-on the 3,000-album catalog) it ranks worse than a head trained on that subset. A
-``SubsetHead`` is such a head: its own projections, fusion and MLP for the albums that have
-exactly its modalities, fitted after stage 2 (training/subset_heads.py: warm-started from the
-fused head, fine-tuned with the subset's mask fixed, kept only where it beats the fused head
-on those albums). Albums with every modality, or with a pattern that has no subset head,
-keep the fused head. The probes' stacks (fitted on the fused head's logits) then apply
-to a head's logits as to the fused head's.
+modalities; but it sees each subset only now and then, and on some subsets it ranks worse
+than a head trained on that subset, on others better. A ``SubsetHead`` is a head trained on
+one subset: its own projections, fusion and MLP for the albums that have exactly its
+modalities (training/subset_heads.py). Those albums get a blend of the two heads' logits,
+``(1 - blend) * fused + blend * subset head``, and the probes' stack for their pattern on top
+(training/probes.py chooses both so that the result is the average of the full model's
+stacked scores and the subset model's). Albums with every modality, or with a pattern that
+has no subset head, keep the fused head alone.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class SubsetHead(nn.Module):
     the tokens keep the tagger's layout (``order``, M columns) so that any fusion module
     works unchanged; columns outside ``modalities`` are absent. A modality without a
     projection of the head's own is projected by ``shared[m]`` (the tagger's projections).
+    ``blend`` (a buffer, 0-1): this head's share of its albums' deep logits, the fused head's
+    the rest (1: the head alone, as files from before blending score).
     """
 
     def __init__(self, modalities: list[str], projections: dict[str, nn.Module], fusion: nn.Module, head: nn.Module,
@@ -41,6 +43,7 @@ class SubsetHead(nn.Module):
         self.modalities = list(modalities)
         self.projections = nn.ModuleDict({m: projections[m] for m in self.modalities if m in projections})
         self.fusion, self.head, self.width = fusion, head, width
+        self.register_buffer("blend", torch.ones(()))
 
     @classmethod
     def copied_from(cls, tagger: nn.Module, modalities: list[str], fresh: bool = False,

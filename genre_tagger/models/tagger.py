@@ -104,15 +104,17 @@ class GenreTagger(nn.Module):
     def subset_logits(self, fused: torch.Tensor, embeddings: dict[str, torch.Tensor],
                       present: torch.Tensor) -> torch.Tensor:
         """``fused [B, L]`` with the rows whose presence pattern (``present [B, M]``) has a
-        subset head replaced by that head's logits; other rows are returned as they were."""
+        subset head blended with that head's logits (its ``blend`` share); other rows are
+        returned as they were."""
         patterns = presence_patterns(present)
         out = fused
         for head in self.subset_heads.values():
             rows = patterns == pattern_bits(head.modalities, self.modalities)
             if bool(rows.any()):
                 out = out.clone() if out is fused else out
-                out[rows] = head({m: e[rows] for m, e in embeddings.items()}, present[rows], self.modalities,
-                                 self.projections).to(out.dtype)
+                own = head({m: e[rows] for m, e in embeddings.items()}, present[rows], self.modalities,
+                           self.projections).to(out.dtype)
+                out[rows] = (1 - head.blend) * fused[rows] + head.blend * own
         return out
 
     def forward(self, batch: Batch) -> torch.Tensor:

@@ -27,7 +27,7 @@ from genre_tagger.data.labelled import TrainingData
 from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModule, PreloadedDataModule
 from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
 from genre_tagger.training.probes import fit_probes
-from genre_tagger.training.subset_heads import SubsetHeadSettings, fit_subset_heads
+from genre_tagger.training.subset_heads import SubsetHeadSettings, blend_subset_heads, fit_subset_heads
 from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
 from genre_tagger.runs import say
 from genre_tagger.runs.trainers import TrainerFactory, epochs_trained, fit
@@ -98,9 +98,10 @@ def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: T
     """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept.
 
     Then, with ``subset_heads`` (and ``parts.subset_heads.enabled``), a deep head per subset
-    of modalities where one beats the fused head (training/subset_heads.py); then the
-    tagger's linear probes, when it has them, are fitted and stacked with the head
-    (training/probes.py); the returned val macro ROC-AUC is then the stacked model's.
+    of modalities (training/subset_heads.py); then the tagger's linear probes, when it has
+    them, are fitted and stacked with the head (training/probes.py); the returned val macro
+    ROC-AUC is then the stacked model's. Last, the albums of each subset head get the
+    average of the full model's scores and the subset model's (``blend_subset_heads``).
     ``view_fits``: probe fits shared by heads over the same data (``probes.fit_view_once``).
     """
     datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
@@ -110,12 +111,18 @@ def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: T
         heads = fit_subset_heads(tagger, features, data.targets, data.splits, parts.loss, parts.subset_heads,
                                  seed=int(torch.initial_seed()) % (2 ** 31))
         say(heads.line())
-    if tagger.probes is None:
-        return best
-    report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits,
-                        view_fits=view_fits)
-    say(report.line())
-    return report.stacked_val_auc if report.chosen_c else best
+    if tagger.probes is not None:
+        report = fit_probes(tagger, {m: features[m] for m in tagger.modalities}, data.targets, data.splits,
+                            view_fits=view_fits)
+        say(report.line())
+        best = report.stacked_val_auc if report.chosen_c else best
+    if len(tagger.subset_heads):
+        blend = parts.subset_heads.blend
+        stacked = blend_subset_heads(tagger, features, data.targets, data.splits["val"], blend)
+        say(f"subset heads' albums: {1 - blend:g} x the full model's scores + {blend:g} x the subset model's"
+            + ("; subset models (head + probes), stacked val macro ROC-AUC: "
+               + ", ".join(f"{name} {auc:.3f}" for name, auc in stacked.items()) if stacked else ""))
+    return best
 
 
 class StagedTraining:

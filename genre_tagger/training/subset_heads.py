@@ -1,18 +1,14 @@
 """Fitting per-subset deep heads (models/subset_heads.py) on cached embeddings, after stage 2.
 
 For each proper subset of the tagger's modalities with at least ``min_val_albums`` val
-albums that have all of them: a ``SubsetHead`` starts as a copy of the fused head's
-projections, fusion and MLP, and is fine-tuned for a fixed number of epochs on the training
-albums that have the subset's modalities, with only those present (the fused head's loss).
-A second candidate starts newly initialised and trains longer (as ``ablate``'s head for the
-subset would, without early stopping); the better of the two on val is judged. Val takes no
-part in the training, so it judges it: the head is kept only when its val
-macro ROC-AUC on those albums (scored with the subset alone) beats the fused head's by more
-than ``margin``.
-The probes' stacks, fitted next (training/probes.py), are fitted on the fused head's logits
-throughout (the global one and each pattern's) and applied to a kept head's logits as they
-are: a stack fitted on the val logits of the head that val chose overweights it. Albums with
-every modality therefore score exactly as without subset heads.
+albums that have all of them: a ``SubsetHead`` of the fused head's architecture, newly
+initialised, trained ``epochs`` epochs on the training albums that have the subset's
+modalities, with only those present (the fused head's loss): the head `ablate` would train
+for that subset, without its early stopping. Val takes no part in training or choosing it,
+so the probes' stack fitted next on its val logits (training/probes.py) weighs it honestly;
+its albums then get the average of the full model's stacked scores and the subset model's
+(``blend``). Averaging rather than choosing one by val: on 50-150 val albums the choice is
+noise, and the two models' errors differ.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.subset_heads import SubsetHead, subset_key
 from genre_tagger.models.tagger import GenreTagger
-from genre_tagger.training.probes import fused_head_logits
+from genre_tagger.training.probes import fit_stacking, fused_head_logits
 
 
 @dataclass
@@ -37,32 +33,26 @@ class SubsetHeadSettings:
     """The config's optional ``subset_heads`` section (these are its defaults)."""
 
     enabled: bool = True
-    epochs: int = 10
-    lr: float = 0.0003
+    epochs: int = 40
+    lr: float = 0.001
     weight_decay: float = 0.0001
     batch_size: int = 64
     min_val_albums: int = 50  # as a per-subset stack needs
-    margin: float = 0.002  # val macro ROC-AUC a head must gain over the fused head to be kept
-    # a second candidate, newly initialised, trained ``fresh_epochs`` at ``fresh_lr`` (0 epochs: none);
-    # the better of the two on val is the one judged
-    fresh_epochs: int = 40
-    fresh_lr: float = 0.001
-    own_projections: bool = True  # tune a copy of the projections too (else share the tagger's, frozen)
+    blend: float = 0.5  # the subset model's share of its albums' scores, the full model's the rest
+    own_projections: bool = True  # train projections of its own (else share the tagger's, frozen)
 
 
 @dataclass
 class SubsetHeadReport:
-    """Per subset tried: (fused head's val macro ROC-AUC on its albums, the subset head's, kept,
-    the head's start: "warm" or "fresh")."""
+    """Per subset fitted: (the fused head's val macro ROC-AUC on its albums, the subset head's)."""
 
-    subsets: dict[str, tuple[float, float, bool, str]] = field(default_factory=dict)
+    subsets: dict[str, tuple[float, float]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def line(self) -> str:
         if not self.subsets:
-            return "subset heads: none tried (no subset with enough val albums)"
-        parts = ", ".join(f"{name} {own:.3f} {start}{' (kept)' if kept else ''} vs {fused:.3f}"
-                          for name, (fused, own, kept, start) in self.subsets.items())
+            return "subset heads: none fitted (no subset with enough val albums)"
+        parts = ", ".join(f"{name} {own:.3f} vs {fused:.3f}" for name, (fused, own) in self.subsets.items())
         return f"subset heads, val macro ROC-AUC own vs fused head ({self.seconds:.0f} s): {parts}"
 
 
@@ -89,11 +79,10 @@ def head_logits(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.T
 
 def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Tensor], targets: torch.Tensor,
               loss: nn.Module, order: list[str], settings: SubsetHeadSettings, seed: int = 0,
-              shared: nn.ModuleDict | None = None, fresh: bool = False) -> None:
-    """``settings.epochs`` epochs of AdamW at ``settings.lr`` (``fresh``: ``fresh_epochs`` at
-    ``fresh_lr``) on ``inputs`` (``{m: [n, D_m]}``, ``[n, M]``) and
-    ``targets [n, L]``, shuffled by ``seed``. ``shared`` (the tagger's projections, for the
-    modalities the head has none of its own for) is read, never trained."""
+              shared: nn.ModuleDict | None = None) -> None:
+    """``settings.epochs`` epochs of AdamW at ``settings.lr`` on ``inputs`` (``{m: [n, D_m]}``,
+    ``[n, M]``) and ``targets [n, L]``, shuffled by ``seed``. ``shared`` (the tagger's
+    projections, for the modalities the head has none of its own for) is read, never trained."""
     embeddings, present = inputs
     projected = None
     if shared is not None:  # frozen: projected once, the head then trains on the tokens
@@ -101,12 +90,11 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
             embeddings = {m: e if m in head.projections else shared[m](e.float()) for m, e in embeddings.items()}
         projected = nn.ModuleDict({m: nn.Identity() for m in embeddings if m not in head.projections})
     generator = torch.Generator().manual_seed(seed)
-    epochs, lr = (settings.fresh_epochs, settings.fresh_lr) if fresh else (settings.epochs, settings.lr)
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     head.train()
     with torch.random.fork_rng():  # dropout draws do not move the caller's random state
         torch.manual_seed(seed)
-        for _ in range(epochs):
+        for _ in range(settings.epochs):
             order_rows = torch.randperm(len(targets), generator=generator)
             for start in range(0, len(order_rows), settings.batch_size):
                 batch = order_rows[start:start + settings.batch_size]
@@ -118,36 +106,27 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
     head.eval()
 
 
-def best_candidate(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
-                   subset: tuple[str, ...], rows: tuple[np.ndarray, np.ndarray], loss: nn.Module,
-                   settings: SubsetHeadSettings, seed: int) -> tuple[SubsetHead, np.ndarray, str]:
-    """The warm-started head and (``fresh_epochs`` > 0) a newly initialised one, each trained
-    on the ``rows[0]`` (train) albums; the better on ``rows[1]`` (val): ``(head, its val
-    logits [n_val, L], "warm" | "fresh")``."""
-    order, (train_rows, val_rows) = tagger.modalities, rows
+def train_subset_head(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
+                      subset: tuple[str, ...], train_rows: np.ndarray, loss: nn.Module,
+                      settings: SubsetHeadSettings, seed: int) -> SubsetHead:
+    """A newly initialised head for ``subset``, trained on the ``train_rows`` albums."""
+    order = tagger.modalities
     shared = None if settings.own_projections else tagger.projections
-    train_inputs = subset_inputs(features, subset, train_rows, order)
-    val_inputs = subset_inputs(features, subset, val_rows, order)
+    with torch.random.fork_rng():  # the initial weights depend on the seed alone
+        torch.manual_seed(seed)
+        head = SubsetHead.copied_from(tagger, list(subset), fresh=True, own_projections=settings.own_projections)
     y_train = torch.from_numpy(targets[train_rows].astype(np.float32))
-    best = None
-    for start in ("warm", "fresh") if settings.fresh_epochs > 0 else ("warm",):
-        with torch.random.fork_rng():  # a fresh head's initial weights depend on the seed alone
-            torch.manual_seed(seed)
-            head = SubsetHead.copied_from(tagger, list(subset), fresh=start == "fresh",
-                                          own_projections=settings.own_projections)
-        fine_tune(head, train_inputs, y_train, loss, order, settings, seed, shared, fresh=start == "fresh")
-        val_logits = head_logits(head, val_inputs, order, shared).numpy()
-        auc = macro_roc_auc(targets[val_rows], val_logits)
-        if best is None or auc > best[0]:
-            best = (auc, head, val_logits, start)
-    return best[1], best[2], best[3]
+    fine_tune(head, subset_inputs(features, subset, train_rows, order), y_train, loss, order, settings, seed, shared)
+    head.blend.fill_(settings.blend)
+    return head
 
 
 def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
                      splits: dict[str, np.ndarray], loss: nn.Module,
                      settings: SubsetHeadSettings | None = None, seed: int = 0) -> SubsetHeadReport:
-    """Fit, judge and keep a deep head per proper subset (module docstring). Replaces the
-    tagger's subset heads; returns what was tried. ``targets [N, L]``, ``splits``' rows index it."""
+    """Train a head per proper subset with enough val albums (module docstring), replacing
+    the tagger's subset heads; returns their val AUCs beside the fused head's (for the log:
+    nothing is chosen by them). ``targets [N, L]``, ``splits``' rows index it."""
     settings = settings or SubsetHeadSettings()
     report, clock = SubsetHeadReport(), time.monotonic()
     tagger.subset_heads.clear()
@@ -162,13 +141,50 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
             y_val = targets[val_rows]
             if len(val_rows) < settings.min_val_albums or not len(train_rows) or not len(evaluable_labels(y_val)):
                 continue
-            fused_val = fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows).numpy()
-            head, own_val, start = best_candidate(tagger, features, targets, subset, (train_rows, val_rows), loss,
-                                                  settings, seed)
-            fused, own = macro_roc_auc(y_val, fused_val), macro_roc_auc(y_val, own_val)
-            kept = own > fused + settings.margin
-            report.subsets[subset_key(subset)] = (fused, own, kept, start)
-            if kept:
-                tagger.add_subset_head(subset, head)
+            fused_val = fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows, subset_heads=False).numpy()
+            head = train_subset_head(tagger, features, targets, subset, train_rows, loss, settings, seed)
+            shared = None if settings.own_projections else tagger.projections
+            own_val = head_logits(head, subset_inputs(features, subset, val_rows, order), order, shared).numpy()
+            report.subsets[subset_key(subset)] = (macro_roc_auc(y_val, fused_val), macro_roc_auc(y_val, own_val))
+            tagger.add_subset_head(subset, head)
     report.seconds = time.monotonic() - clock
     return report
+
+
+def blend_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
+                       val: np.ndarray, blend: float) -> dict[str, float]:
+    """Score each subset head's albums by ``(1 - blend)`` x the full model's stacked logits +
+    ``blend`` x the subset model's: its head and its views' probes stacked on the val albums
+    that have the subset (``fit_stacking``, as `ablate` stacks a head trained on the subset).
+
+    Both are linear in the fused head's, the subset head's and the probes' logits, so the
+    average is stored as the pattern's stack (``probes.subset_stack`` and ``subset_offset``)
+    with the head's ``blend`` share of the deep logits. Run after ``fit_probes``. Without
+    fitted probes the heads' raw logits are blended. Returns each subset model's stacked
+    val macro ROC-AUC (in-sample: its stack is fitted on those albums)."""
+    probes, order, found = tagger.probes, tagger.modalities, {}
+    for name, head in tagger.subset_heads.items():
+        head.blend.fill_(blend)
+        rows = val[np.all([features[m].present[val] for m in head.modalities], axis=0)]
+        if probes is None or not bool(probes.fitted) or not len(evaluable_labels(targets[rows])):
+            continue
+        embeddings, present = subset_inputs(features, tuple(head.modalities), rows, order)
+        views = [k for k, probe in enumerate(probes.probes) if probe.view.modality in head.modalities]
+        with torch.no_grad():
+            view_logits = [probes.probes[k](embeddings[m], present[:, order.index(m)])
+                           for k in views for m in [probes.probes[k].view.modality]]
+        components = torch.stack([head_logits(head, (embeddings, present), order, tagger.projections), *view_logits])
+        weights, offset, _, _, found[name] = fit_stacking(components, targets[rows])
+        pattern = probes.pattern(head.modalities)
+        fitted = bool(probes.subset_fitted[pattern])
+        stack = (probes.subset_stack[pattern] if fitted else probes.stack).clone() * (1 - blend)
+        stack[[k + 1 for k in views]] += blend * weights[1:]
+        deep = float(stack[0]) + blend * float(weights[0])  # (1 - blend) a + blend b
+        stack[0] = deep
+        if deep > 0:  # the head's share of the one deep term: blend b / ((1 - blend) a + blend b)
+            head.blend.fill_(blend * float(weights[0]) / deep)
+        probes.subset_stack[pattern] = stack
+        probes.subset_offset[pattern] = (1 - blend) * (probes.subset_offset[pattern] if fitted else probes.offset) \
+            + blend * offset
+        probes.subset_fitted[pattern] = True
+    return found

@@ -113,6 +113,13 @@ def test_a_subset_with_too_few_val_albums_gets_no_head():
     assert not report.subsets and not len(tagger.subset_heads)
 
 
+def test_a_blend_outside_0_to_1_is_refused_with_its_field():
+    from genre_tagger.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="subset_heads.blend"):
+        SubsetHeadSettings(blend=1.5)
+
+
 def test_an_old_subset_heads_section_becomes_its_fresh_candidate():
     from genre_tagger.upgrade import upgrade_config
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genre_tagger.errors import UserInputError
 from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.subset_heads import SubsetHead, subset_key
@@ -40,6 +41,10 @@ class SubsetHeadSettings:
     min_val_albums: int = 50  # as a per-subset stack needs
     blend: float = 0.5  # the subset model's share of its albums' scores, the full model's the rest
     own_projections: bool = True  # train projections of its own (else share the tagger's, frozen)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.blend <= 1.0:
+            raise UserInputError(f"subset_heads.blend must be between 0 and 1, got {self.blend}")
 
 
 @dataclass

@@ -359,8 +359,8 @@ def fit_subset_stacks(tagger: GenreTagger, features: dict[str, ModalityFeatures]
 
     Fitted as the global stack (``fit_stacking``) on the val albums that have every modality
     of the subset, scored with only the subset present: the fused head's logits restricted
-    to it (also where a subset head will score those albums: its weight then applies to the
-    head's logits) and the probes of its views (the others' give a constant, their bias). A stack
+    to it (also where a subset head will score those albums: this stack is the full model's
+    half of their average, ``subset_heads.blend_subset_heads``) and the probes of its views (the others' give a constant, their bias). A stack
     fitted on a few dozen albums can rank worse than the global one, so it is kept only
     where, fitted without each album's fold, it ranks those albums better than the global
     stack (``out_of_fold_stack_auc``). Returns ``{subset: (global stack's out-of-fold val
@@ -376,9 +376,8 @@ def fit_subset_stacks(tagger: GenreTagger, features: dict[str, ModalityFeatures]
             if len(rows) < min_albums or len(evaluable_labels(y)) == 0:
                 continue
             keep = [0] + [k + 1 for k, p in enumerate(probes.probes) if p.view.modality in subset]
-            # the fused head's logits even where a subset head scores these albums: that head was
-            # chosen on these val albums, so its logits here are optimistic and a stack fitted on
-            # them overweights it (measured: text alone on the 1,200-album catalog)
+            # the fused head's logits even where a subset head will score these albums: this is the
+            # full model's stack, which blend_subset_heads averages with the subset model's
             deep = fused_head_logits(tagger, {m: features[m] for m in subset}, val[rows], subset_heads=False)
             components = torch.stack([deep, *(view_val[k - 1][rows] for k in keep[1:])])
             own_auc, global_auc = out_of_fold_stack_auc(components, y, probes.stack[keep])

@@ -176,9 +176,9 @@ def blend_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures
         embeddings, present = subset_inputs(features, tuple(head.modalities), rows, order)
         views = [k for k, probe in enumerate(probes.probes) if probe.view.modality in head.modalities]
         with torch.no_grad():
-            view_logits = [probes.probes[k](embeddings[m], present[:, order.index(m)])
-                           for k in views for m in [probes.probes[k].view.modality]]
-        components = torch.stack([head_logits(head, (embeddings, present), order, tagger.projections), *view_logits])
+            every_view = probes.view_logits(embeddings, present, order, len(rows))
+        components = torch.stack([head_logits(head, (embeddings, present), order, tagger.projections),
+                                  *(every_view[k] for k in views)])
         weights, offset, _, _, found[name] = fit_stacking(components, targets[rows])
         pattern = probes.pattern(head.modalities)
         fitted = bool(probes.subset_fitted[pattern])

@@ -11,7 +11,11 @@ the first runtime with a 90 % paired bootstrap interval over albums; the embeddi
 weights score both): retrain under each runtime to see it.
 
 ``--windows 8 4 3`` compares text window budgets instead (the text loader's ``max_chunks``,
-the runtime as the checkpoint has it): what reading fewer windows of long texts costs.
+or ``10x64`` for 10 windows of 64 tokens; the runtime as the checkpoint has it): what
+reading less of long texts costs. ``--patches 2 1`` compares musicnn's patch budget per
+album (its ``max_patches``; the descriptors beside it read what they read), ``--crops 2 1``
+the audio loader's patches per track (what every audio view reads). Each budget
+embeds into its own cache folder.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/runtime_quality.py --checkpoint RUN/model.ckpt \
         --manifest CATALOG/manifest.jsonl [--modality text] [--runtimes onnx onnx-int8] [--split test]
@@ -61,6 +65,51 @@ def score_settings(bundle, features: dict, modality: str) -> dict[str, tuple[np.
     }
 
 
+def text_budget(spec: str):
+    """``"8"`` or ``"10x64"`` (windows x tokens) -> a function setting the text loader's budget."""
+    chunks, _, tokens = spec.partition("x")
+
+    def apply(bundle) -> None:
+        loader = bundle.loaders["text"]
+        loader.max_chunks = int(chunks)
+        if tokens:
+            loader.max_tokens = int(tokens)
+            loader.stride = min(loader.stride, int(tokens) // 4)
+    return apply
+
+
+def patch_budget(patches: int):
+    """-> a function setting musicnn's patches per album (the audio encoder's learned view)."""
+    def apply(bundle) -> None:
+        encoder = bundle.model.encoders["audio"]
+        for part in (encoder.views.values() if hasattr(encoder, "views") else [encoder]):
+            if hasattr(part, "max_patches"):
+                part.max_patches = patches
+    return apply
+
+
+def crop_budget(per_track: int):
+    """-> a function setting how many patches the audio loader reads per track (every audio view's input)."""
+    def apply(bundle) -> None:
+        loader = bundle.loaders["audio"]
+        loader.patches_per_track = loader.crops_per_track = loader._per_track = per_track
+    return apply
+
+
+def budget_variants(args: argparse.Namespace) -> dict:
+    """``{variant name: apply(bundle)}`` for ``--windows``, ``--patches`` or ``--crops``; empty for runtimes."""
+    if args.windows:
+        args.modality = "text"
+        return {f"{spec} windows": text_budget(spec) for spec in args.windows}
+    if args.patches:
+        args.modality = "audio"
+        return {f"{n} musicnn patches": patch_budget(n) for n in args.patches}
+    if args.crops:
+        args.modality = "audio"
+        return {f"{n} patches per track": crop_budget(n) for n in args.crops}
+    return {}
+
+
 def run(args: argparse.Namespace) -> dict:
     from genre_tagger.checkpoint import load_checkpoint
     from genre_tagger.data.manifest import read_manifest_reporting
@@ -73,13 +122,16 @@ def run(args: argparse.Namespace) -> dict:
     targets, _ = LabelVocabulary(bundle.labels).encode(records)
     cache = Path(args.workdir) / "cache"
     results, first = {}, None
-    variants = args.runtimes if not args.windows else [f"{n} windows" for n in args.windows]
-    for runtime, variant in zip(args.runtimes if not args.windows else [None] * len(variants), variants):
-        if runtime is None:
-            bundle.loaders["text"].max_chunks = int(variant.split()[0])
+    budgets = budget_variants(args)
+    variants = list(budgets) if budgets else args.runtimes
+    for variant in variants:
+        if budgets:
+            budgets[variant](bundle)
+            variant_cache = cache / "".join(c if c.isalnum() else "_" for c in variant)
         else:
-            set_runtime(bundle, args.modality, runtime)
-        features = bundle.embed(records, cache, num_workers=args.num_workers, device="cpu")
+            set_runtime(bundle, args.modality, variant)
+            variant_cache = cache
+        features = bundle.embed(records, variant_cache, num_workers=args.num_workers, device="cpu")
         settings = score_settings(bundle, features, args.modality)
         entry = {"settings": {}}
         for name, (rows, scores) in settings.items():
@@ -124,8 +176,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modality", default="text", help="the modality whose runtime changes")
     parser.add_argument("--runtimes", nargs="+", default=["onnx", "onnx-int8"],
                         help="the first is the reference the others are compared with")
-    parser.add_argument("--windows", type=int, nargs="+", default=None,
-                        help="compare text window budgets (max_chunks) instead of runtimes; the first is the reference")
+    parser.add_argument("--windows", nargs="+", default=None,
+                        help="compare text window budgets instead of runtimes: max_chunks, or CHUNKSxTOKENS "
+                             "(e.g. 10x64); the first is the reference")
+    parser.add_argument("--patches", type=int, nargs="+", default=None,
+                        help="compare musicnn patch budgets per album instead of runtimes; the first is the reference")
+    parser.add_argument("--crops", type=int, nargs="+", default=None,
+                        help="compare the audio loader's patches per track instead of runtimes; the first is the reference")
     parser.add_argument("--split", default="test")
     parser.add_argument("--rounds", type=int, default=300, help="bootstrap rounds")
     parser.add_argument("--num-workers", type=int, default=1)

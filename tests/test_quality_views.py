@@ -25,7 +25,7 @@ SPARSE = {"class_path": "genre_tagger.models.encoders.sparse_text.SparseTextView
           "init_args": {"vocab_size": 4096, "bigram_buckets": 4096, "max_features": 1024}}
 HF_TOKENIZER = {"class_path": "genre_tagger.data.text.HFTokenizer", "init_args": {"path": None}}  # packaged MiniLM's
 WORD_LOADER = {"class_path": "genre_tagger.data.text.TextLoader",
-               "init_args": {"tokenizer": HF_TOKENIZER, "max_tokens": 128, "max_chunks": 6}}  # the default budget
+               "init_args": {"tokenizer": HF_TOKENIZER, "max_tokens": 128, "max_chunks": 8}}  # the default budget
 SPARSE_WORDS = {"class_path": "genre_tagger.models.encoders.sparse_text.SparseTextView",
                 "init_args": {"max_features": 1024, "units": "words", "tokenizer": HF_TOKENIZER}}
 TEXT_VIEWS = {"class_path": "genre_tagger.models.encoders.views.MultiView", "init_args": {"views": {

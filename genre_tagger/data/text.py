@@ -314,7 +314,7 @@ class TextLoader(ModalityLoader):
         tokenizer: Any = None,
         max_tokens: int = 128,
         stride: int = 16,
-        max_chunks: int = 6,
+        max_chunks: int = 8,
     ):
         if max_tokens < 4 or max_chunks < 1 or not 0 <= stride < max_tokens - 2:
             raise ValueError("TextLoader: need max_tokens >= 4, max_chunks >= 1, 0 <= stride < max_tokens - 2")

@@ -65,26 +65,23 @@ def score_settings(bundle, features: dict, modality: str) -> dict[str, tuple[np.
     }
 
 
-def text_budget(spec: str):
-    """``"8"`` or ``"10x64"`` (windows x tokens) -> a function setting the text loader's budget."""
+def text_budget(spec: str, max_tokens: int, stride: int):
+    """``"8"`` or ``"10x64"`` (windows x tokens; tokens default to the checkpoint's ``max_tokens``)
+    -> a function setting the text loader's budget."""
     chunks, _, tokens = spec.partition("x")
+    tokens = int(tokens) if tokens else max_tokens
 
     def apply(bundle) -> None:
         loader = bundle.loaders["text"]
-        loader.max_chunks = int(chunks)
-        if tokens:
-            loader.max_tokens = int(tokens)
-            loader.stride = min(loader.stride, int(tokens) // 4)
+        loader.max_chunks, loader.max_tokens, loader.stride = int(chunks), tokens, min(stride, tokens // 4)
     return apply
 
 
 def patch_budget(patches: int):
     """-> a function setting musicnn's patches per album (the audio encoder's learned view)."""
     def apply(bundle) -> None:
-        encoder = bundle.model.encoders["audio"]
-        for part in (encoder.views.values() if hasattr(encoder, "views") else [encoder]):
-            if hasattr(part, "max_patches"):
-                part.max_patches = patches
+        for view in learned_views(bundle.model.encoders["audio"]):
+            view.max_patches = patches
     return apply
 
 
@@ -92,22 +89,21 @@ def crop_budget(per_track: int):
     """-> a function setting how many patches the audio loader reads per track (every audio view's input)."""
     def apply(bundle) -> None:
         loader = bundle.loaders["audio"]
-        loader.patches_per_track = loader.crops_per_track = loader._per_track = per_track
+        loader.patches_per_track = loader.crops_per_track = per_track
     return apply
 
 
-def budget_variants(args: argparse.Namespace) -> dict:
-    """``{variant name: apply(bundle)}`` for ``--windows``, ``--patches`` or ``--crops``; empty for runtimes."""
+def budget_variants(args: argparse.Namespace, bundle) -> tuple[str, dict]:
+    """The modality scored alone and ``{variant name: apply(bundle)}`` for ``--windows``,
+    ``--patches`` or ``--crops``; ``(args.modality, {})`` when runtimes are compared."""
     if args.windows:
-        args.modality = "text"
-        return {f"{spec} windows": text_budget(spec) for spec in args.windows}
+        text = bundle.loaders["text"]
+        return "text", {f"{spec} windows": text_budget(spec, text.max_tokens, text.stride) for spec in args.windows}
     if args.patches:
-        args.modality = "audio"
-        return {f"{n} musicnn patches": patch_budget(n) for n in args.patches}
+        return "audio", {f"{n} musicnn patches": patch_budget(n) for n in args.patches}
     if args.crops:
-        args.modality = "audio"
-        return {f"{n} patches per track": crop_budget(n) for n in args.crops}
-    return {}
+        return "audio", {f"{n} patches per track": crop_budget(n) for n in args.crops}
+    return args.modality, {}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -122,17 +118,17 @@ def run(args: argparse.Namespace) -> dict:
     targets, _ = LabelVocabulary(bundle.labels).encode(records)
     cache = Path(args.workdir) / "cache"
     results, first = {}, None
-    budgets = budget_variants(args)
+    modality, budgets = budget_variants(args, bundle)
     variants = list(budgets) if budgets else args.runtimes
     for variant in variants:
         if budgets:
             budgets[variant](bundle)
             variant_cache = cache / "".join(c if c.isalnum() else "_" for c in variant)
         else:
-            set_runtime(bundle, args.modality, variant)
+            set_runtime(bundle, modality, variant)
             variant_cache = cache
         features = bundle.embed(records, variant_cache, num_workers=args.num_workers, device="cpu")
-        settings = score_settings(bundle, features, args.modality)
+        settings = score_settings(bundle, features, modality)
         entry = {"settings": {}}
         for name, (rows, scores) in settings.items():
             entry["settings"][name] = {"albums": int(len(rows)), "macro_roc_auc": macro_roc_auc(targets[rows], scores)}
@@ -142,11 +138,11 @@ def run(args: argparse.Namespace) -> dict:
                     results[variants[0]]["settings"][name]["macro_roc_auc"]
                 entry["settings"][name]["interval"] = [low, high]
         if first is None:
-            first = {"embeddings": features[args.modality].embeddings,
+            first = {"embeddings": features[modality].embeddings,
                      "scores": {name: scores for name, (_, scores) in settings.items()}}
         else:
-            entry["drift"] = cosine_drift(features[args.modality].embeddings, first["embeddings"],
-                                          features[args.modality].present)
+            entry["drift"] = cosine_drift(features[modality].embeddings, first["embeddings"],
+                                          features[modality].present)
         results[variant] = entry
     return results
 

@@ -74,6 +74,7 @@ def text_budget(spec: str, max_tokens: int, stride: int):
     def apply(bundle) -> None:
         loader = bundle.loaders["text"]
         loader.max_chunks, loader.max_tokens, loader.stride = int(chunks), tokens, min(stride, tokens // 4)
+        loader.tagging_max_chunks = None  # the budget compared, whatever the checkpoint tags with
     return apply
 
 

@@ -57,9 +57,12 @@ def save_checkpoint(path: Path, bundle: TaggerBundle) -> None:
     partial.replace(path)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> TaggerBundle:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", for_training: bool = False) -> TaggerBundle:
     """Rebuild a ``TaggerBundle``; clear errors for missing, foreign or corrupt files.
 
+    Its loaders read for tagging (``ModalityLoader.for_tagging``: a text loader's
+    ``tagging_max_chunks``) unless ``for_training``: jobs that train on the checkpoint's
+    encoders (`update`, `ablate --encoders-from`) read albums as `train` did.
     ``pretrained:musicnn-mtt`` / ``pretrained:musicnn-msd``: musicnn's zero-shot tagger.
     """
     if is_pretrained(path):
@@ -104,6 +107,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Tag
     except (ValueError, TypeError) as err:
         raise UserInputError(f"{path}: its taxonomy does not fit its labels: {err}") from err
     loaders = {name: _loader_from_spec(spec) for name, spec in payload["loaders"].items()}
+    if not for_training:
+        loaders = {name: loader.for_tagging() for name, loader in loaders.items()}
     return TaggerBundle(model, loaders, list(payload["labels"]), payload["thresholds"].numpy(), config,
                         dict(payload.get("extra") or {}))
 

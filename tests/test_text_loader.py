@@ -216,3 +216,25 @@ def test_training_picks_random_windows_eval_is_fixed():
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError):
         TextLoader(tokenizer=HASHING, max_tokens=16, stride=14)
+
+
+def test_tagging_budget_reads_fewer_windows_and_keys_the_cache_as_that_budget():
+    from genre_tagger.features.keys import encoder_fingerprint
+    from genre_tagger.models.encoders.text import HashedBagEncoder
+
+    loader = TextLoader(tokenizer=HASHING, max_tokens=16, stride=2, max_chunks=6, tagging_max_chunks=2)
+    record = make_record("/", texts=[" ".join(f"w{i}" for i in range(300))])
+    reader = loader.for_tagging()
+    assert loader.load(record)[0]["input_ids"].shape[0] == 6  # training reads its own budget
+    assert reader.load(record)[0]["input_ids"].shape[0] == 2 and loader.window_budget == 6
+    # one spec for both, so a checkpoint written from either keeps both budgets
+    assert reader.settings() == loader.settings() and loader.settings()["tagging_max_chunks"] == 2
+    assert pickle.loads(pickle.dumps(reader)).load(record)[0]["input_ids"].shape[0] == 2
+    encoder = HashedBagEncoder(vocab_size=1000, out_dim=8, frozen=True)
+    plain = {n: TextLoader(tokenizer=HASHING, max_tokens=16, stride=2, max_chunks=n) for n in (2, 6)}
+    assert encoder_fingerprint(reader, encoder) == encoder_fingerprint(plain[2], encoder)
+    assert encoder_fingerprint(loader, encoder) == encoder_fingerprint(plain[6], encoder)  # earlier caches hold
+    assert "tagging_max_chunks" not in plain[6].settings()
+    assert plain[6].for_tagging().load(record)[0]["input_ids"].shape[0] == 6  # no tagging budget: as trained
+    with pytest.raises(ValueError, match="tagging_max_chunks"):
+        TextLoader(tokenizer=HASHING, tagging_max_chunks=0)

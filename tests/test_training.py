@@ -156,3 +156,28 @@ def test_training_progress_goes_to_stderr_and_stdout_stays_for_results(tiny_cata
     captured = capfd.readouterr()
     assert "Epoch" not in captured.out
     assert "Epoch" in captured.err
+
+
+def test_a_checkpoint_tags_at_its_tagging_budget_and_trains_at_its_own(tmp_path):
+    import numpy as np
+
+    from genre_tagger.bundle import TaggerBundle
+    from genre_tagger.checkpoint import save_checkpoint
+    from genre_tagger.config import load_config
+    from genre_tagger.data.dataset import build_loaders
+    from genre_tagger.models.tagger import build_tagger
+    from genre_tagger.testing import make_record
+
+    config = load_config(TINY)
+    config["data"]["loaders"]["text"]["init_args"]["tagging_max_chunks"] = 2
+    model = build_tagger(config["model"], ["text"], 3).eval()
+    loaders = build_loaders(config["data"]["loaders"], ["text"])
+    save_checkpoint(tmp_path / "a.ckpt", TaggerBundle(model, loaders, ["x", "y", "z"], np.full(3, 0.5), config))
+    tagging, training = load_checkpoint(tmp_path / "a.ckpt"), load_checkpoint(tmp_path / "a.ckpt", for_training=True)
+    record = make_record(tmp_path, texts=[" ".join(f"w{i}" for i in range(400))])
+    assert tagging.loaders["text"].load(record)[0]["input_ids"].shape[0] == 2
+    assert training.loaders["text"].load(record)[0]["input_ids"].shape[0] == 4
+    assert tagging.fingerprint("text") != training.fingerprint("text")  # never one cache entry for both
+    save_checkpoint(tmp_path / "b.ckpt", tagging)  # a bundle loaded for tagging, written again
+    stored = torch.load(tmp_path / "b.ckpt", weights_only=True)["loaders"]["text"]["init_args"]
+    assert (stored["max_chunks"], stored["tagging_max_chunks"]) == (4, 2)

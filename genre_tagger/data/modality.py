@@ -44,6 +44,16 @@ class ModalityLoader:
         """class_path + init_args of this loader, for configs and checkpoints."""
         return {"class_path": public_path(type(self)), "init_args": self.settings()}
 
+    def cache_spec(self) -> dict[str, Any]:
+        """What the embedding cache keys this loader's output by: its spec, less settings that
+        do not change what it reads now (e.g. a text loader's budget for another use)."""
+        return self.spec()
+
+    def for_tagging(self) -> "ModalityLoader":
+        """The loader reading albums to tag them (a text loader may read fewer windows than it
+        trained on); the same loader unless a subclass has such a budget."""
+        return self
+
 
 def public_path(cls: type) -> str:
     """The shortest import path of ``cls``: ``genre_tagger.data.audio.AudioLoader`` rather than

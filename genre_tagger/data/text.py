@@ -22,7 +22,11 @@ Caps (documented, not silent: they bound time per album whatever the catalog hol
   more texts than budget), the rest goes to the texts with the most windows per chosen
   window, and a text's windows are spread from its start to its end. Training draws a
   text's windows at random instead.
-- A text longer than ``excerpt_threshold`` characters is read as ``max_chunks`` evenly spaced
+- ``tagging_max_chunks`` (optional) is the budget when the loader reads for tagging rather
+  than for training (``for_tagging()``: what a loaded checkpoint gives `tag`, `evaluate`,
+  `serve`, search and the recommender): a model trained on 8 windows and read with 6 scores
+  as it does with 8, while one trained on 6 scores lower.
+- A text longer than ``excerpt_threshold`` characters is read as ``window_budget`` evenly spaced
   excerpts of ``max_tokens * CHARS_PER_TOKEN`` characters (cut at whitespace) instead of
   being tokenized whole: its windows would be spread across it anyway, and a book-length
   file would otherwise cost seconds per album.
@@ -315,9 +319,12 @@ class TextLoader(ModalityLoader):
         max_tokens: int = 128,
         stride: int = 16,
         max_chunks: int = 8,
+        tagging_max_chunks: int | None = None,
     ):
         if max_tokens < 4 or max_chunks < 1 or not 0 <= stride < max_tokens - 2:
             raise ValueError("TextLoader: need max_tokens >= 4, max_chunks >= 1, 0 <= stride < max_tokens - 2")
+        if tagging_max_chunks is not None and int(tagging_max_chunks) < 1:
+            raise ValueError("TextLoader: tagging_max_chunks must be >= 1 (or null: max_chunks)")
         # ``tokenizer``: a built tokenizer (with ``settings()``), or a class_path spec of one.
         self.tokenizer = instantiate(copy.deepcopy(tokenizer or _DEFAULT_TOKENIZER))
         self.tokenizer_spec = spec_of(self.tokenizer) if hasattr(self.tokenizer, "settings") \
@@ -325,33 +332,59 @@ class TextLoader(ModalityLoader):
         self.max_tokens = int(max_tokens)
         self.stride = int(stride)
         self.max_chunks = int(max_chunks)
+        self.tagging_max_chunks = None if tagging_max_chunks is None else int(tagging_max_chunks)
+        self.tagging = False  # set on the copy for_tagging() returns, never stored
+
+    @property
+    def window_budget(self) -> int:
+        """Windows read per album: ``tagging_max_chunks`` when reading for tagging (and set),
+        else ``max_chunks``."""
+        return self.tagging_max_chunks if self.tagging and self.tagging_max_chunks else self.max_chunks
+
+    def for_tagging(self) -> "TextLoader":
+        """This loader reading at its tagging budget (same settings, so checkpoints keep both)."""
+        reader = copy.copy(self)
+        reader.tagging = True
+        return reader
 
     @property
     def excerpt_threshold(self) -> int:
         """Texts longer than this many characters are read as excerpts (module docstring)."""
-        return 4 * self.max_chunks * self.max_tokens * CHARS_PER_TOKEN
+        return 4 * self.window_budget * self.max_tokens * CHARS_PER_TOKEN
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings = {
             "tokenizer": copy.deepcopy(self.tokenizer_spec),
             "max_tokens": self.max_tokens,
             "stride": self.stride,
             "max_chunks": self.max_chunks,
         }
+        if self.tagging_max_chunks is not None:  # absent otherwise: earlier files keep their specs
+            settings["tagging_max_chunks"] = self.tagging_max_chunks
+        return settings
+
+    def cache_spec(self) -> dict[str, Any]:
+        """The spec of a loader without a tagging budget that reads as this one does now: a
+        copy reading 6 windows for tagging shares cached embeddings with a ``max_chunks: 6``
+        loader, a training one with its plain ``max_chunks`` self."""
+        spec = self.spec()
+        spec["init_args"].pop("tagging_max_chunks", None)
+        spec["init_args"]["max_chunks"] = self.window_budget
+        return spec
 
     def _windows(self, text: str) -> list[list[int]]:
         if len(text) > self.excerpt_threshold:
-            text = excerpts(text, self.max_chunks, self.max_tokens * CHARS_PER_TOKEN)
+            text = excerpts(text, self.window_budget, self.max_tokens * CHARS_PER_TOKEN)
         return self.tokenizer.encode_chunks(text, self.max_tokens, self.stride)
 
     def select(
         self, per_text: list[list[list[int]]], generator: torch.Generator | None = None
     ) -> list[list[int]]:
-        """At most ``max_chunks`` windows from each text's windows, in text then window order.
+        """At most ``window_budget`` windows from each text's windows, in text then window order.
 
         ``generator`` None: deterministic spread; else random windows within each text's quota.
         """
-        quotas = chunk_quotas([len(w) for w in per_text], self.max_chunks)
+        quotas = chunk_quotas([len(w) for w in per_text], self.window_budget)
         chosen = []
         for windows, quota in zip(per_text, quotas):
             chosen.extend(windows[i] for i in pick_windows(len(windows), quota, generator))
@@ -361,11 +394,12 @@ class TextLoader(ModalityLoader):
         """Album texts -> ``{"input_ids": [K, T] long, "attention_mask": [K, T] long}`` or None, warnings."""
         texts, warnings = read_album_texts(record)
         generator = training_generator() if training else None
-        if len(texts) > self.max_chunks:  # only these can get a window: tokenize just them
+        budget = self.window_budget
+        if len(texts) > budget:  # only these can get a window: tokenize just them
             if generator is None:
-                keep = spread_indices(len(texts), self.max_chunks)
+                keep = spread_indices(len(texts), budget)
             else:
-                keep = sorted(int(i) for i in torch.randperm(len(texts), generator=generator)[: self.max_chunks])
+                keep = sorted(int(i) for i in torch.randperm(len(texts), generator=generator)[:budget])
             texts = [texts[i] for i in keep]
         chunks = self.select([self._windows(t) for t in texts], generator)
         if not chunks:

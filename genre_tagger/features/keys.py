@@ -35,10 +35,10 @@ def weights_digest(module: torch.nn.Module) -> str:
 
 
 def encoder_fingerprint(loader: ModalityLoader, encoder: Encoder) -> str:
-    """What makes an embedding reproducible: preprocessing (``loader.spec()``), the encoder's
+    """What makes an embedding reproducible: preprocessing (``loader.cache_spec()``), the encoder's
     spec (``encoder.spec()``), its own weights, and its ``cache_version`` when its code says
     one (bumped when its output changes)."""
-    payload = {"loader": loader.spec(), "encoder": encoder.spec()}
+    payload = {"loader": loader.cache_spec(), "encoder": encoder.spec()}
     if getattr(encoder, "cache_version", None) is not None:  # an encoder's own code changed its output
         payload["version"] = encoder.cache_version
     if not encoder.weights_from_package or encoder.build_spec is None:

@@ -50,7 +50,7 @@ def update(checkpoint: str | Path, manifest: str | Path, output: str | Path, for
     ``UserInputError`` (exit 2) after writing everything but ``model.ckpt`` when the new
     model is worse on the old labels beyond ``tolerance`` and ``force`` is not set.
     ``seed``: the refit's seed (default: the checkpoint's)."""
-    old = load_checkpoint(checkpoint)
+    old = load_checkpoint(checkpoint, for_training=True)  # its albums read as `train` read them
     if not hasattr(old.model, "logits_from_embeddings"):  # a pretrained zero-shot tagger has no head
         raise UserInputError(f"{checkpoint}: only a checkpoint of `train` can be updated")
     config = upgrade_config(copy.deepcopy(old.config))

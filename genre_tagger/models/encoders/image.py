@@ -65,8 +65,8 @@ class EfficientNetLite0(Encoder):
                                       {"pixels": {0: "batch", 2: "height", 3: "width"}},
                                       (torch.linspace(-1, 1, 2 * 3 * 64 * 64).reshape(2, 3, 64, 64),))
         # 8 covers per call: ONNX Runtime's memory arena keeps the largest call's activations
-        backbone = PooledBackbone(self.backbone)
-        return torch.cat([self._onnx(backbone, part.contiguous()) for part in pixels.split(8)])
+        run = self._onnx.bound(PooledBackbone(self.backbone))
+        return torch.cat([run(part.contiguous()) for part in pixels.split(8)])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return _present_rows(inputs["pixels"], inputs["present"], self._embed, self.out_dim)

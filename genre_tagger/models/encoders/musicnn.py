@@ -72,7 +72,7 @@ class MusicnnEncoder(Encoder):
         if self.active_runtime() == "pytorch":
             run, chunk = layers, self.chunk
         else:
-            run, chunk = (lambda x: self._onnx(layers, x)), min(self.chunk, ONNX_CHUNK)
+            run, chunk = self._onnx.bound(layers), min(self.chunk, ONNX_CHUNK)
         return torch.cat([run(patches[start:start + chunk]) for start in range(0, patches.shape[0], chunk)])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

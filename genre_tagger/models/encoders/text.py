@@ -88,14 +88,15 @@ class TransformerTextEncoder(Encoder):
         """
         lengths = attention_mask.sum(dim=1)
         if self.active_runtime() != "pytorch":
-            return torch.cat([self._pooled(ids[None, :n], mask[None, :n])
+            run = self._onnx_pooler()
+            return torch.cat([run(ids[None, :n], mask[None, :n])
                               for ids, mask, n in zip(input_ids, attention_mask, lengths.clamp(min=1).tolist())])
         order = torch.argsort(lengths, descending=True, stable=True)
         outputs = []
         for start in range(0, input_ids.shape[0], self.max_chunks_per_pass):
             rows = order[start:start + self.max_chunks_per_pass]
             width = int(lengths[rows].max().clamp(min=1))  # padding every chunk of the pass shares
-            outputs.append(self._pooled(input_ids[rows, :width], attention_mask[rows, :width]))
+            outputs.append(self.pooler(input_ids[rows, :width], attention_mask[rows, :width]))
         vectors = torch.empty(input_ids.shape[0], self.out_dim, dtype=outputs[0].dtype, device=outputs[0].device)
         vectors[order] = torch.cat(outputs)
         return vectors
@@ -106,14 +107,13 @@ class TransformerTextEncoder(Encoder):
         PyTorch, whose fingerprints stay those of earlier versions."""
         return None if self.active_runtime() == "pytorch" else 1
 
-    def _pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``[n, t]`` ids and mask -> token-mean states ``[n, hidden]``, on the active runtime."""
+    def _onnx_pooler(self):
+        """``(ids [n, t], mask [n, t]) -> [n, hidden]`` on the active ONNX runtime, the weights
+        checked once for all the calls it makes."""
         runtime = self.active_runtime()
-        if runtime == "pytorch":
-            return self.pooler(ids, mask)
         if getattr(self, "_onnx", None) is None or self._onnx_runtime != runtime:
             self._onnx, self._onnx_runtime = _onnx_function(runtime), runtime
-        return self._onnx(self.pooler, ids, mask)
+        return self._onnx.bound(self.pooler)
 
     @property
     def pooler(self) -> "MeanPooledTransformer":

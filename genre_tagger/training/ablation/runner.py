@@ -257,7 +257,7 @@ def prepare(
     """The config (the checkpoint's, when encoders come from one, overlaid by ``config_files``),
     a fresh output folder, and the loaded checkpoint (or None)."""
     out = prepare_run_dir(output)  # refuse an earlier ablation before any slow loading
-    bundle = load_checkpoint(encoders_from) if encoders_from is not None else None
+    bundle = load_checkpoint(encoders_from, for_training=True) if encoders_from is not None else None
     base = upgrade_config(bundle.config) if bundle else None
     config = upgrade_config(load_config(config_files, base=base, upgrade=upgrade_config if base else None))
     if wandb_mode:

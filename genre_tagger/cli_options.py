@@ -27,8 +27,20 @@ def add_print_config(parser: argparse.ArgumentParser) -> None:
 def add_inference_options(parser: argparse.ArgumentParser) -> None:
     """Batching, decoding workers and device of the commands that run a trained tagger."""
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--num-workers", type=int, default=2, help="decoding worker processes")
+    parser.add_argument("--num-workers", type=workers_option, default="auto",
+                        help="decoding worker processes (on a CPU they also run the encoders, one thread each); "
+                             "default auto: one per CPU core, at most 8")
     parser.add_argument("--device", default="auto", help="auto (GPU when present), cpu, cuda, cuda:1 ...")
+
+
+def workers_option(value: str) -> int:
+    """``--num-workers``: a count or ``auto``, resolved here (argparse applies it to the default too)."""
+    from genre_tagger.cpus import worker_count
+
+    try:
+        return worker_count(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_evaluation_options(parser: argparse.ArgumentParser) -> None:

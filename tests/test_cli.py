@@ -75,3 +75,23 @@ def test_print_config_reports_input_errors_with_status_2(tmp_path, capsys, argv,
     status = cli.main([command, "--manifest", "m", "--output", str(tmp_path / "o"), *rest, "--print-config"])
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+def test_decoding_workers_default_to_one_per_usable_core(monkeypatch, capsys):
+    from genre_tagger.cpus import MAX_AUTO_WORKERS, worker_count
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(6)), raising=False)
+    assert worker_count("auto") == worker_count(None) == 6
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert worker_count("auto") == MAX_AUTO_WORKERS
+    assert worker_count(0) == 0 and worker_count("3") == 3
+    for bad in (-1, "many", 2.5, True):
+        with pytest.raises(ValueError, match="num_workers"):
+            worker_count(bad)
+    parser = cli.build_parser()
+    assert parser.parse_args(["tag", "--checkpoint", "c", "--manifest", "m", "--output", "o"]).num_workers == 8
+    assert parser.parse_args(["tag", "--checkpoint", "c", "--manifest", "m", "--output", "o",
+                              "--num-workers", "1"]).num_workers == 1
+    with pytest.raises(SystemExit):
+        parser.parse_args(["tag", "--checkpoint", "c", "--manifest", "m", "--output", "o", "--num-workers", "x"])
+    assert "whole number" in capsys.readouterr().err

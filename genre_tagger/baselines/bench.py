@@ -6,6 +6,7 @@ from pathlib import Path
 
 from genre_tagger.baselines.reference import TEXT, ReferenceResult, run_reference
 from genre_tagger.config import load_config
+from genre_tagger.cpus import worker_count
 from genre_tagger.data.dataset import build_loaders
 from genre_tagger.data.modalities import modality_names
 
@@ -32,4 +33,4 @@ def reference_for_manifest(manifest: str | Path, config_files: list[str] | None 
     usable = [m for m in modalities if any(data.records[i].has_modality(m) for i in data.splits["train"])]
     loaders = build_loaders(REFERENCE_LOADERS, [m for m in usable if m != TEXT])
     return run_reference(data.records, data.targets, data.splits, loaders, usable, eval_split=eval_split,
-                         num_workers=config["data"]["num_workers"], progress=progress)
+                         num_workers=worker_count(config["data"]["num_workers"]), progress=progress)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from genre_tagger.checkpoint import load_checkpoint
+from genre_tagger.cpus import worker_count
 from genre_tagger.data.modalities import words
 from genre_tagger.recommend.baselines import ItemKNN, Popularity
 from genre_tagger.recommend.catalog import add_genre_scores, content_features
@@ -49,7 +50,7 @@ def run_ablation(checkpoint: str | Path, manifest: str | Path, events: str | Pat
     data = load_interactions(manifest, events)
     content, present = content_features(tagger, data.records, tagger.modalities,
                                         default_cache_dir(config["data"]["cache_dir"], manifest),
-                                        config["data"]["num_workers"], progress)
+                                        worker_count(config["data"]["num_workers"]), progress)
     split = data.split
     histories, targets = split.test_inputs(), split.test_target
     cold = ~split.seen_in_training(data.n_items)[targets]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from genre_tagger.cpus import worker_count
 from genre_tagger.recommend.baselines import ItemKNN, Popularity
 from genre_tagger.recommend.catalog import album_table, recommender_content
 from genre_tagger.recommend.fitting import train_one
@@ -67,8 +68,8 @@ def evaluate_recommender(model: str | Path, manifest: str | Path, events: str | 
     is ``id_only.ckpt`` beside ``model``, or trained on these events when there is none."""
     bundle = load_recommender(model)
     data = load_interactions(manifest, events)
-    content, present = recommender_content(bundle, data.records, manifest, bundle.config["data"]["num_workers"],
-                                           progress)
+    workers = worker_count(bundle.config["data"]["num_workers"])
+    content, present = recommender_content(bundle, data.records, manifest, workers, progress)
     id_only_path = Path(model).parent / "id_only.ckpt"
     if id_only_path.is_file():
         id_only = load_recommender(id_only_path)

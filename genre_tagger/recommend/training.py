@@ -18,6 +18,7 @@ from typing import Any
 from genre_tagger.bundle import TaggerBundle
 from genre_tagger.checkpoint import load_checkpoint
 from genre_tagger.config import dump_yaml
+from genre_tagger.cpus import worker_count
 from genre_tagger.data.modalities import parse_modalities
 from genre_tagger.errors import UserInputError
 from genre_tagger.recommend.catalog import content_features, model_inputs
@@ -68,7 +69,7 @@ def _train(tagger: TaggerBundle, checkpoint: Path, manifest: str | Path, data: I
     modalities = config["modalities"]
     content, present = content_features(tagger, data.records, modalities,
                                         default_cache_dir(config["data"]["cache_dir"], manifest),
-                                        config["data"]["num_workers"], progress,
+                                        worker_count(config["data"]["num_workers"]), progress,
                                         genre_scores=config["model"]["genre_scores"])
     tracker = RunTracker(run_dir, config["logger"], run_name=run_dir.name, config=config,
                          tags=["recommender", *modalities], enabled=writer)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from genre_tagger.config import instantiate
+from genre_tagger.cpus import worker_count
 from genre_tagger.runs.trainers import TrainerFactory
 from genre_tagger.training.embedding import EmbeddingSettings
 from genre_tagger.training.strategies import PretrainSettings, TrainingParts
@@ -40,7 +41,7 @@ def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None,
         loss.set_label_frequencies(torch.from_numpy(train_targets.mean(axis=0)))
     trainers = TrainerFactory.from_config(config["trainer"], progress)
     data = config["data"]
-    embedding = EmbeddingSettings(cache_dir, data["batch_size"], data["num_workers"], trainers, progress)
+    embedding = EmbeddingSettings(cache_dir, data["batch_size"], worker_count(data["num_workers"]), trainers, progress)
     scheduler = config.get("scheduler")
     return TrainingParts(
         loss=loss, optimizer=instantiate(config["optimizer"], partial=True),

@@ -8,6 +8,8 @@ then a masked mean over the album's chunks.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -107,7 +109,7 @@ class TransformerTextEncoder(Encoder):
         PyTorch, whose fingerprints stay those of earlier versions."""
         return None if self.active_runtime() == "pytorch" else 1
 
-    def _onnx_pooler(self):
+    def _onnx_pooler(self) -> Callable[..., torch.Tensor]:
         """``(ids [n, t], mask [n, t]) -> [n, hidden]`` on the active ONNX runtime, the weights
         checked once for all the calls it makes."""
         runtime = self.active_runtime()

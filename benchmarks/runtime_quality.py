@@ -14,8 +14,9 @@ weights score both): retrain under each runtime to see it.
 or ``10x64`` for 10 windows of 64 tokens; the runtime as the checkpoint has it): what
 reading less of long texts costs. ``--patches 2 1`` compares musicnn's patch budget per
 album (its ``max_patches``; the descriptors beside it read what they read), ``--crops 2 1``
-the audio loader's patches per track (what every audio view reads). Each budget
-embeds into its own cache folder.
+the audio loader's patches per track (what every audio view reads), ``--cover-sizes 224 192``
+the side covers are resized to (what every cover view reads). Each budget embeds into its
+own cache folder.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/runtime_quality.py --checkpoint RUN/model.ckpt \
         --manifest CATALOG/manifest.jsonl [--modality text] [--runtimes onnx onnx-int8] [--split test]
@@ -94,9 +95,16 @@ def crop_budget(per_track: int):
     return apply
 
 
+def cover_budget(size: int):
+    """-> a function setting the side covers are resized to (every cover view's input)."""
+    def apply(bundle) -> None:
+        bundle.loaders["image"].size = size
+    return apply
+
+
 def budget_variants(args: argparse.Namespace, bundle) -> tuple[str, dict]:
     """The modality scored alone and ``{variant name: apply(bundle)}`` for ``--windows``,
-    ``--patches`` or ``--crops``; ``(args.modality, {})`` when runtimes are compared."""
+    ``--patches``, ``--crops`` or ``--cover-sizes``; ``(args.modality, {})`` when runtimes are compared."""
     if args.windows:
         text = bundle.loaders["text"]
         return "text", {f"{spec} windows": text_budget(spec, text.max_tokens, text.stride) for spec in args.windows}
@@ -104,6 +112,8 @@ def budget_variants(args: argparse.Namespace, bundle) -> tuple[str, dict]:
         return "audio", {f"{n} musicnn patches": patch_budget(n) for n in args.patches}
     if args.crops:
         return "audio", {f"{n} patches per track": crop_budget(n) for n in args.crops}
+    if args.cover_sizes:
+        return "image", {f"covers at {n} px": cover_budget(n) for n in args.cover_sizes}
     return args.modality, {}
 
 
@@ -180,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare musicnn patch budgets per album instead of runtimes; the first is the reference")
     parser.add_argument("--crops", type=int, nargs="+", default=None,
                         help="compare the audio loader's patches per track instead of runtimes; the first is the reference")
+    parser.add_argument("--cover-sizes", type=int, nargs="+", default=None,
+                        help="compare cover sizes (px) instead of runtimes; the first is the reference")
     parser.add_argument("--split", default="test")
     parser.add_argument("--rounds", type=int, default=300, help="bootstrap rounds")
     parser.add_argument("--num-workers", type=int, default=1)

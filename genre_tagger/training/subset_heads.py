@@ -111,18 +111,23 @@ def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Ten
     head.eval()
 
 
+def shared_projections(tagger: GenreTagger, settings: SubsetHeadSettings) -> nn.ModuleDict | None:
+    """The tagger's projections when subset heads share them (frozen), None when each trains its own."""
+    return None if settings.own_projections else tagger.projections
+
+
 def train_subset_head(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
                       subset: tuple[str, ...], train_rows: np.ndarray, loss: nn.Module,
                       settings: SubsetHeadSettings, seed: int) -> SubsetHead:
     """A newly initialised head for ``subset``, trained on the ``train_rows`` albums."""
     order = tagger.modalities
-    shared = None if settings.own_projections else tagger.projections
     with torch.random.fork_rng():  # the initial weights depend on the seed alone
         torch.manual_seed(seed)
         head = SubsetHead.copied_from(tagger, list(subset), fresh=True, own_projections=settings.own_projections)
     y_train = torch.from_numpy(targets[train_rows].astype(np.float32))
-    fine_tune(head, subset_inputs(features, subset, train_rows, order), y_train, loss, order, settings, seed, shared)
-    head.blend.fill_(settings.blend)
+    fine_tune(head, subset_inputs(features, subset, train_rows, order), y_train, loss, order, settings, seed,
+              shared_projections(tagger, settings))
+    head.blend.fill_(settings.blend)  # its share until blend_subset_heads refits it with the probes
     return head
 
 
@@ -148,8 +153,8 @@ def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures],
                 continue
             fused_val = fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows, subset_heads=False).numpy()
             head = train_subset_head(tagger, features, targets, subset, train_rows, loss, settings, seed)
-            shared = None if settings.own_projections else tagger.projections
-            own_val = head_logits(head, subset_inputs(features, subset, val_rows, order), order, shared).numpy()
+            own_val = head_logits(head, subset_inputs(features, subset, val_rows, order), order,
+                                  shared_projections(tagger, settings)).numpy()
             report.subsets[subset_key(subset)] = (macro_roc_auc(y_val, fused_val), macro_roc_auc(y_val, own_val))
             tagger.add_subset_head(subset, head)
     report.seconds = time.monotonic() - clock
@@ -165,11 +170,11 @@ def blend_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures
     Both are linear in the fused head's, the subset head's and the probes' logits, so the
     average is stored as the pattern's stack (``probes.subset_stack`` and ``subset_offset``)
     with the head's ``blend`` share of the deep logits. Run after ``fit_probes``. Without
-    fitted probes the heads' raw logits are blended. Returns each subset model's stacked
+    fitted probes the heads keep the share ``train_subset_head`` gave them (the same
+    ``blend``): their raw logits are blended. Returns each subset model's stacked
     val macro ROC-AUC (in-sample: its stack is fitted on those albums)."""
     probes, order, found = tagger.probes, tagger.modalities, {}
     for name, head in tagger.subset_heads.items():
-        head.blend.fill_(blend)
         rows = val[np.all([features[m].present[val] for m in head.modalities], axis=0)]
         if probes is None or not bool(probes.fitted) or not len(evaluable_labels(targets[rows])):
             continue

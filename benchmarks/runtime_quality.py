@@ -15,7 +15,7 @@ or ``10x64`` for 10 windows of 64 tokens; the runtime as the checkpoint has it):
 reading less of long texts costs. ``--patches 2 1`` compares musicnn's patch budget per
 album (its ``max_patches``; the descriptors beside it read what they read), ``--crops 2 1``
 the audio loader's patches per track (what every audio view reads), ``--cover-sizes 224 192``
-the side covers are resized to (what every cover view reads). Each budget embeds into its
+the side length covers are resized to (what every cover view reads). Each budget embeds into its
 own cache folder.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/runtime_quality.py --checkpoint RUN/model.ckpt \
@@ -96,7 +96,7 @@ def crop_budget(per_track: int):
 
 
 def cover_budget(size: int):
-    """-> a function setting the side covers are resized to (every cover view's input)."""
+    """-> a function setting the side length covers are resized to (every cover view's input)."""
     def apply(bundle) -> None:
         bundle.loaders["image"].size = size
     return apply

@@ -48,7 +48,8 @@ def tf_random_variables(rng):
     bn_sizes = [1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200]
     for i, size in enumerate(bn_sizes):
         s = "batch_normalization" + (f"_{i}" if i else "")
-        v[s + "/gamma"] = rng.uniform(0.5, 1.5, size)
+        # both signs, as in the published weights (most front-end maps have gamma < 0)
+        v[s + "/gamma"] = rng.uniform(0.5, 1.5, size) * rng.choice([-1.0, 1.0], size)
         v[s + "/beta"] = rng.normal(0, 0.1, size)
         v[s + "/moving_mean"] = rng.normal(0, 0.1, size)
         v[s + "/moving_variance"] = rng.uniform(0.5, 1.5, size)

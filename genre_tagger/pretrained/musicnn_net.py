@@ -71,7 +71,8 @@ class FrontEndBranch(nn.Module):
         shift = self.norm.bias - self.norm.running_mean * scale
         sign = torch.where(scale < 0, -1.0, 1.0)  # [C]
         y = self._conv(x, self.conv.weight * sign[:, None, None, None], self.conv.bias * sign)
-        extreme = y.amax(dim=1 if self._one_band else 2) * sign[:, None]  # the max over bands, or the min where a < 0
+        # [N, C, T]: the max over bands, or the min where the norm's scale is negative
+        extreme = y.amax(dim=1 if self._one_band else 2) * sign[:, None]
         return F.relu(extreme) * scale[:, None] + shift[:, None]
 
     @property

@@ -20,6 +20,7 @@ from genre_tagger.data.audio.decoders import (
     short_reason,
 )
 from genre_tagger.data.audio.ogg import ogg_cut_short
+from genre_tagger.data.audio.resample import PolyphaseResampler
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 
@@ -92,7 +93,7 @@ class AudioLoader(ModalityLoader):
         self.max_tracks = int(max_tracks)
         self.decode_timeout_s = float(decode_timeout_s)
         self._mel: torch.nn.Module | None = None
-        self._resamplers: dict[int, torch.nn.Module] = {}
+        self._resamplers: dict[int, PolyphaseResampler] = {}
 
     # -- shapes and settings
 
@@ -148,9 +149,7 @@ class AudioLoader(ModalityLoader):
         """``[k, n]`` at ``source_rate`` -> ``[k, crop_samples]`` at the target rate (cut / zero-padded)."""
         if source_rate != self.sample_rate:
             if source_rate not in self._resamplers:
-                import torchaudio
-
-                self._resamplers[source_rate] = torchaudio.transforms.Resample(source_rate, self.sample_rate)
+                self._resamplers[source_rate] = PolyphaseResampler(source_rate, self.sample_rate)
             waves = self._resamplers[source_rate](waves)
         return _fit_length(waves, self.crop_samples)
 

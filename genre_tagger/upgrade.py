@@ -21,10 +21,6 @@ JOINT_SPACE_FORMAT = "genre_tagger.joint_space"  # stored inside a tagger checkp
 TAGGER_VERSION = 5
 RECOMMENDER_VERSION = 2
 JOINT_SPACE_VERSION = 2
-# the ``subset_heads`` keys of the heads' own training recipe (fixed epochs, then a kept warm or
-# fresh candidate), before they trained as the fused head does
-RETIRED_SUBSET_HEAD_KEYS = ("epochs", "lr", "weight_decay", "batch_size", "own_projections", "margin",
-                            "fresh_epochs", "fresh_lr")
 
 # A joint space of format 1 stored JointSpace(input_dims, **init), the text side ("text" in
 # every file of that format) among input_dims; a key missing from ``init`` meant the
@@ -45,8 +41,8 @@ def upgrade_config(config: dict) -> dict:
       init_args, ``training: {mode: ...}`` its strategy's class_path;
     - the per-modality late-fusion heads are gone: ``late_fusion: false`` and
       ``late_dropout`` are dropped; ``late_fusion: true`` is refused (no model uses it);
-    - subset heads train by the fused head's recipe (the ``trainer`` and ``optimizer``
-      sections): their own recipe's keys (``RETIRED_SUBSET_HEAD_KEYS``) are dropped.
+    - subset heads are no longer a warm and a fresh candidate kept by a margin: ``margin`` is
+      dropped and the fresh candidate's ``fresh_epochs`` / ``fresh_lr`` become ``epochs`` / ``lr``.
     """
     config = copy.deepcopy(config)
     legacy_optim = config.pop("optim", None)
@@ -66,9 +62,11 @@ def upgrade_config(config: dict) -> dict:
                                  "model.tagger.probes, do what it did and better); remove it")
         tagger.pop("late_dropout", None)
     heads = config.get("subset_heads")
-    if isinstance(heads, dict):  # subset heads train by the fused head's recipe, not their own
-        for key in RETIRED_SUBSET_HEAD_KEYS:
-            heads.pop(key, None)
+    if isinstance(heads, dict) and "margin" in heads:  # before blending: a kept/dropped warm and fresh head
+        heads.pop("margin")
+        fresh_epochs, fresh_lr = heads.pop("fresh_epochs", 0), heads.pop("fresh_lr", None)
+        if fresh_epochs:
+            heads["epochs"], heads["lr"] = fresh_epochs, fresh_lr if fresh_lr is not None else heads.get("lr")
     return config
 
 

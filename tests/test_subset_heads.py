@@ -16,10 +16,10 @@ from genre_tagger.models.subset_heads import SubsetHead
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.prediction import predict_embeddings
 from genre_tagger.training.subset_heads import (
-    SubsetHeadSettings, SubsetHeadTrainee, blend_subset_heads, fit_subset_heads, head_logits, subset_inputs,
+    SubsetHeadSettings, blend_subset_heads, fine_tune, fit_subset_heads, head_logits, subset_inputs,
 )
 
-FAST = SubsetHeadSettings(enabled=True, min_val_albums=30, blend=0.5)
+FAST = SubsetHeadSettings(enabled=True, epochs=15, lr=0.003, min_val_albums=30)
 
 
 class Fixed(Encoder):
@@ -57,32 +57,12 @@ def scores(tagger: GenreTagger, features: dict, rows: np.ndarray, modalities: li
                               {m: f.present for m, f in features.items()}, rows, modalities)
 
 
-def head_fitter(features: dict, targets: np.ndarray, splits: dict, max_epochs: int = 40):
-    """The fused head's recipe at toy size: Lightning, AdamW, early stopping on val."""
-    import functools
-    from types import SimpleNamespace
-
-    from genre_tagger.runs.trainers import TrainerFactory, fit
-    from genre_tagger.training.datamodules import EmbeddingDataModule
-    from genre_tagger.training.lit_module import TaggerModule
-
-    trainers = TrainerFactory({"max_epochs": max_epochs, "accelerator": "cpu", "devices": 1}, patience=10,
-                              progress=False)
-    optimizer = functools.partial(torch.optim.AdamW, lr=0.01)
-    data = SimpleNamespace(targets=targets, splits=splits)
-
-    def fit_head(model: torch.nn.Module, modalities: list[str]) -> float:
-        return fit(TaggerModule(model, BalancedBCEWithLogits(), optimizer), trainers(),
-                   EmbeddingDataModule(features, data, modalities, batch_size=64))
-
-    return fit_head
-
-
 def audio_head_auc(labels: np.ndarray, features: dict, targets: np.ndarray, splits: dict) -> float:
     tagger = untrained_tagger()
-    torch.manual_seed(0)
-    head = SubsetHead.copied_from(tagger, ["audio"], fresh=True)
-    head_fitter(features, labels, splits)(SubsetHeadTrainee(head, tagger.modalities, 0.25), ["audio"])
+    head = SubsetHead.copied_from(tagger, ["audio"])
+    train = splits["train"]
+    fine_tune(head, subset_inputs(features, ("audio",), train, tagger.modalities), torch.from_numpy(labels[train]),
+              BalancedBCEWithLogits(), tagger.modalities, FAST)
     test = splits["test"]
     logits = head_logits(head, subset_inputs(features, ("audio",), test, tagger.modalities), tagger.modalities)
     return macro_roc_auc(targets[test], logits.numpy())
@@ -101,7 +81,7 @@ def test_every_subset_gets_a_head_and_its_albums_the_average_of_both_heads():
     features, targets, splits = toy()
     tagger = untrained_tagger()
     old = copy.deepcopy(tagger)
-    report = fit_subset_heads(tagger, features, targets, splits, head_fitter(features, targets, splits), FAST)
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), FAST)
     assert set(tagger.subset_heads) == {"audio", "text"}
     assert all(own > fused + 0.08 for fused, own in report.subsets.values()), report.subsets
     test = splits["test"]
@@ -128,7 +108,7 @@ def test_every_subset_gets_a_head_and_its_albums_the_average_of_both_heads():
 def test_a_subset_with_too_few_val_albums_gets_no_head():
     features, targets, splits = toy()
     tagger = untrained_tagger()
-    report = fit_subset_heads(tagger, features, targets, splits, head_fitter(features, targets, splits),
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
                               SubsetHeadSettings(enabled=True, min_val_albums=1000))
     assert not report.subsets and not len(tagger.subset_heads)
 
@@ -140,14 +120,13 @@ def test_a_blend_outside_0_to_1_is_refused_with_its_field():
         SubsetHeadSettings(blend=1.5)
 
 
-def test_an_old_subset_heads_section_loses_the_keys_of_the_heads_own_recipe():
+def test_an_old_subset_heads_section_becomes_its_fresh_candidate():
     from genre_tagger.upgrade import upgrade_config
 
     old = {"subset_heads": {"enabled": True, "epochs": 10, "lr": 0.0003, "margin": 0.002, "fresh_epochs": 40,
-                            "fresh_lr": 0.001, "min_val_albums": 50, "weight_decay": 0.0001, "batch_size": 64,
-                            "blend": 0.5, "own_projections": True}}
+                            "fresh_lr": 0.001, "min_val_albums": 50}}
     upgraded = upgrade_config(old)["subset_heads"]
-    assert upgraded == {"enabled": True, "min_val_albums": 50, "blend": 0.5}
+    assert upgraded == {"enabled": True, "epochs": 40, "lr": 0.001, "min_val_albums": 50}
     SubsetHeadSettings(**upgraded)
     assert upgrade_config(upgrade_config(old)) == upgrade_config(old)
 
@@ -227,7 +206,7 @@ def test_with_probes_albums_with_every_modality_keep_exactly_their_old_scores():
     torch.manual_seed(0)
     plain = GenreTagger({"audio": Fixed(12), "text": Fixed(10)}, 6, width=16, head_hidden=32, probes=True)
     with_heads = copy.deepcopy(plain)
-    fit_subset_heads(with_heads, features, targets, splits, head_fitter(features, targets, splits), FAST)
+    fit_subset_heads(with_heads, features, targets, splits, BalancedBCEWithLogits(), FAST)
     assert len(with_heads.subset_heads)
     view_fits: dict = {}
     fit_probes(plain, features, targets, splits, view_fits=view_fits)
@@ -248,7 +227,7 @@ def test_a_subset_albums_scores_are_the_average_of_the_full_and_the_subset_model
     features, targets, splits = toy()
     torch.manual_seed(0)
     tagger = GenreTagger({"audio": Fixed(12), "text": Fixed(10)}, 6, width=16, head_hidden=32, probes=True)
-    fit_subset_heads(tagger, features, targets, splits, head_fitter(features, targets, splits), FAST)
+    fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), FAST)
     fit_probes(tagger, features, targets, splits)
     full = copy.deepcopy(tagger).eval()
     full.subset_heads.clear()
@@ -274,8 +253,18 @@ def test_a_subset_albums_scores_are_the_average_of_the_full_and_the_subset_model
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_a_head_from_a_file_whose_heads_shared_the_fused_projections_round_trips(tmp_path):
+def test_a_head_sharing_the_fused_projections_learns_and_round_trips_without_its_own(tmp_path):
     from genre_tagger.checkpoint import load_checkpoint, save_checkpoint
+
+    features, targets, splits = toy()
+    tagger = untrained_tagger()
+    projections = copy.deepcopy(tagger.projections.state_dict())
+    settings = SubsetHeadSettings(enabled=True, epochs=15, lr=0.003, min_val_albums=30, own_projections=False)
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(), settings)
+    assert report.subsets["audio"][1] > report.subsets["audio"][0] + 0.08
+    assert not len(tagger.subset_heads["audio"].projections)
+    for key, value in tagger.projections.state_dict().items():  # read, never trained
+        assert torch.equal(value, projections[key])
 
     bundle = tiny_bundle()
     bundle.model.add_subset_head(["audio"], own_projections=False)
@@ -293,25 +282,9 @@ def test_a_head_from_a_file_whose_heads_shared_the_fused_projections_round_trips
         torch.testing.assert_close(loaded.logits_from_embeddings(embeddings, present), expected)
 
 
-def test_the_trainee_reads_only_its_own_modalities():
-    tagger = untrained_tagger()
-    head = SubsetHead.copied_from(tagger, ["audio"], fresh=True)
-    trainee = SubsetHeadTrainee(head, tagger.modalities, modality_dropout=0.9)
-    generator = torch.Generator().manual_seed(0)
-    embeddings = {"audio": torch.randn(16, 12, generator=generator), "text": torch.randn(16, 10, generator=generator)}
-    present = {m: torch.ones(16, dtype=torch.bool) for m in embeddings}
-    trainee.eval()
-    with torch.no_grad():
-        got = trainee.logits_from_embeddings(embeddings, present)
-        other_text = trainee.logits_from_embeddings({**embeddings, "text": -embeddings["text"]}, present)
-        expected = head({"audio": embeddings["audio"]}, torch.tensor([[True, False]]).expand(16, 2), tagger.modalities)
-    torch.testing.assert_close(got, expected)
-    torch.testing.assert_close(other_text, expected)
-
-
 def test_switched_off_nothing_is_fitted():
     features, targets, splits = toy()
     tagger = untrained_tagger()
-    report = fit_subset_heads(tagger, features, targets, splits, head_fitter(features, targets, splits),
+    report = fit_subset_heads(tagger, features, targets, splits, BalancedBCEWithLogits(),
                               SubsetHeadSettings(enabled=False, min_val_albums=30))
     assert not report.subsets and not len(tagger.subset_heads)

@@ -93,35 +93,22 @@ def pretrain_encoder(modality: str, tagger: GenreTagger, loader: ModalityLoader,
     return {"val_macro_roc_auc": best, "epochs": epochs_trained(trainer)}
 
 
-def fit_on_embeddings(model: nn.Module, modalities: list[str], features: dict, data: TrainingData,
-                      parts: TrainingParts, loggers: list | None = None) -> float:
-    """The fused head's recipe: ``model.logits_from_embeddings`` trained on the cached
-    embeddings of ``modalities`` (early stopping on val); returns the best val macro
-    ROC-AUC, whose epoch's weights ``model`` keeps."""
-    datamodule = EmbeddingDataModule(features, data, modalities, parts.embedding.batch_size)
-    return fit(parts.module(model), parts.trainers(loggers=loggers), datamodule)
-
-
 def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,
                loggers: list | None = None, view_fits: dict | None = None, subset_heads: bool = True) -> float:
     """Stage 2: projections, fusion and head on cached embeddings; best val epoch kept.
 
     Then, with ``subset_heads`` (and ``parts.subset_heads.enabled``), a deep head per subset
-    of modalities, trained by the same recipe (training/subset_heads.py); then the tagger's
-    linear probes, when it has them, are fitted and stacked with the head
-    (training/probes.py); the returned val macro ROC-AUC is then the stacked model's. Last,
-    the albums of each subset head get a blend of the full model's scores and the subset
-    model's (``blend_subset_heads``). ``view_fits``: probe fits shared by heads over the same
-    data (``probes.fit_view_once``).
+    of modalities (training/subset_heads.py); then the tagger's linear probes, when it has
+    them, are fitted and stacked with the head (training/probes.py); the returned val macro
+    ROC-AUC is then the stacked model's. Last, the albums of each subset head get the
+    average of the full model's scores and the subset model's (``blend_subset_heads``).
+    ``view_fits``: probe fits shared by heads over the same data (``probes.fit_view_once``).
     """
-    best = fit_on_embeddings(tagger, tagger.modalities, features, data, parts, loggers)
+    datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
+    best = fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
     if subset_heads and parts.subset_heads.enabled:
         tagger.cpu()
-
-        def fit_head(model: nn.Module, modalities: list[str]) -> float:
-            return fit_on_embeddings(model, modalities, features, data, parts)
-
-        heads = fit_subset_heads(tagger, features, data.targets, data.splits, fit_head, parts.subset_heads,
+        heads = fit_subset_heads(tagger, features, data.targets, data.splits, parts.loss, parts.subset_heads,
                                  seed=int(torch.initial_seed()) % (2 ** 31))
         say(heads.line())
     if tagger.probes is not None:

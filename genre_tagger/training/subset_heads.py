@@ -2,12 +2,12 @@
 
 For each proper subset of the tagger's modalities with at least ``min_val_albums`` val
 albums that have all of them: a ``SubsetHead`` of the fused head's architecture, newly
-initialised and trained as the fused head trains (``fit_head``: the same Lightning recipe,
-modality dropout among the subset's modalities, early stopping on val) with only that
-subset's embeddings: the model `ablate` trains for that subset. The probes' stack fitted
-next on its val logits (training/probes.py) turns it into the subset model, and the albums
-with exactly that subset get ``blend`` x the subset model's scores + ``1 - blend`` x the full
-model's. Averaging rather than choosing one by val: on 50-150 val albums the choice is
+initialised, trained ``epochs`` epochs on the training albums that have the subset's
+modalities, with only those present (the fused head's loss): the head `ablate` would train
+for that subset, without its early stopping. Val takes no part in training or choosing it,
+so the probes' stack fitted next on its val logits (training/probes.py) weighs it honestly;
+its albums then get the average of the full model's stacked scores and the subset model's
+(``blend``). Averaging rather than choosing one by val: on 50-150 val albums the choice is
 noise, and the two models' errors differ.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -25,14 +24,9 @@ from torch import nn
 from genre_tagger.errors import UserInputError
 from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
-from genre_tagger.models.modality_dropout import drop_modalities
 from genre_tagger.models.subset_heads import SubsetHead, subset_key
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.training.probes import fit_stacking, fused_head_logits
-
-# (a module with ``logits_from_embeddings``, the modalities it reads) -> its best val macro
-# ROC-AUC, the module left holding that epoch's weights: the fused head's training recipe
-HeadFitter = Callable[[nn.Module, list[str]], float]
 
 
 @dataclass
@@ -40,8 +34,13 @@ class SubsetHeadSettings:
     """The config's optional ``subset_heads`` section (these are its defaults)."""
 
     enabled: bool = True
+    epochs: int = 40
+    lr: float = 0.001
+    weight_decay: float = 0.0001
+    batch_size: int = 64
     min_val_albums: int = 50  # as a per-subset stack needs
-    blend: float = 0.75  # the subset model's share of its albums' scores, the full model's the rest
+    blend: float = 0.5  # the subset model's share of its albums' scores, the full model's the rest
+    own_projections: bool = True  # train projections of its own (else share the tagger's, frozen)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.blend <= 1.0:
@@ -62,26 +61,6 @@ class SubsetHeadReport:
         return f"subset heads, val macro ROC-AUC own vs fused head ({self.seconds:.0f} s): {parts}"
 
 
-class SubsetHeadTrainee(nn.Module):
-    """``head`` in the shape the fused head trains in: ``logits_from_embeddings({m: [B, D_m]},
-    {m: [B]}) -> [B, L]`` reading only the head's modalities, and while training hiding
-    each with ``modality_dropout`` (at least one kept), as the tagger does."""
-
-    def __init__(self, head: SubsetHead, order: list[str], modality_dropout: float):
-        super().__init__()
-        self.head, self.order, self.modality_dropout = head, list(order), modality_dropout
-
-    def logits_from_embeddings(self, embeddings: dict[str, torch.Tensor],
-                               present: dict[str, torch.Tensor]) -> torch.Tensor:
-        reference = next(iter(embeddings.values()))
-        absent = torch.zeros(reference.shape[0], dtype=torch.bool, device=reference.device)
-        mask = torch.stack([present[m].bool() if m in self.head.modalities and m in present else absent
-                            for m in self.order], dim=1)
-        if self.training:
-            mask = drop_modalities(mask, self.modality_dropout)
-        return self.head({m: e for m, e in embeddings.items() if m in self.head.modalities}, mask, self.order)
-
-
 def subset_inputs(features: dict[str, ModalityFeatures], subset: tuple[str, ...], rows: np.ndarray,
                   order: list[str]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """``({m: [n, D_m]}, present [n, M])`` of ``rows`` with only ``subset`` present."""
@@ -95,8 +74,7 @@ def subset_inputs(features: dict[str, ModalityFeatures], subset: tuple[str, ...]
 @torch.no_grad()
 def head_logits(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Tensor], order: list[str],
                 shared: nn.ModuleDict | None = None, chunk: int = 4096) -> torch.Tensor:
-    """The head's eval-mode logits ``[n, L]`` (``shared``: the tagger's projections, for a
-    head from a file whose heads had none of their own)."""
+    """The head's eval-mode logits ``[n, L]`` (``shared``: the tagger's projections)."""
     head.eval()
     embeddings, present = inputs
     parts = [head({m: e[s:s + chunk] for m, e in embeddings.items()}, present[s:s + chunk], order, shared)
@@ -104,41 +82,79 @@ def head_logits(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.T
     return torch.cat(parts)
 
 
-def train_subset_head(tagger: GenreTagger, subset: tuple[str, ...], fit_head: HeadFitter, blend: float,
-                      seed: int) -> SubsetHead:
-    """A newly initialised head for ``subset`` trained by ``fit_head`` (its best val epoch
-    kept); the seed alone fixes its initial weights and the order it meets the albums in."""
-    with torch.random.fork_rng():  # the caller's random state does not move
+def fine_tune(head: SubsetHead, inputs: tuple[dict[str, torch.Tensor], torch.Tensor], targets: torch.Tensor,
+              loss: nn.Module, order: list[str], settings: SubsetHeadSettings, seed: int = 0,
+              shared: nn.ModuleDict | None = None) -> None:
+    """``settings.epochs`` epochs of AdamW at ``settings.lr`` on ``inputs`` (``{m: [n, D_m]}``,
+    ``[n, M]``) and ``targets [n, L]``, shuffled by ``seed``. ``shared`` (the tagger's
+    projections, for the modalities the head has none of its own for) is read, never trained."""
+    embeddings, present = inputs
+    projected = None
+    if shared is not None:  # frozen: projected once, the head then trains on the tokens
+        with torch.no_grad():
+            embeddings = {m: e if m in head.projections else shared[m](e.float()) for m, e in embeddings.items()}
+        projected = nn.ModuleDict({m: nn.Identity() for m in embeddings if m not in head.projections})
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    head.train()
+    with torch.random.fork_rng():  # dropout draws do not move the caller's random state
         torch.manual_seed(seed)
-        head = SubsetHead.copied_from(tagger, list(subset), fresh=True)
-        fit_head(SubsetHeadTrainee(head, tagger.modalities, tagger.modality_dropout), list(subset))
-    head.cpu().eval()
-    head.blend.fill_(blend)  # its share until blend_subset_heads refits it with the probes
+        for _ in range(settings.epochs):
+            order_rows = torch.randperm(len(targets), generator=generator)
+            for start in range(0, len(order_rows), settings.batch_size):
+                batch = order_rows[start:start + settings.batch_size]
+                optimizer.zero_grad()
+                value = loss(head({m: e[batch] for m, e in embeddings.items()}, present[batch], order, projected),
+                             targets[batch])
+                value.backward()
+                optimizer.step()
+    head.eval()
+
+
+def shared_projections(tagger: GenreTagger, settings: SubsetHeadSettings) -> nn.ModuleDict | None:
+    """The tagger's projections when subset heads share them (frozen), None when each trains its own."""
+    return None if settings.own_projections else tagger.projections
+
+
+def train_subset_head(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
+                      subset: tuple[str, ...], train_rows: np.ndarray, loss: nn.Module,
+                      settings: SubsetHeadSettings, seed: int) -> SubsetHead:
+    """A newly initialised head for ``subset``, trained on the ``train_rows`` albums."""
+    order = tagger.modalities
+    with torch.random.fork_rng():  # the initial weights depend on the seed alone
+        torch.manual_seed(seed)
+        head = SubsetHead.copied_from(tagger, list(subset), fresh=True, own_projections=settings.own_projections)
+    y_train = torch.from_numpy(targets[train_rows].astype(np.float32))
+    fine_tune(head, subset_inputs(features, subset, train_rows, order), y_train, loss, order, settings, seed,
+              shared_projections(tagger, settings))
+    head.blend.fill_(settings.blend)  # its share until blend_subset_heads refits it with the probes
     return head
 
 
 def fit_subset_heads(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
-                     splits: dict[str, np.ndarray], fit_head: HeadFitter,
+                     splits: dict[str, np.ndarray], loss: nn.Module,
                      settings: SubsetHeadSettings | None = None, seed: int = 0) -> SubsetHeadReport:
     """Train a head per proper subset with enough val albums (module docstring), replacing
-    the tagger's subset heads; returns their val AUCs beside the fused head's on the albums
-    that have the subset (for the log). ``targets [N, L]``, ``splits``' rows index it."""
+    the tagger's subset heads; returns their val AUCs beside the fused head's (for the log:
+    nothing is chosen by them). ``targets [N, L]``, ``splits``' rows index it."""
     settings = settings or SubsetHeadSettings()
     report, clock = SubsetHeadReport(), time.monotonic()
     tagger.subset_heads.clear()
     order = tagger.modalities
     if not settings.enabled or len(order) < 2:
         return report
-    val = splits["val"]
+    train, val = splits["train"], splits["val"]
     for size in range(1, len(order)):
         for subset in itertools.combinations(order, size):
-            val_rows = val[np.all([features[m].present[val] for m in subset], axis=0)]
+            has = [np.all([features[m].present[rows] for m in subset], axis=0) for rows in (train, val)]
+            train_rows, val_rows = train[has[0]], val[has[1]]
             y_val = targets[val_rows]
-            if len(val_rows) < settings.min_val_albums or not len(evaluable_labels(y_val)):
+            if len(val_rows) < settings.min_val_albums or not len(train_rows) or not len(evaluable_labels(y_val)):
                 continue
             fused_val = fused_head_logits(tagger, {m: features[m] for m in subset}, val_rows, subset_heads=False).numpy()
-            head = train_subset_head(tagger, subset, fit_head, settings.blend, seed)
-            own_val = head_logits(head, subset_inputs(features, subset, val_rows, order), order).numpy()
+            head = train_subset_head(tagger, features, targets, subset, train_rows, loss, settings, seed)
+            own_val = head_logits(head, subset_inputs(features, subset, val_rows, order), order,
+                                  shared_projections(tagger, settings)).numpy()
             report.subsets[subset_key(subset)] = (macro_roc_auc(y_val, fused_val), macro_roc_auc(y_val, own_val))
             tagger.add_subset_head(subset, head)
     report.seconds = time.monotonic() - clock

@@ -25,12 +25,14 @@ Crop policy (bounds time and memory per album, whatever the track lengths):
 - File problems are named before any decoder runs (``file_problem``): no such file, a
   folder, a pipe or device (never opened: it could block), an empty file, no permission.
 - Downmix = mean over channels; resampling with ``torchaudio``'s windowed-sinc kernel, cached
-  per source rate and applied without its zero taps (``resample``); ``MelSpectrogram`` (power 2) built lazily, then ``log(mel + 1e-6)`` (natural
-  log; digital silence is log(1e-6) ~ -13.8).
+  per source rate and applied without its zero taps (``resample``); ``MelSpectrogram``
+  (power 2) built lazily, then ``log(mel + 1e-6)`` (natural log; digital silence is
+  log(1e-6) ~ -13.8).
 
 Modules: ``files`` (problems named before decoding), ``ogg`` (cut-off Ogg files),
-``decoders`` (libsndfile and PyAV readers, with the measurements behind them), ``resample``, ``checks``
-(``validate --deep``), ``crops`` (the crop policy), ``loader`` (``AudioLoader``).
+``decoders`` (libsndfile and PyAV readers, with the measurements behind them),
+``resample``, ``checks`` (``validate --deep``), ``crops`` (the crop policy), ``loader``
+(``AudioLoader``).
 """
 
 from genre_tagger.data.audio.checks import check_audio_file

@@ -6,7 +6,8 @@ whole window, although its sinc is non-zero on only ~``2 * width`` taps around `
 new`` (34 of 475 for 44.1 -> 16 kHz). ``PolyphaseResampler`` keeps the same kernel and reads,
 for each block of ``group`` consecutive phases, only the taps where one of them is non-zero:
 a matrix product per block over the input's windows (a strided view, no copy of the
-signal). Same outputs to float rounding (~1e-6); ~3x less time on 3 s crops at 44.1 kHz.
+signal). Same outputs to float rounding (~1e-6); a track's two 3 s crops at 44.1 kHz take
+0.57 instead of 1.37 CPU-ms on one thread.
 """
 
 from __future__ import annotations

@@ -25,20 +25,20 @@ class PolyphaseResampler:
     def __init__(self, source_rate: int, target_rate: int, group: int = 32):
         import torchaudio
 
-        reference = torchaudio.transforms.Resample(source_rate, target_rate)
         gcd = math.gcd(int(source_rate), int(target_rate))
         self.orig, self.new = int(source_rate) // gcd, int(target_rate) // gcd
         self.identity = self.orig == self.new
         if self.identity:
             return
+        reference = torchaudio.transforms.Resample(source_rate, target_rate)
         kernel = reference.kernel[:, 0]  # [new, taps]
         self.width, self.taps = reference.width, kernel.shape[1]
         # per block of phases: (first tap read, kernel slice [span, phases]) over its non-zero taps
         self.blocks: list[tuple[int, torch.Tensor]] = []
         for first_phase in range(0, self.new, group):
             rows = kernel[first_phase:first_phase + group]
-            used = torch.nonzero(rows.abs().sum(dim=0)).flatten()
-            start, stop = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
+            used = torch.nonzero(rows.abs().sum(dim=0)).flatten()  # every phase has a non-zero centre tap
+            start, stop = int(used.min()), int(used.max()) + 1
             self.blocks.append((start, rows[:, start:stop].T.contiguous()))
 
     def __call__(self, waves: torch.Tensor) -> torch.Tensor:

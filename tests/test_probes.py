@@ -315,6 +315,24 @@ def test_each_view_is_fitted_once_for_taggers_over_the_same_data(monkeypatch):
         torch.testing.assert_close(a.mean, b.mean)
 
 
+def test_views_fitted_side_by_side_equal_one_after_another_on_one_thread(monkeypatch):
+    features, targets, splits = toy_features()
+    threads_seen = []
+    fit_view = probe_fitting.fit_view
+    monkeypatch.setattr(probe_fitting, "fit_view", lambda *a, **k: threads_seen.append(torch.get_num_threads()) or
+                        fit_view(*a, **k))
+    fitted = {}
+    for cores in (1, 3):
+        monkeypatch.setattr(probe_fitting, "usable_cores", lambda: cores)
+        tagger = toy_tagger()
+        fit_probes(tagger, features, targets, splits)
+        fitted[cores] = tagger.probes.state_dict()
+    assert threads_seen == [1] * 6  # three views, twice; the caller's thread count is back after
+    assert torch.get_num_threads() >= 1
+    for name, value in fitted[1].items():
+        torch.testing.assert_close(fitted[3][name], value, rtol=0, atol=0, msg=name)
+
+
 def test_a_version_2_checkpoint_gets_unfitted_subset_stacks_and_scores_as_before():
     features, targets, splits = toy_features()
     tagger = toy_tagger()

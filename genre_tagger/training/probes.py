@@ -16,12 +16,14 @@ own protocol (logistic regression, C chosen on val), applied to every view the m
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genre_tagger.cpus import torch_threads, usable_cores
 from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.logistic import base_rate_logits, fit_logistic, matmul
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
@@ -273,6 +275,25 @@ def fit_view_once(probe: ViewProbe, features: ModalityFeatures, targets: np.ndar
     return fit
 
 
+def fit_views(probes: list[ViewProbe], features: dict[str, ModalityFeatures], targets: np.ndarray,
+              train: np.ndarray, val: np.ndarray, cv_folds: int, view_fits: dict | None) -> list[ViewFit]:
+    """``fit_view_once`` for every probe, one view per core at a time, each on one thread.
+
+    A view's fit reads only its view's columns and writes only its own probe, and it draws no
+    random numbers, so the fits do not depend on each other or on their order; torch runs
+    their operations without holding the interpreter, so the cores work in parallel (on 2
+    cores about 1.4x the sequential speed, not measured on more)."""
+    def fit(probe: ViewProbe) -> ViewFit:
+        return fit_view_once(probe, features[probe.view.modality], targets, train, val, cv_folds, view_fits)
+
+    with torch_threads(1):
+        workers = min(len(probes), usable_cores())
+        if workers <= 1:
+            return [fit(probe) for probe in probes]
+        with ThreadPoolExecutor(workers, thread_name_prefix="probe-fit") as pool:
+            return list(pool.map(fit, probes))
+
+
 def fit_stacking(components: torch.Tensor, targets: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
                                                                           float, float]:
     """``components [K, n, L]`` logits (0: the fused head's, then probes'), ``targets [n, L]`` ->
@@ -317,8 +338,7 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
     folds = folds_for(len(val), cv_folds, cv_max_val)
     report.cv_folds = folds
     view_val = []
-    for probe in probes.probes:
-        fit = fit_view_once(probe, features[probe.view.modality], targets, train, val, folds, view_fits)
+    for probe, fit in zip(probes.probes, fit_views(probes.probes, features, targets, train, val, folds, view_fits)):
         report.chosen_c[probe.view.name], report.view_val_auc[probe.view.name] = fit.c, fit.val_auc
         view_val.append(fit.val_logits)
     # the fused head's logits for every album, subset heads or not: albums with every

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from genre_tagger.cpus import torch_threads
 from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.features import preload_items
 from genre_tagger.models.tagger import GenreTagger
@@ -103,7 +104,15 @@ def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: T
     ROC-AUC is then the stacked model's. Last, the albums of each subset head get the
     average of the full model's scores and the subset model's (``blend_subset_heads``).
     ``view_fits``: probe fits shared by heads over the same data (``probes.fit_view_once``).
+    On a CPU all of it runs on one thread (``cpus.torch_threads``: its operations are small).
     """
+    threads = 1 if parts.embedding.device.type == "cpu" else torch.get_num_threads()
+    with torch_threads(threads):
+        return _fit_fusion(tagger, features, data, parts, loggers, view_fits, subset_heads)
+
+
+def _fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: TrainingParts,
+                loggers: list | None, view_fits: dict | None, subset_heads: bool) -> float:
     datamodule = EmbeddingDataModule(features, data, tagger.modalities, parts.embedding.batch_size)
     best = fit(parts.module(tagger), parts.trainers(loggers=loggers), datamodule)
     if subset_heads and parts.subset_heads.enabled:

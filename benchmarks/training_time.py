@@ -8,7 +8,7 @@ space), this code against an earlier commit's, idle and beside busy processes.
 Each repetition runs the earlier commit's code (its files extracted with ``git archive``, as
 ``throughput.py`` does) and this code back to back, in that order, with ``--busy`` N processes
 spinning on a core each for the whole run (0: the machine otherwise idle). A first run of
-this code fills the embedding cache and is not timed. Prints one markdown table: median wall
+`train` with this code fills the embedding cache and is not timed. Prints one markdown table: median wall
 seconds per code and load, and their ratio.
 """
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     manifest = args.manifest.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
     codes = {f"commit {args.baseline_commit}": commit_tree(args.workdir, args.baseline_commit), "this code": ROOT}
-    run_job(args.job, ROOT, manifest, args.workdir / "warm-up")  # fills the embedding cache
+    run_job("train", ROOT, manifest, args.workdir / "warm-up")  # fills the embedding cache ablate reads too
     seconds: dict[tuple[int, str], list[float]] = {}
     for busy in args.busy:
         for repeat in range(args.repeats):

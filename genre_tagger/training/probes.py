@@ -281,8 +281,7 @@ def fit_views(probes: list[ViewProbe], features: dict[str, ModalityFeatures], ta
 
     A view's fit reads only its view's columns and writes only its own probe, and it draws no
     random numbers, so the fits do not depend on each other or on their order; torch runs
-    their operations without holding the interpreter, so the cores work in parallel (on 2
-    cores about 1.4x the sequential speed, not measured on more)."""
+    their operations without holding the interpreter, so the cores work in parallel."""
     def fit(probe: ViewProbe) -> ViewFit:
         return fit_view_once(probe, features[probe.view.modality], targets, train, val, cv_folds, view_fits)
 

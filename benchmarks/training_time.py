@@ -8,8 +8,8 @@ space), this code against an earlier commit's, idle and beside busy processes.
 Each repetition runs the earlier commit's code (its files extracted with ``git archive``, as
 ``throughput.py`` does) and this code back to back, in that order, with ``--busy`` N processes
 spinning on a core each for the whole run (0: the machine otherwise idle). A first run of
-`train` with this code fills the embedding cache and is not timed. Prints one markdown table: median wall
-seconds per code and load, and their ratio.
+`train` with this code fills the embedding cache and is not timed. Prints one markdown
+table: median wall seconds per code and load, and their ratio.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def spin() -> None:

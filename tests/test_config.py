@@ -268,7 +268,7 @@ TAGGER_OVERLAYS = shipped("model", "trainer", "logger", "experiment", "search")
 RECOMMENDER_OVERLAYS = shipped("recommend")
 NEEDS_GPU = {"trainer/gpu", "trainer/ddp"}                     # built here, run only where CUDA is
 ON_THE_DEFAULT = {"model/text_finetune": ["text"],              # tunes the default's MiniLM view: not on tiny
-                  "model/runtime_pytorch": ["image"], "model/runtime_onnx_float32": ["text"]}  # the default's runtimes
+                  "model/runtime_pytorch": ["image"], "model/runtime_onnx_float32": ["audio", "text"]}  # the default's runtimes
 SLOW = {"model/audio_musicnn", "model/audio_musicnn_finetune", "model/text_finetune",
         "model/runtime_pytorch", "model/runtime_onnx_float32"}  # 2 albums, not 4
 

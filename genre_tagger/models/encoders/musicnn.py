@@ -32,15 +32,19 @@ class MusicnnEncoder(Encoder):
     time, which bounds memory whatever the album. ``max_patches``: at most that many of an
     album's patches go through the network, evenly spread over them (musicnn's ~1.4 GMAC per
     patch dominates tagging), while the loader may read more for cheaper views beside it
-    (the audio descriptors of the default config read every patch). ``runtime``: ``onnx``
-    (default) runs the frozen network through ONNX Runtime in float32, ``pytorch`` eager.
+    (the audio descriptors of the default config read every patch). ``runtime``:
+    ``onnx-int8`` (default) runs the frozen network through ONNX Runtime with its two timbral
+    filter banks (two thirds of its multiply-adds) as int8 matrix multiplications over the
+    patch's windows, each patch alone (its activations quantised with a scale of its own, so
+    an album's embedding does not depend on its batch), the rest in float32: ~0.7x float32's
+    CPU time, embedding cosine to float32 ~0.9999; ``onnx`` all float32; ``pytorch`` eager.
     """
 
     modality = "audio"
-    runtimes = ("pytorch", "onnx")
+    runtimes = ("pytorch", "onnx", "onnx-int8")
 
     def __init__(self, model: str = "msd", layer: str = "penultimate", frozen: bool = True, chunk: int = 64,
-                 max_patches: int | None = None, runtime: str = "onnx"):
+                 max_patches: int | None = None, runtime: str = "onnx-int8"):
         super().__init__(frozen=frozen)
         self.set_runtime(runtime)
         self.max_patches = None if max_patches is None else int(max_patches)
@@ -60,20 +64,28 @@ class MusicnnEncoder(Encoder):
             self.freeze()
 
     def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
-        """``[N, 96, 187]`` -> ``[N, out_dim]``, ``chunk`` patches at a time."""
-        layers = MusicnnLayers(self.net, self.layers)
-        if self.active_runtime() != "pytorch" and getattr(self, "_onnx", None) is None:
+        """``[N, 96, 187]`` -> ``[N, out_dim]``, ``chunk`` patches at a time (one at a time in int8)."""
+        runtime = self.active_runtime()
+        if runtime == "pytorch":
+            run, chunk = MusicnnLayers(self.net, self.layers), self.chunk
+        else:
+            run = self._onnx_function(runtime).bound(MusicnnLayers(self.net, self.layers, as_matmul=runtime == "onnx-int8"))
+            chunk = 1 if runtime == "onnx-int8" else min(self.chunk, ONNX_CHUNK)
+        return torch.cat([run(patches[start:start + chunk]) for start in range(0, patches.shape[0], chunk)])
+
+    def _onnx_function(self, runtime: str):
+        if getattr(self, "_onnx", None) is None or getattr(self, "_onnx_runtime", None) != runtime:
             from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
 
-            # traced on a fixed example (a deterministic export); patches and frames vary
+            # traced on a fixed example (a deterministic export); patches and frames vary. In
+            # int8 the timbral filters are exported as matrix multiplications (another file).
             example = torch.linspace(0, 3, 2 * 96 * 187).reshape(2, 96, 187)
-            self._onnx = OnnxFunction(f"musicnn-{self.model_name}-{'+'.join(self.layers)}", ["patches"],
-                                      {"patches": {0: "batch", 2: "frames"}}, (example,))
-        if self.active_runtime() == "pytorch":
-            run, chunk = layers, self.chunk
-        else:
-            run, chunk = self._onnx.bound(layers), min(self.chunk, ONNX_CHUNK)
-        return torch.cat([run(patches[start:start + chunk]) for start in range(0, patches.shape[0], chunk)])
+            int8 = runtime == "onnx-int8"
+            name = f"musicnn-{self.model_name}-{'+'.join(self.layers)}{'-matmul' if int8 else ''}"
+            self._onnx = OnnxFunction(name, ["patches"], {"patches": {0: "batch", 2: "frames"}}, (example,),
+                                      quantize_ops=("MatMul",) if int8 else (), quantize_nodes="timbral" if int8 else "")
+            self._onnx_runtime = runtime
+        return self._onnx
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = inputs["crop_mask"]
@@ -86,10 +98,10 @@ class MusicnnLayers(nn.Module):
     """``[N, 96, T] -> [N, out_dim]``: the chosen layers of musicnn, concatenated (what is
     exported to ONNX)."""
 
-    def __init__(self, net: nn.Module, layers: list[str]):
+    def __init__(self, net: nn.Module, layers: list[str], as_matmul: bool = False):
         super().__init__()
-        self.net, self.layers = net, list(layers)
+        self.net, self.layers, self.as_matmul = net, list(layers), as_matmul
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        features = self.net.features(patches)
+        features = self.net.features(patches, self.as_matmul)
         return torch.cat([features[name] for name in self.layers], dim=1)

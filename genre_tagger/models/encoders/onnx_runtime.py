@@ -79,15 +79,16 @@ class OnnxFunction:
     ``name`` names the files; ``input_names`` the forward's arguments, in order;
     ``dynamic_axes`` ``{input: {axis: name}}`` the axes that vary; ``example`` small inputs to
     trace with (fixed, so that the export is deterministic); ``quantize_ops``: ONNX op types
-    whose weights become int8 per channel (dynamic quantisation), none when empty. The session
+    whose weights become int8 per channel (dynamic quantisation), none when empty;
+    ``quantize_nodes``: only the nodes of those types whose names contain it. The session
     is opened on first call, again when the module's weights change and in a forked process;
     it is not pickled.
     """
 
     def __init__(self, name: str, input_names: list[str], dynamic_axes: dict[str, dict[int, str]],
-                 example: tuple[torch.Tensor, ...], quantize_ops: tuple[str, ...] = ()):
+                 example: tuple[torch.Tensor, ...], quantize_ops: tuple[str, ...] = (), quantize_nodes: str = ""):
         self.name, self.input_names, self.dynamic_axes = name, list(input_names), dynamic_axes
-        self.example, self.quantize_ops = example, tuple(quantize_ops)
+        self.example, self.quantize_ops, self.quantize_nodes = example, tuple(quantize_ops), quantize_nodes
         self._session: Any = None
         self._stamp: tuple | None = None
         self.path: Path | None = None
@@ -118,6 +119,7 @@ class OnnxFunction:
 
         payload = {"weights": weights, "name": self.name, "inputs": self.input_names,
                    "axes": self.dynamic_axes, "quantize": quantize_ops, "version": EXPORT_VERSION,
+                   **({"quantize_nodes": self.quantize_nodes} if quantize_ops and self.quantize_nodes else {}),
                    "opset": OPSET, "torch": torch.__version__.split("+")[0], "onnxruntime": onnxruntime.__version__,
                    "example": [list(t.shape) for t in self.example]}
         key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
@@ -170,13 +172,25 @@ class OnnxFunction:
                     self._export(module, exported)
                 quantized = Path(work) / "model.int8.onnx"
                 quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True,
-                                 op_types_to_quantize=list(self.quantize_ops))
+                                 op_types_to_quantize=list(self.quantize_ops), nodes_to_quantize=self._nodes(exported))
                 exported = quantized
             else:
                 self._export(module, exported)
             final = folder / f"{self.file_prefix(weights, self.quantize_ops)}-{_file_digest(exported)[:16]}.onnx"
             os.replace(exported, final)  # atomic: a reader sees the whole file or none
         return final
+
+    def _nodes(self, exported: Path) -> list[str] | None:
+        """The names of the nodes to quantise (None: every node of ``quantize_ops``)."""
+        if not self.quantize_nodes:
+            return None
+        import onnx
+
+        nodes = [node.name for node in onnx.load(str(exported)).graph.node
+                 if node.op_type in self.quantize_ops and self.quantize_nodes in node.name]
+        if not nodes:
+            raise RuntimeError(f"{self.name}: no {'/'.join(self.quantize_ops)} node named *{self.quantize_nodes}* to quantise")
+        return nodes
 
     def _export(self, module: nn.Module, path: Path) -> None:
         modes = [(part, part.training) for part in module.modules()]  # put back as they were

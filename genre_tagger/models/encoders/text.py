@@ -86,13 +86,14 @@ class TransformerTextEncoder(Encoder):
         CPU on multi-review albums, same output up to float rounding. On ONNX Runtime each
         chunk runs alone, unpadded: dynamic int8 quantises activations with one scale per call,
         so a chunk batched with others would depend on them (cosine down to 0.98); alone, it
-        is as fast (no padding) and the same whatever the batch.
+        is as fast (no padding) and the same whatever the batch. Alone and unpadded it needs no
+        attention mask either: the exported network takes none (~9 % less CPU than with an
+        all-ones mask, the same outputs).
         """
         lengths = attention_mask.sum(dim=1)
         if self.active_runtime() != "pytorch":
             run = self._onnx_pooler()
-            return torch.cat([run(ids[None, :n], mask[None, :n])
-                              for ids, mask, n in zip(input_ids, attention_mask, lengths.clamp(min=1).tolist())])
+            return torch.cat([run(ids[None, :n]) for ids, n in zip(input_ids, lengths.clamp(min=1).tolist())])
         order = torch.argsort(lengths, descending=True, stable=True)
         outputs = []
         for start in range(0, input_ids.shape[0], self.max_chunks_per_pass):
@@ -110,12 +111,12 @@ class TransformerTextEncoder(Encoder):
         return None if self.active_runtime() == "pytorch" else 1
 
     def _onnx_pooler(self) -> Callable[..., torch.Tensor]:
-        """``(ids [n, t], mask [n, t]) -> [n, hidden]`` on the active ONNX runtime, the weights
-        checked once for all the calls it makes."""
+        """``ids [1, t] -> [1, hidden]`` (one window, no padding) on the active ONNX runtime, the
+        weights checked once for all the calls it makes."""
         runtime = self.active_runtime()
         if getattr(self, "_onnx", None) is None or self._onnx_runtime != runtime:
             self._onnx, self._onnx_runtime = _onnx_function(runtime), runtime
-        return self._onnx.bound(self.pooler)
+        return self._onnx.bound(UnpaddedMeanPooledTransformer(self.model))
 
     @property
     def pooler(self) -> "MeanPooledTransformer":
@@ -142,18 +143,25 @@ class MeanPooledTransformer(nn.Module):
         return masked_mean(states, attention_mask.bool(), dim=1)
 
 
+class UnpaddedMeanPooledTransformer(nn.Module):
+    """``input_ids [n, t] -> [n, hidden]`` for windows without padding: the token mean of the
+    last hidden states, no attention mask (what is exported to ONNX)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids).last_hidden_state.mean(dim=1)
+
+
 def _onnx_function(runtime: str):
     from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
 
-    # Traced on a fixed example (a deterministic export); batch and length vary. One row is
-    # padded: traced with an all-ones mask, the attention would drop the mask altogether.
-    example = torch.arange(2 * 16).reshape(2, 16) % 1000 + 1000
-    mask = torch.ones_like(example)
-    mask[1, 10:] = 0
-    axes = {0: "batch", 1: "tokens"}
-    return OnnxFunction("text-transformer", ["input_ids", "attention_mask"],
-                        {"input_ids": axes, "attention_mask": axes}, (example, mask),
-                        quantize_ops=("MatMul",) if runtime == "onnx-int8" else ())
+    # Traced on a fixed example (a deterministic export); batch and length vary.
+    example = torch.arange(16).reshape(1, 16) + 1000
+    return OnnxFunction("text-transformer-unpadded", ["input_ids"], {"input_ids": {0: "batch", 1: "tokens"}},
+                        (example,), quantize_ops=("MatMul",) if runtime == "onnx-int8" else ())
 
 
 class HashedBagEncoder(Encoder):

@@ -252,3 +252,49 @@ def test_the_embedding_cache_keeps_each_runtime_apart(tmp_path):
     assert len(list(cache.iterdir())) == 2  # one store per runtime; the second onnx run read its own
     np.testing.assert_allclose(found[0], found[1], rtol=1e-4, atol=1e-4)
     assert not np.array_equal(found[0], found[1]) and np.array_equal(found[0], found[2])
+
+
+class TwoFilterBanks(torch.nn.Module):
+    """Two many-band filter banks over one input, written as musicnn's int8 export writes them."""
+
+    def __init__(self):
+        super().__init__()
+        from genre_tagger.pretrained.musicnn_net import FrontEndBranch
+
+        self.timbral_a, self.timbral_b = FrontEndBranch(6, 4, 3, (1, 1)), FrontEndBranch(5, 6, 3, (1, 1))
+
+    def forward(self, x):  # [N, 12, 20] -> [N, 11, 20]
+        x = x.unsqueeze(1)
+        return torch.cat([self.timbral_a(x, as_matmul=True), self.timbral_b(x, as_matmul=True)], dim=1)
+
+
+class TwoInputs(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.timbral = torch.nn.Linear(8, 3, bias=False)
+
+    def forward(self, x, y):  # the products' rows come from two tensors: not windows of one input
+        return self.timbral(torch.cat([x, y], dim=-1).unsqueeze(1))
+
+
+def test_windowed_int8_quantises_the_input_once_and_multiplies_integers():
+    import onnx
+
+    from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
+    from genre_tagger.models.encoders.onnx_windows import WindowedInt8
+
+    torch.manual_seed(0)
+    module, x = TwoFilterBanks().eval(), torch.rand(3, 12, 20) * 4
+    example = (torch.rand(2, 12, 20),)
+    int8 = OnnxFunction("two-banks", ["x"], {"x": {0: "batch"}}, example, quantize=WindowedInt8("timbral"))
+    out = int8(module, x)
+    with torch.no_grad():
+        reference = module(x)
+    assert min_cosine(out.flatten(1), reference.flatten(1)) > 0.999 and not torch.allclose(out, reference, atol=1e-5)
+    ops = [node.op_type for node in onnx.load(str(int8.path)).graph.node]
+    assert ops.count("MatMulInteger") == 2 and "MatMul" not in ops and ops.count("DynamicQuantizeLinear") >= 1
+    with pytest.raises(RuntimeError, match="no MatMul node named"):
+        OnnxFunction("two-banks", ["x"], {"x": {0: "batch"}}, example, quantize=WindowedInt8("temporal"))(module, x)
+    with pytest.raises(RuntimeError, match="from 2 tensors"):
+        OnnxFunction("two-inputs", ["x", "y"], {}, (torch.rand(2, 4), torch.rand(2, 4)),
+                     quantize=WindowedInt8("timbral"))(TwoInputs().eval(), torch.rand(2, 4), torch.rand(2, 4))

@@ -56,8 +56,8 @@ class FrontEndBranch(nn.Module):
     rounding, ~10 % less CPU for the network on ONNX Runtime.
 
     ``as_matmul`` (eval only; for the int8 ONNX export) computes a many-band filter as one
-    matrix multiplication over the input's windows (im2col), a node that dynamic int8
-    quantisation turns into an int8 GEMM; as a convolution it stays float32.
+    matrix multiplication over the input's windows (im2col), a node that the export turns into
+    an integer product (``models/encoders/onnx_windows.py``); as a convolution it stays float32.
     """
 
     def __init__(self, channels: int, bands: int, frames: int, pad: tuple[int, int]):
@@ -94,13 +94,13 @@ class FrontEndBranch(nn.Module):
         y = F.conv1d(x.reshape(n * bands, 1, frames), weight.flatten(1).unsqueeze(1), bias)
         return y.reshape(n, bands, -1, y.shape[-1])
 
-
     @staticmethod
     def _conv_as_matmul(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """``F.conv2d`` with one input channel as ``windows @ weight``: ``[N, 1, 96, T + pad]`` ->
-        ``[N, C, bands', T]``. The windows ``[N, bands', T, kb * kt]`` are copied out of the input
-        laid out ``[N, T, 96 * kt]`` (each band's kt frames side by side), where every output
-        band's window is a run of ``kb * kt`` neighbouring values."""
+        """A many-band ``_conv`` as ``windows @ weight``: ``[N, 1, 96, T + pad]`` -> ``[N, C, bands', T]``.
+        The windows ``[N, bands', T, kb * kt]`` are copied out of the input laid out
+        ``[N, T, 96 * kt]`` (each band's kt frames side by side), where every output band's
+        window is a run of ``kb * kt`` neighbouring values. (One-band filters stay convolutions:
+        as int8 windows they were slower and drifted more, docs/experiments.md.)"""
         n, _, bands, frames = x.shape
         channels, _, kb, kt = weight.shape
         steps, band_steps = frames - kt + 1, bands - kb + 1
@@ -109,7 +109,6 @@ class FrontEndBranch(nn.Module):
         windows = torch.stack([rows[:, :, b * kt:(b + kb) * kt] for b in range(band_steps)], dim=1)
         y = windows @ weight.reshape(channels, kb * kt).t() + bias  # [N, bands', T, C]
         return y.permute(0, 3, 1, 2)
-
 
 class MidEndLayer(nn.Module):
     """conv1d (width 7, padding 3) -> ReLU -> batch norm: ``[N, C_in, T] -> [N, 64, T]``."""

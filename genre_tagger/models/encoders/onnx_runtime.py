@@ -73,22 +73,38 @@ def _say(message: str) -> None:
     say(message)
 
 
+class DynamicInt8:
+    """ONNX Runtime's dynamic quantisation: the weights of ``ops`` nodes int8 per output channel,
+    their activations quantised on the fly with one scale per call."""
+
+    def __init__(self, ops: tuple[str, ...] = ("MatMul",)):
+        self.ops = tuple(ops)
+
+    def key(self) -> Any:
+        """What names the quantised file (with everything else that shapes it)."""
+        return list(self.ops)
+
+    def apply(self, source: Path, target: Path) -> None:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=list(self.ops))
+
+
 class OnnxFunction:
     """A module's ``forward(*tensors) -> tensor`` run by ONNX Runtime on the CPU.
 
     ``name`` names the files; ``input_names`` the forward's arguments, in order;
     ``dynamic_axes`` ``{input: {axis: name}}`` the axes that vary; ``example`` small inputs to
-    trace with (fixed, so that the export is deterministic); ``quantize_ops``: ONNX op types
-    whose weights become int8 per channel (dynamic quantisation), none when empty;
-    ``quantize_nodes``: only the nodes of those types whose names contain it. The session
-    is opened on first call, again when the module's weights change and in a forked process;
-    it is not pickled.
+    trace with (fixed, so that the export is deterministic); ``quantize``: how the float32
+    export becomes int8 (``key()`` for the file's name, ``apply(source, target)``), or None.
+    The session is opened on first call, again when the module's weights change and in a
+    forked process; it is not pickled.
     """
 
     def __init__(self, name: str, input_names: list[str], dynamic_axes: dict[str, dict[int, str]],
-                 example: tuple[torch.Tensor, ...], quantize_ops: tuple[str, ...] = (), quantize_nodes: str = ""):
+                 example: tuple[torch.Tensor, ...], quantize: Any = None):
         self.name, self.input_names, self.dynamic_axes = name, list(input_names), dynamic_axes
-        self.example, self.quantize_ops, self.quantize_nodes = example, tuple(quantize_ops), quantize_nodes
+        self.example, self.quantize = example, quantize
         self._session: Any = None
         self._stamp: tuple | None = None
         self.path: Path | None = None
@@ -113,21 +129,20 @@ class OnnxFunction:
             return torch.from_numpy(session.run(None, feeds)[0])
         return run
 
-    def file_prefix(self, weights: str, quantize_ops: tuple[str, ...]) -> str:
+    def file_prefix(self, weights: str, quantize: Any) -> str:
         """What names the exported file: the weights' digest and everything that shapes the export."""
         import onnxruntime
 
         payload = {"weights": weights, "name": self.name, "inputs": self.input_names,
-                   "axes": self.dynamic_axes, "quantize": quantize_ops, "version": EXPORT_VERSION,
-                   **({"quantize_nodes": self.quantize_nodes} if quantize_ops and self.quantize_nodes else {}),
+                   "axes": self.dynamic_axes, "quantize": quantize.key() if quantize else [], "version": EXPORT_VERSION,
                    "opset": OPSET, "torch": torch.__version__.split("+")[0], "onnxruntime": onnxruntime.__version__,
                    "example": [list(t.shape) for t in self.example]}
         key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
-        return f"{self.name}{'-int8' if quantize_ops else ''}-{key}"
+        return f"{self.name}{'-int8' if quantize else ''}-{key}"
 
     def _open(self, module: nn.Module) -> Any:
         folder, weights = onnx_cache_dir(), module_digest(module)
-        prefix = self.file_prefix(weights, self.quantize_ops)
+        prefix = self.file_prefix(weights, self.quantize)
         path = self._valid_file(folder, prefix)
         if path is None:
             path = self._build(module, folder, weights)
@@ -163,34 +178,19 @@ class OnnxFunction:
     def _write(self, module: nn.Module, folder: Path, weights: str) -> Path:
         with tempfile.TemporaryDirectory(dir=folder, prefix=".building-") as work:
             exported = Path(work) / "model.onnx"
-            if self.quantize_ops:
-                from onnxruntime.quantization import QuantType, quantize_dynamic
-
+            if self.quantize:
                 # quantised from the float32 export of the same weights when one is cached
-                exported = self._valid_file(folder, self.file_prefix(weights, ())) or exported
+                exported = self._valid_file(folder, self.file_prefix(weights, None)) or exported
                 if not exported.is_file():
                     self._export(module, exported)
                 quantized = Path(work) / "model.int8.onnx"
-                quantize_dynamic(exported, quantized, weight_type=QuantType.QInt8, per_channel=True,
-                                 op_types_to_quantize=list(self.quantize_ops), nodes_to_quantize=self._nodes(exported))
+                self.quantize.apply(exported, quantized)
                 exported = quantized
             else:
                 self._export(module, exported)
-            final = folder / f"{self.file_prefix(weights, self.quantize_ops)}-{_file_digest(exported)[:16]}.onnx"
+            final = folder / f"{self.file_prefix(weights, self.quantize)}-{_file_digest(exported)[:16]}.onnx"
             os.replace(exported, final)  # atomic: a reader sees the whole file or none
         return final
-
-    def _nodes(self, exported: Path) -> list[str] | None:
-        """The names of the nodes to quantise (None: every node of ``quantize_ops``)."""
-        if not self.quantize_nodes:
-            return None
-        import onnx
-
-        nodes = [node.name for node in onnx.load(str(exported)).graph.node
-                 if node.op_type in self.quantize_ops and self.quantize_nodes in node.name]
-        if not nodes:
-            raise RuntimeError(f"{self.name}: no {'/'.join(self.quantize_ops)} node named *{self.quantize_nodes}* to quantise")
-        return nodes
 
     def _export(self, module: nn.Module, path: Path) -> None:
         modes = [(part, part.training) for part in module.modules()]  # put back as they were

@@ -156,12 +156,12 @@ class UnpaddedMeanPooledTransformer(nn.Module):
 
 
 def _onnx_function(runtime: str):
-    from genre_tagger.models.encoders.onnx_runtime import OnnxFunction
+    from genre_tagger.models.encoders.onnx_runtime import DynamicInt8, OnnxFunction
 
     # Traced on a fixed example (a deterministic export); batch and length vary.
     example = torch.arange(16).reshape(1, 16) + 1000
     return OnnxFunction("text-transformer-unpadded", ["input_ids"], {"input_ids": {0: "batch", 1: "tokens"}},
-                        (example,), quantize_ops=("MatMul",) if runtime == "onnx-int8" else ())
+                        (example,), quantize=DynamicInt8(("MatMul",)) if runtime == "onnx-int8" else None)
 
 
 class HashedBagEncoder(Encoder):

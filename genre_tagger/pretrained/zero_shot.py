@@ -70,8 +70,9 @@ def load_pretrained(checkpoint: str, device: str | torch.device = "cpu"):
                              + " or ".join(PREFIX + n for n in MODEL_NAMES))
     info = model_info(name)
     key = name.removeprefix("musicnn-")
+    # float32: the scores are musicnn's own outputs, with no trained head to absorb int8's drift
     spec = {"class_path": "genre_tagger.models.encoders.musicnn.MusicnnEncoder",
-            "init_args": {"model": key, "layer": "taggram", "frozen": True}}
+            "init_args": {"model": key, "layer": "taggram", "frozen": True, "runtime": "onnx"}}
     encoder = build_encoder(spec)
     loader = MusicnnAudioLoader(patches_per_track=None, max_tracks=64)
     model = ZeroShotTagger(encoder, len(info.labels)).to(device).eval()

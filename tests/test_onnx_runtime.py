@@ -277,6 +277,16 @@ class TwoInputs(torch.nn.Module):
         return self.timbral(torch.cat([x, y], dim=-1).unsqueeze(1))
 
 
+class WindowsReadElsewhere(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.timbral = torch.nn.Linear(2, 3, bias=False)
+
+    def forward(self, x):  # [N, 5] -> windows [N, 4, 2]: the product's, and summed besides
+        windows = torch.stack([x[:, k:k + 4] for k in range(2)], dim=-1)
+        return self.timbral(windows).sum(dim=(1, 2)) + windows.sum(dim=(1, 2))
+
+
 def test_windowed_int8_quantises_the_input_once_and_multiplies_integers():
     import onnx
 
@@ -295,6 +305,9 @@ def test_windowed_int8_quantises_the_input_once_and_multiplies_integers():
     assert ops.count("MatMulInteger") == 2 and "MatMul" not in ops and ops.count("DynamicQuantizeLinear") >= 1
     with pytest.raises(RuntimeError, match="no MatMul node named"):
         OnnxFunction("two-banks", ["x"], {"x": {0: "batch"}}, example, quantize=WindowedInt8("temporal"))(module, x)
+    with pytest.raises(RuntimeError, match="would become uint8"):
+        OnnxFunction("read-elsewhere", ["x"], {}, (torch.rand(2, 5),),
+                     quantize=WindowedInt8("timbral"))(WindowsReadElsewhere().eval(), torch.rand(2, 5))
     with pytest.raises(RuntimeError, match="from 2 tensors"):
         OnnxFunction("two-inputs", ["x", "y"], {}, (torch.rand(2, 4), torch.rand(2, 4)),
                      quantize=WindowedInt8("timbral"))(TwoInputs().eval(), torch.rand(2, 4), torch.rand(2, 4))

@@ -46,6 +46,7 @@ class WindowedInt8:
         if not matmuls:
             raise RuntimeError(f"no MatMul node named *{self.marker}* to quantise in {source.name}")
         plans = [(matmul, *window_subgraph(graph, matmul.input[0])) for matmul in matmuls]
+        check_only_windows_read(graph, plans)
         order = {node.name: i for i, node in enumerate(graph.node)}
         before: dict[int, list] = {}  # new nodes to insert before the node at that position
         replaced: dict[int, list] = {}  # nodes that replace the node at that position
@@ -65,6 +66,15 @@ class WindowedInt8:
         for initializer in [t for t in graph.initializer if t.name not in used]:
             graph.initializer.remove(initializer)  # the float weights of the replaced products
         onnx.save(model, str(target))
+
+
+def check_only_windows_read(graph: Any, plans: list) -> None:
+    """The window copies become uint8: refuse a graph where anything but the products reads them."""
+    ours = {node.name for matmul, moves, _ in plans for node in [matmul, *moves]}
+    copies = {out for _, moves, _ in plans for node in moves for out in node.output}
+    for node in graph.node:
+        if node.name not in ours and copies.intersection(node.input):
+            raise RuntimeError(f"{node.name} ({node.op_type}) reads window copies that would become uint8")
 
 
 def quantise_input(tensor: str, moves: list) -> tuple[Any, tuple[str, str, str]]:
@@ -116,9 +126,9 @@ def window_subgraph(graph: Any, windows: str) -> tuple[list, str]:
         if node is None or node.op_type not in MOVES:
             sources.add(name)
             continue
-        if id(node) in seen:
+        if node.name in seen:
             continue
-        seen.add(id(node))
+        seen.add(node.name)
         moves.append(node)
         stack.extend(node.input if node.op_type == "Concat" else node.input[:1])
     if len(sources) != 1:

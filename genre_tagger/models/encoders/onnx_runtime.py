@@ -96,15 +96,16 @@ class OnnxFunction:
     ``name`` names the files; ``input_names`` the forward's arguments, in order;
     ``dynamic_axes`` ``{input: {axis: name}}`` the axes that vary; ``example`` small inputs to
     trace with (fixed, so that the export is deterministic); ``quantize``: how the float32
-    export becomes int8 (``key()`` for the file's name, ``apply(source, target)``), or None.
-    The session is opened on first call, again when the module's weights change and in a
-    forked process; it is not pickled.
+    export becomes int8 (``key()`` for the file's name, ``apply(source, target)``), or None;
+    ``disabled_optimizers``: ONNX Runtime graph fusions not to apply to this network. The
+    session is opened on first call, again when the module's weights change and in a forked
+    process; it is not pickled.
     """
 
     def __init__(self, name: str, input_names: list[str], dynamic_axes: dict[str, dict[int, str]],
-                 example: tuple[torch.Tensor, ...], quantize: Any = None):
+                 example: tuple[torch.Tensor, ...], quantize: Any = None, disabled_optimizers: tuple[str, ...] = ()):
         self.name, self.input_names, self.dynamic_axes = name, list(input_names), dynamic_axes
-        self.example, self.quantize = example, quantize
+        self.example, self.quantize, self.disabled_optimizers = example, quantize, tuple(disabled_optimizers)
         self._session: Any = None
         self._stamp: tuple | None = None
         self.path: Path | None = None
@@ -147,12 +148,12 @@ class OnnxFunction:
         if path is None:
             path = self._build(module, folder, weights)
         try:
-            session = _session(path)
+            session = _session(path, self.disabled_optimizers)
         except Exception as err:  # a file that passed its checksum yet does not load: rebuild once
             _say(f"the exported {self.name} model {path} does not load ({str(err).splitlines()[0]}); rebuilding it")
             path.unlink(missing_ok=True)
             path = self._build(module, folder, weights)
-            session = _session(path)
+            session = _session(path, self.disabled_optimizers)
         self.path = path
         return session
 
@@ -213,7 +214,7 @@ def _weights_stamp(module: nn.Module) -> tuple:
     return tuple((t.data_ptr(), t._version) for t in itertools.chain(module.parameters(), module.buffers()))
 
 
-def _session(path: Path) -> Any:
+def _session(path: Path, disabled_optimizers: tuple[str, ...] = ()) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -226,5 +227,6 @@ def _session(path: Path) -> Any:
     # MuMu-like albums through the three encoders, +2.5 GB without; the callers bound the
     # largest batch, e.g. musicnn's ONNX_CHUNK).
     options.enable_mem_pattern = False
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=list(disabled_optimizers) or None)
 

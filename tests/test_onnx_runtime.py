@@ -311,3 +311,18 @@ def test_windowed_int8_quantises_the_input_once_and_multiplies_integers():
     with pytest.raises(RuntimeError, match="from 2 tensors"):
         OnnxFunction("two-inputs", ["x", "y"], {}, (torch.rand(2, 4), torch.rand(2, 4)),
                      quantize=WindowedInt8("timbral"))(TwoInputs().eval(), torch.rand(2, 4), torch.rand(2, 4))
+
+
+def test_dynamic_int8_export_logs_no_advice(caplog):
+    """ONNX Runtime's quantiser logs a pre-processing hint on the root logger: not for our users."""
+    import logging
+
+    from genre_tagger.models.encoders.onnx_runtime import DynamicInt8, OnnxFunction
+
+    torch.manual_seed(1)
+    module = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+    x = torch.randn(2, 3, 8)
+    with caplog.at_level(logging.INFO):
+        out = OnnxFunction("quiet", ["x"], {"x": {0: "batch"}}, (torch.randn(1, 3, 8),), quantize=DynamicInt8())(module, x)
+        assert logging.getLogger().level == logging.INFO  # the caller's level is back
+    assert out.shape == (2, 3, 2) and not caplog.records

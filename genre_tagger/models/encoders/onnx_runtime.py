@@ -85,9 +85,20 @@ class DynamicInt8:
         return list(self.ops)
 
     def apply(self, source: Path, target: Path) -> None:
+        import logging
+
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=list(self.ops))
+        # The quantiser logs advice (pre-process the model for static quantisation) on the root
+        # logger, where a user tagging for the first time would read it as a problem.
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=list(self.ops))
+        finally:
+            root.setLevel(level)
 
 
 class OnnxFunction:

@@ -118,7 +118,7 @@ class TransformerTextEncoder(Encoder):
         runtime = self.active_runtime()
         if getattr(self, "_onnx", None) is None or self._onnx_runtime != runtime:
             self._onnx, self._onnx_runtime = _onnx_function(runtime), runtime
-        return self._onnx.bound(UnpaddedMeanPooledTransformer(self.model))
+        return self._onnx.bound(self.pooler)  # called with the ids alone
 
     @property
     def pooler(self) -> "MeanPooledTransformer":
@@ -133,28 +133,17 @@ class TransformerTextEncoder(Encoder):
 
 
 class MeanPooledTransformer(nn.Module):
-    """``(input_ids [n, t], attention_mask [n, t]) -> [n, hidden]``: the token mean of the last
-    hidden states (what is exported to ONNX)."""
+    """``(input_ids [n, t], attention_mask [n, t] | None) -> [n, hidden]``: the token mean of the
+    last hidden states; without a mask (windows without padding) every token counts, and the
+    network attends to all of them (what is exported to ONNX)."""
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return masked_mean(states, attention_mask.bool(), dim=1)
-
-
-class UnpaddedMeanPooledTransformer(nn.Module):
-    """``input_ids [n, t] -> [n, hidden]`` for windows without padding: the token mean of the
-    last hidden states, no attention mask (what is exported to ONNX)."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids).last_hidden_state.mean(dim=1)
+        return states.mean(dim=1) if attention_mask is None else masked_mean(states, attention_mask.bool(), dim=1)
 
 
 def _onnx_function(runtime: str):
@@ -166,7 +155,7 @@ def _onnx_function(runtime: str):
     # In int8, ONNX Runtime's fused SkipLayerNormalization and BiasGelu kernels were slower than
     # the plain Add, LayerNormalization and Gelu they replace (~10 % of a window's CPU time).
     return OnnxFunction("text-transformer-unpadded", ["input_ids"], {"input_ids": {0: "batch", 1: "tokens"}},
-                        (example,), quantize=DynamicInt8(("MatMul",)) if int8 else None,
+                        (example,), quantize=DynamicInt8() if int8 else None,
                         disabled_optimizers=("SkipLayerNormFusion", "BiasGeluFusion") if int8 else ())
 
 

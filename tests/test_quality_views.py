@@ -90,6 +90,39 @@ def test_view_learns_and_not_from_shuffled_labels(catalog2, loader_spec, encoder
     assert real > 0.6 and real - shuffled > 0.1, (real, shuffled)
 
 
+def _word_view_batch(texts: list[str]):
+    from genre_tagger.data.text import HFTokenizer
+
+    tokenizer = HFTokenizer()
+    ids = [torch.tensor(tokenizer.encode_chunks(t, 32, 4)[0]) for t in texts]
+    width = max(len(i) for i in ids)
+    return tokenizer, {
+        "input_ids": torch.stack([torch.nn.functional.pad(i, (0, width - len(i))) for i in ids]).unsqueeze(1),
+        "attention_mask": torch.stack([torch.arange(width) < len(i) for i in ids]).unsqueeze(1),
+        "chunk_mask": torch.ones(len(ids), 1, dtype=torch.bool), "present": torch.ones(len(ids), dtype=torch.bool)}
+
+
+def test_a_word_view_without_symbols_counts_words_as_a_word_tokenizer_does():
+    from genre_tagger.models.encoders.sparse_text import SparseTextView
+
+    tokenizer, batch = _word_view_batch(["Fuzzed drums, slow organ!", "fuzzed drums slow organ",
+                                         "fuzzed drums. slow organ", "clean piano"])
+    words = SparseTextView(max_features=64, min_df=1, units="words", keep_symbols=False, tokenizer=tokenizer)
+    words.fit([batch])
+    out = words(batch)
+    # punctuation and [CLS]/[SEP] are no terms, and "drums slow" is one bigram across the comma
+    assert torch.allclose(out[0], out[1], atol=1e-6) and torch.allclose(out[1], out[2], atol=1e-6)
+    assert int((words.column >= 0).sum()) == 4 + 3 + 2 + 1  # words, bigrams of both texts
+    counted = SparseTextView(max_features=64, min_df=1, units="words", tokenizer=tokenizer)
+    counted.fit([batch])  # the form fitted before: symbols are terms
+    assert not torch.allclose(counted(batch)[0], counted(batch)[1], atol=1e-3)
+    # a saved view without symbols reloads without its tokenizer; one with them has no such state
+    assert "symbols" in words.state_dict() and "symbols" not in counted.state_dict()
+    again = SparseTextView(max_features=64, min_df=1, units="words", keep_symbols=False)
+    again.load_state_dict(words.state_dict())
+    assert torch.allclose(again(batch), out)
+
+
 def test_refitted_view_invalidates_the_cache(catalog2, tmp_path):
     data, train, _ = catalog2
     first, fingerprint_a = embeddings(data, TEXT_LOADER, TEXT_VIEWS, train, tmp_path)

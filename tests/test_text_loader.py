@@ -124,6 +124,18 @@ def test_hf_tokenizer_pieces_equal_whole_text(hf, monkeypatch):
     assert "[UNK]" not in hf.tokenizer.convert_ids_to_tokens(hf.encode("日本語の歌 مرحبا שלום"))
 
 
+def test_symbol_masks_mark_specials_and_punctuation_not_words(hf):
+    tok = hf.tokenizer
+    mask = hf.symbol_mask(tok.vocab_size)
+    for symbol in (tok.cls_token_id, tok.sep_token_id, tok.pad_token_id, *tok.convert_tokens_to_ids([".", ",", "!"])):
+        assert mask[symbol]
+    for word in hf.encode("rock guitars 1970s é"):
+        assert not mask[word]
+    hashing = HashingTokenizer(vocab_size=64)
+    marked = hashing.symbol_mask(64)
+    assert marked[hashing.pad_id] and marked[hashing.cls_id] and int(marked.sum()) == 2
+
+
 def test_hf_tokenizer_is_lazy_and_not_pickled():
     tok = HFTokenizer()
     assert tok._tokenizer is None

@@ -3,7 +3,7 @@
 The head is a multi-label logistic regression (``genre_tagger.logistic``) on every feature
 view of every modality the tagger has, concatenated, plus the modalities' presence flags:
 dense views standardised per column, each view (and the flags) scaled to unit mean squared
-norm over the albums that have it, so that a wide view (8,192 tf-idf terms) does not drown a
+norm over the albums that have it, so that a wide view (thousands of tf-idf terms) does not drown a
 narrow one; an absent modality's view is zero. With a few hundred to a few thousand labelled
 albums and thousands of columns the fit runs on the Gram matrix instead (``kernel_features``:
 the same logistic regression, exactly, in at most ``n`` dimensions).

@@ -184,6 +184,14 @@ class HFTokenizer:
                 mark[index] = True
         return mark
 
+    def symbol_mask(self, vocab_size: int) -> torch.Tensor:
+        """``[vocab_size]`` bool: special tokens (``[CLS]``, ``[SEP]``) and pieces with neither a letter nor a digit."""
+        mark, specials = torch.zeros(vocab_size, dtype=torch.bool), set(self.tokenizer.all_special_ids)
+        for token, index in self.tokenizer.get_vocab().items():
+            if index < vocab_size and (index in specials or not any(ch.isalnum() for ch in token)):
+                mark[index] = True
+        return mark
+
     @property
     def pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
@@ -242,6 +250,10 @@ class HashingTokenizer:
         for piece in text_pieces(text):
             out.extend(_WORD_RE.findall(piece.casefold() if self.lowercase else piece))
         return out
+
+    def symbol_mask(self, vocab_size: int) -> torch.Tensor:
+        """``[vocab_size]`` bool: pad and cls (punctuation is never one of its tokens)."""
+        return torch.arange(vocab_size) <= max(self.pad_id, self.cls_id)
 
     def encode(self, text: str) -> list[int]:
         """All token ids of ``text``, no special tokens."""

@@ -48,11 +48,13 @@ def view_features(view: SparseTextView, loader: TextLoader, records: list[AlbumR
 
 
 def view_args(view: SparseTextView) -> dict:
-    """What rebuilds the view before its state is loaded (the word-continuation ids are state)."""
+    """What rebuilds the view before its state is loaded (the word-continuation and symbol ids are state)."""
     args = {"vocab_size": view.vocab_size, "bigram_buckets": view.bigram_buckets,
             "max_features": view.max_features, "min_df": view.min_df}
     if view.units == "words":
         args.update(units="words", word_buckets=view.unigram_ids)
+    if not view.keep_symbols:
+        args["keep_symbols"] = False
     return args
 
 

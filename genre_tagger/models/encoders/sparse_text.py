@@ -29,6 +29,13 @@ def continuation_ids(tokenizer: Any, vocab_size: int) -> torch.Tensor:
     return mark(vocab_size) if mark is not None else torch.zeros(vocab_size, dtype=torch.bool)
 
 
+def symbol_ids(tokenizer: Any, vocab_size: int) -> torch.Tensor:
+    """``[vocab_size]`` bool: the ids that are no word (special tokens, punctuation) as
+    ``tokenizer.symbol_mask`` marks them; none for a tokenizer without it."""
+    mark = getattr(tokenizer, "symbol_mask", None)
+    return mark(vocab_size) if mark is not None else torch.zeros(vocab_size, dtype=torch.bool)
+
+
 def word_terms(ids: torch.Tensor, mask: torch.Tensor, continuation: torch.Tensor, word_buckets: int,
                bigram_buckets: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Whole-word and word-bigram term ids ``[B, K, 2T]`` from piece ids ``[B, K, T]``.
@@ -66,7 +73,10 @@ class SparseTextView(Encoder):
     word's pieces (a piece and the ``##`` continuations after it, as ``tokenizer``, the text
     loader's own, marks them; its config is a reference to the loader's) and hashes whole words into
     the first ``word_buckets`` ids and word bigrams after them: a rare invented word split
-    into common pieces stays one term. Not usable before ``fit`` (or a loaded state).
+    into common pieces stays one term. ``keep_symbols`` False: special tokens (``[CLS]``,
+    ``[SEP]``) and punctuation are no terms (with ``units="words"`` a bigram joins the words
+    on either side of them), as a classic word tokenizer counts; True, the form views were
+    fitted with before, counts them. Not usable before ``fit`` (or a loaded state).
     """
 
     modality = "text"
@@ -75,7 +85,7 @@ class SparseTextView(Encoder):
 
     def __init__(self, vocab_size: int = 30522, bigram_buckets: int = 131072, max_features: int = 8192,
                  min_df: int = 2, units: str = "pieces", tokenizer: Any = None,
-                 word_buckets: int = 262144, frozen: bool = True):
+                 word_buckets: int = 262144, keep_symbols: bool = True, frozen: bool = True):
         super().__init__(frozen=True)
         if units not in ("pieces", "words"):
             raise ValueError(f"SparseTextView units must be 'pieces' or 'words', got {units!r}")
@@ -88,12 +98,21 @@ class SparseTextView(Encoder):
         # Which piece ids continue a word (a buffer: part of the state and the cache fingerprint).
         continuation = continuation_ids(tokenizer, vocab_size) if units == "words" else torch.zeros(0, dtype=torch.bool)
         self.register_buffer("continuation", continuation)
+        # Which ids are no word: state when used (a view rebuilt without its tokenizer still
+        # knows them), absent from the state otherwise, as in views saved before it existed.
+        self.keep_symbols = keep_symbols
+        if keep_symbols:
+            self.register_buffer("symbols", torch.zeros(0, dtype=torch.bool), persistent=False)
+        else:
+            self.register_buffer("symbols", symbol_ids(tokenizer, vocab_size))
         self.freeze()
 
     def terms(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Term ids ``[B, K, 2T(-1)]`` and their validity mask (real tokens of real chunks)."""
         ids = inputs["input_ids"].long().clamp(0, self.vocab_size - 1)
         mask = inputs["attention_mask"].bool() & inputs["chunk_mask"].unsqueeze(-1)
+        if not self.keep_symbols:
+            mask = mask & ~self.symbols[ids]
         if self.units == "words":
             return word_terms(ids, mask, self.continuation, self.unigram_ids, self.bigram_buckets)
         bigrams = (ids[..., :-1] * BIGRAM_MULTIPLIER + ids[..., 1:]) % self.bigram_buckets + self.vocab_size

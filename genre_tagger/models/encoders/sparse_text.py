@@ -22,17 +22,12 @@ WORD_BASE = 1_000_003
 MAX_PIECES = 64
 
 
-def continuation_ids(tokenizer: Any, vocab_size: int) -> torch.Tensor:
-    """``[vocab_size]`` bool: the ids that continue a word (WordPiece ``##`` pieces); none for a
-    tokenizer without ``continuation_mask`` (its tokens are whole words)."""
-    mark = getattr(tokenizer, "continuation_mask", None)
-    return mark(vocab_size) if mark is not None else torch.zeros(vocab_size, dtype=torch.bool)
-
-
-def symbol_ids(tokenizer: Any, vocab_size: int) -> torch.Tensor:
-    """``[vocab_size]`` bool: the ids that are no word (special tokens, punctuation) as
-    ``tokenizer.symbol_mask`` marks them; none for a tokenizer without it."""
-    mark = getattr(tokenizer, "symbol_mask", None)
+def tokenizer_ids(tokenizer: Any, mask: str, vocab_size: int) -> torch.Tensor:
+    """``[vocab_size]`` bool: the ids ``tokenizer.<mask>(vocab_size)`` marks
+    (``continuation_mask``: pieces that continue a word, WordPiece ``##``; ``symbol_mask``:
+    special tokens and punctuation); none for a tokenizer without that method (its tokens are
+    whole words)."""
+    mark = getattr(tokenizer, mask, None)
     return mark(vocab_size) if mark is not None else torch.zeros(vocab_size, dtype=torch.bool)
 
 
@@ -96,7 +91,7 @@ class SparseTextView(Encoder):
         self.register_buffer("column", torch.full((self.unigram_ids + bigram_buckets,), -1, dtype=torch.long))
         self.register_buffer("idf", torch.zeros(max_features))
         # Which piece ids continue a word (a buffer: part of the state and the cache fingerprint).
-        continuation = continuation_ids(tokenizer, vocab_size) if units == "words" else torch.zeros(0, dtype=torch.bool)
+        continuation = tokenizer_ids(tokenizer, "continuation_mask", vocab_size) if units == "words" else torch.zeros(0, dtype=torch.bool)
         self.register_buffer("continuation", continuation)
         # Which ids are no word: state when used (a view rebuilt without its tokenizer still
         # knows them), absent from the state otherwise, as in views saved before it existed.
@@ -104,7 +99,7 @@ class SparseTextView(Encoder):
         if keep_symbols:
             self.register_buffer("symbols", torch.zeros(0, dtype=torch.bool), persistent=False)
         else:
-            self.register_buffer("symbols", symbol_ids(tokenizer, vocab_size))
+            self.register_buffer("symbols", tokenizer_ids(tokenizer, "symbol_mask", vocab_size))
         self.freeze()
 
     def terms(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

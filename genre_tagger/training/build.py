@@ -16,6 +16,7 @@ from genre_tagger.config import instantiate
 from genre_tagger.cpus import worker_count
 from genre_tagger.runs.trainers import TrainerFactory
 from genre_tagger.training.embedding import EmbeddingSettings
+from genre_tagger.training.presence_calibration import PresenceCalibrationSettings
 from genre_tagger.training.strategies import PretrainSettings, TrainingParts
 from genre_tagger.training.subset_heads import SubsetHeadSettings
 from genre_tagger.upgrade import upgrade_config
@@ -34,7 +35,8 @@ def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None,
                 loggers: list | None = None) -> TrainingParts:
     """Loss (weighted by the training split's label frequencies ``train_targets [N, L]``),
     optimizer and scheduler factories, trainers, embedding settings, stage-1 settings and the
-    per-subset heads' settings (the optional ``subset_heads`` section)."""
+    per-subset heads' and the presence calibration's settings (the optional ``subset_heads``
+    and ``presence_calibration`` sections)."""
     config = upgrade_config(config)
     loss = instantiate(config["loss"])
     if hasattr(loss, "set_label_frequencies"):
@@ -49,5 +51,6 @@ def build_parts(config: dict, train_targets: np.ndarray, cache_dir: Path | None,
         embedding=embedding,
         pretraining=PretrainSettings(**config["encoder_pretraining"]), loggers=list(loggers or []),
         subset_heads=SubsetHeadSettings(**(config.get("subset_heads") or {})),
+        presence_calibration=PresenceCalibrationSettings(**(config.get("presence_calibration") or {})),
     )
 

@@ -143,17 +143,11 @@ def fit_view(probe: ViewProbe, features: ModalityFeatures, targets: np.ndarray, 
 
 
 @torch.no_grad()
-def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray,
-                      subset_heads: bool = True) -> torch.Tensor:
-    """The tagger's logits ``[len(rows), L]`` from cached embeddings, probes not applied;
-    without ``subset_heads``, the fused head's for every album (none routed to a subset head)."""
-    was_training, heads = tagger.training, tagger.subset_heads
-    fitted = tagger.probes.fitted.clone() if tagger.probes is not None else None
+def tagger_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray) -> torch.Tensor:
+    """The tagger's eval-mode logits ``[len(rows), L]`` from cached embeddings, as it stands
+    (probes and subset heads as fitted); modalities missing from ``features`` count as absent."""
+    was_training = tagger.training
     tagger.eval()
-    if fitted is not None:
-        tagger.probes.fitted.fill_(False)
-    if not subset_heads:
-        tagger.subset_heads = torch.nn.ModuleDict()
     try:
         out = []
         for start in range(0, len(rows), LOGIT_CHUNK):
@@ -164,10 +158,25 @@ def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures]
             out.append(tagger.logits_from_embeddings(embeddings, present))
         return torch.cat(out) if out else torch.zeros(0, tagger.n_labels)
     finally:
+        tagger.train(was_training)
+
+
+def fused_head_logits(tagger: GenreTagger, features: dict[str, ModalityFeatures], rows: np.ndarray,
+                      subset_heads: bool = True) -> torch.Tensor:
+    """``tagger_logits`` with the probes not applied; without ``subset_heads``, the fused
+    head's for every album (none routed to a subset head)."""
+    heads = tagger.subset_heads
+    fitted = tagger.probes.fitted.clone() if tagger.probes is not None else None
+    if fitted is not None:
+        tagger.probes.fitted.fill_(False)
+    if not subset_heads:
+        tagger.subset_heads = torch.nn.ModuleDict()
+    try:
+        return tagger_logits(tagger, features, rows)
+    finally:
         if fitted is not None:
             tagger.probes.fitted.copy_(fitted)
         tagger.subset_heads = heads
-        tagger.train(was_training)
 
 
 def ranking_pairs(y: torch.Tensor, max_pairs: int = MAX_PAIRS_PER_LABEL,

@@ -28,6 +28,7 @@ from genre_tagger.data.labelled import TrainingData
 from genre_tagger.training.datamodules import AlbumDataModule, EmbeddingDataModule, PreloadedDataModule
 from genre_tagger.training.embedding import EmbeddingSettings, embed_catalog, presence_rates, scores_from_features
 from genre_tagger.training.probes import fit_probes
+from genre_tagger.training.presence_calibration import PresenceCalibrationSettings, calibrate_presence
 from genre_tagger.training.subset_heads import SubsetHeadSettings, blend_subset_heads, fit_subset_heads
 from genre_tagger.training.lit_module import OptimizerFactory, SchedulerFactory, TaggerModule
 from genre_tagger.runs import say
@@ -58,6 +59,7 @@ class TrainingParts:
     pretraining: PretrainSettings = field(default_factory=PretrainSettings)
     loggers: list = field(default_factory=list)
     subset_heads: SubsetHeadSettings = field(default_factory=SubsetHeadSettings)
+    presence_calibration: PresenceCalibrationSettings = field(default_factory=PresenceCalibrationSettings)
 
     def module(self, model: GenreTagger, lr: float | None = None) -> TaggerModule:
         return TaggerModule(model, self.loss, self.optimizer, self.scheduler, lr=lr)
@@ -101,8 +103,10 @@ def fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: T
     Then, with ``subset_heads`` (and ``parts.subset_heads.enabled``), a deep head per subset
     of modalities (training/subset_heads.py); then the tagger's linear probes, when it has
     them, are fitted and stacked with the head (training/probes.py); the returned val macro
-    ROC-AUC is then the stacked model's. Last, the albums of each subset head get the
-    average of the full model's scores and the subset model's (``blend_subset_heads``).
+    ROC-AUC is then the stacked model's. Then the albums of each subset head get the average
+    of the full model's scores and the subset model's (``blend_subset_heads``). Last, with
+    ``subset_heads`` and fitted probes, the scores of albums lacking some modality are
+    brought onto the scale of complete albums' (training/presence_calibration.py).
     ``view_fits``: probe fits shared by heads over the same data (``probes.fit_view_once``).
     On a CPU all of it runs on one thread (``cpus.torch_threads``: its operations are small).
     """
@@ -131,6 +135,8 @@ def _fit_fusion(tagger: GenreTagger, features: dict, data: TrainingData, parts: 
         say(f"subset heads' albums: {1 - blend:g} x the full model's scores + {blend:g} x the subset model's"
             + ("; subset models (head + probes), stacked val macro ROC-AUC: "
                + ", ".join(f"{name} {auc:.3f}" for name, auc in stacked.items()) if stacked else ""))
+    if subset_heads and tagger.probes is not None and bool(tagger.probes.fitted):
+        say(calibrate_presence(tagger, features, data.targets, data.splits["val"], parts.presence_calibration).line())
     return best
 
 

@@ -1,0 +1,91 @@
+"""One scale for albums with and without some modalities (training/presence_calibration.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.training.presence_calibration import (
+    PresenceCalibrationSettings, RestrictedCopy, calibrate_presence, fit_pattern_scales, out_of_fold_auc,
+    restricted_copies, store_in_stacks,
+)
+from genre_tagger.training.probes import fit_probes, tagger_logits
+from test_subset_heads import Fixed, toy
+
+AUDIO, TEXT, BOTH = 1, 2, 3  # presence patterns of (audio, text)
+
+
+def miscalibrated_copies(seed: int, n: int = 300, labels: int = 8) -> tuple[list[RestrictedCopy], np.ndarray]:
+    """Albums scored with audio, text and both; the audio-only scores rank well within
+    themselves but sit low and spread out, text-only ones sit high; a third lack text."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, labels)) < 0.2).astype(np.float32)
+    noise = lambda: rng.normal(size=(n, labels))  # noqa: E731
+    audio = 4.0 * (y + 0.7 * noise()) - 6.0
+    text = y + 0.7 * noise() + 1.0
+    both = 2.0 * (y + 0.5 * noise()) - 1.5
+    has_text = rng.random(n) > 0.33
+    both = np.where(has_text[:, None], both, audio)
+    mixed = torch.from_numpy(np.where(has_text, BOTH, AUDIO))
+    copies = [RestrictedCopy(("audio",), torch.from_numpy(audio), torch.full((n,), AUDIO)),
+              RestrictedCopy(("text",), torch.from_numpy(np.where(has_text[:, None], text, -4.0)),
+                             torch.from_numpy(np.where(has_text, TEXT, 0))),
+              RestrictedCopy(("audio", "text"), torch.from_numpy(both), mixed)]
+    return copies, y
+
+
+def test_pattern_scales_put_every_pattern_on_one_scale_and_shuffled_labels_gain_nothing():
+    val, y_val = miscalibrated_copies(0)
+    test, y_test = miscalibrated_copies(1)
+    scales = fit_pattern_scales(val, y_val, BOTH, penalty=0.01)
+    assert set(scales.means) == {AUDIO, TEXT}  # the complete pattern and "none" stay as they are
+    assert scales.scale[AUDIO] < 0.7 and scales.shift[AUDIO] > 0.5 and scales.shift[TEXT] < 0
+    pooled = test[2]
+    before = macro_roc_auc(y_test, pooled.logits.numpy())
+    after = macro_roc_auc(y_test, scales.apply(pooled.logits, pooled.patterns).numpy())
+    assert after > before + 0.05, (before, after)
+    plain, scaled = out_of_fold_auc(val, y_val, BOTH, penalty=0.01)
+    assert scaled > plain + 0.02
+    shuffled = y_val[np.random.default_rng(2).permutation(len(y_val))]
+    plain, scaled = out_of_fold_auc(val, shuffled, BOTH, penalty=0.01)
+    assert scaled < plain + 0.01, (plain, scaled)
+
+
+def fitted_tagger():
+    """The toy catalog's untrained fused head with its two probes fitted and stacked."""
+    features, targets, splits = toy()
+    torch.manual_seed(0)
+    tagger = GenreTagger({"audio": Fixed(12), "text": Fixed(10)}, targets.shape[1], width=16, head_hidden=32)
+    fit_probes(tagger, features, targets, splits)
+    return tagger, features, targets, splits
+
+
+def test_stored_scales_move_only_the_albums_that_lack_a_modality():
+    tagger, features, targets, splits = fitted_tagger()
+    val, test = splits["val"], splits["test"]
+    copies = restricted_copies(tagger, features, test)
+    scales = fit_pattern_scales(restricted_copies(tagger, features, val), targets[val], BOTH, penalty=0.01)
+    store_in_stacks(tagger.probes, scales)
+    after = restricted_copies(tagger, features, test)
+    for old, new in zip(copies, after):
+        expected = scales.apply(old.logits, old.patterns)
+        torch.testing.assert_close(new.logits, expected, rtol=1e-4, atol=1e-4)
+        complete = old.patterns == BOTH
+        assert torch.equal(new.logits[complete], old.logits[complete])
+    assert bool((after[0].logits != copies[0].logits).any())  # audio alone moved
+
+
+def test_calibration_is_skipped_when_disabled_or_val_is_small_and_otherwise_reports_its_choice():
+    tagger, features, targets, splits = fitted_tagger()
+    before = tagger_logits(tagger, features, splits["test"])
+    off = calibrate_presence(tagger, features, targets, splits["val"], PresenceCalibrationSettings(enabled=False))
+    small = calibrate_presence(tagger, features, targets, splits["val"], PresenceCalibrationSettings(min_val_albums=500))
+    assert not off.scales and not small.scales and "not fitted" in small.line()
+    assert torch.equal(tagger_logits(tagger, features, splits["test"]), before)
+    report = calibrate_presence(tagger, features, targets, splits["val"], PresenceCalibrationSettings())
+    assert set(report.scales) == {"audio", "text"} and np.isfinite(report.before) and np.isfinite(report.after)
+    assert report.kept == (report.after > report.before)
+    changed = not torch.equal(tagger_logits(tagger, features, splits["test"]), before)
+    assert changed == report.kept

@@ -208,6 +208,9 @@ def test_code_defaults_are_the_shipped_yaml():
     from genre_tagger.training.subset_heads import SubsetHeadSettings
 
     assert {f.name: f.default for f in dataclasses.fields(SubsetHeadSettings)} == default["subset_heads"]
+    from genre_tagger.training.presence_calibration import PresenceCalibrationSettings
+
+    assert {f.name: f.default for f in dataclasses.fields(PresenceCalibrationSettings)} == default["presence_calibration"]
     for section in ("loss", "scheduler"):
         code = _defaults(import_object(default[section]["class_path"]))
         assert {k: code[k] for k in default[section]["init_args"]} == default[section]["init_args"], section

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
+from genre_tagger.errors import UserInputError
 from genre_tagger.metrics import macro_roc_auc
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.training.presence_calibration import (
@@ -89,3 +91,8 @@ def test_calibration_is_skipped_when_disabled_or_val_is_small_and_otherwise_repo
     assert report.kept == (report.after > report.before)
     changed = not torch.equal(tagger_logits(tagger, features, splits["test"]), before)
     assert changed == report.kept
+
+
+def test_a_negative_penalty_is_refused_with_its_field():
+    with pytest.raises(UserInputError, match="presence_calibration.penalty"):
+        PresenceCalibrationSettings(penalty=-1)

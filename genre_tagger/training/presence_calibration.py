@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genre_tagger.errors import UserInputError
 from genre_tagger.features.store import ModalityFeatures
 from genre_tagger.metrics import evaluable_labels, macro_roc_auc
 from genre_tagger.models.probes import LinearProbes
@@ -43,6 +44,10 @@ class PresenceCalibrationSettings:
     enabled: bool = True
     min_val_albums: int = 50  # as a per-subset stack needs
     penalty: float = 0.01  # on log(k)^2 + b^2 / 10 (a shift is cheaper than a scale)
+
+    def __post_init__(self) -> None:
+        if not self.penalty >= 0:
+            raise UserInputError(f"presence_calibration.penalty must be 0 or more, got {self.penalty}")
 
 
 @dataclass

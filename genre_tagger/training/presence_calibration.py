@@ -55,7 +55,7 @@ class PatternScales:
     """Per pattern (its bits): label means ``[L]`` of its val copies, scale and shift."""
 
     means: dict[int, torch.Tensor]
-    scale: dict[int, float] = field(default_factory=dict)
+    scale: dict[int, float] = field(default_factory=dict)  # tensors while being fitted
     shift: dict[int, float] = field(default_factory=dict)
 
     def apply(self, logits: torch.Tensor, patterns: torch.Tensor) -> torch.Tensor:
@@ -189,8 +189,7 @@ def calibrate_presence(tagger: GenreTagger, features: dict[str, ModalityFeatures
     complete = probes.pattern(tagger.modalities)
     copies = restricted_copies(tagger, features, val)
     scales = fit_pattern_scales(copies, y, complete, settings.penalty)
-    names = {probes.pattern(s): "+".join(s) for s in itertools.chain.from_iterable(
-        itertools.combinations(tagger.modalities, n) for n in range(1, len(tagger.modalities)))}
+    names = {probes.pattern(copy.subset): "+".join(copy.subset) for copy in copies}
     report.scales = {names[p]: (scales.scale[p], scales.shift[p]) for p in scales.means}
     report.before, report.after = out_of_fold_auc(copies, y, complete, settings.penalty)
     report.kept = report.after > report.before

@@ -1,6 +1,6 @@
 """Files written by earlier releases, brought to today's shape in one step at load time.
 
-Every saved file says its format and version (``genre_tagger.checkpoint/5``); loading runs
+Every saved file says its format and version (``genre_tagger.checkpoint/6``); loading runs
 the steps from its version to today's, in order, and nothing else in the code knows about
 older shapes. A tagger checkpoint's step also upgrades what it carries for other jobs (the
 joint search space, ``genre_tagger.joint_space``). A config (in a checkpoint, or a user's overlay) is upgraded by
@@ -18,7 +18,7 @@ from genre_tagger.errors import UserInputError
 TAGGER_FORMAT = "genre_tagger.checkpoint"
 RECOMMENDER_FORMAT = "genre_tagger.recommender"
 JOINT_SPACE_FORMAT = "genre_tagger.joint_space"  # stored inside a tagger checkpoint's extra
-TAGGER_VERSION = 5
+TAGGER_VERSION = 6
 RECOMMENDER_VERSION = 2
 JOINT_SPACE_VERSION = 2
 
@@ -170,8 +170,23 @@ def _recommender_1_to_2(payload: dict) -> dict:
     return payload
 
 
+def _tagger_5_to_6(payload: dict) -> dict:
+    """Format 6 adds each presence pattern's scale onto complete albums' (``probes.presence_*``):
+    a file from before gets the identity and scores as before."""
+    import torch
+
+    state = dict(payload["state_dict"])
+    if "probes.subset_fitted" in state and "probes.presence_scale" not in state:
+        patterns, labels = len(state["probes.subset_fitted"]), len(payload["labels"])
+        state["probes.presence_scale"] = torch.ones(patterns)
+        state["probes.presence_shift"] = torch.zeros(patterns)
+        state["probes.presence_mean"] = torch.zeros(patterns, labels)
+    return {**payload, "state_dict": state}
+
+
 STEPS: dict[str, dict[int, Callable[[dict], dict]]] = {
-    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3, 3: _tagger_3_to_4, 4: _tagger_4_to_5},
+    TAGGER_FORMAT: {1: _tagger_1_to_2, 2: _tagger_2_to_3, 3: _tagger_3_to_4, 4: _tagger_4_to_5,
+                    5: _tagger_5_to_6},
     RECOMMENDER_FORMAT: {1: _recommender_1_to_2},
 }
 CURRENT = {TAGGER_FORMAT: TAGGER_VERSION, RECOMMENDER_FORMAT: RECOMMENDER_VERSION}

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 from genre_tagger.errors import UserInputError
 from genre_tagger.metrics import macro_roc_auc
+from genre_tagger.models.probes import presence_scaled
 from genre_tagger.models.tagger import GenreTagger
+from genre_tagger.prediction import predict_embeddings
+from genre_tagger.search.data import genre_vectors
 from genre_tagger.training.presence_calibration import (
     PresenceCalibrationSettings, RestrictedCopy, calibrate_presence, fit_pattern_scales, out_of_fold_auc,
-    restricted_copies, store_in_stacks,
+    restricted_copies, store_scales,
 )
 from genre_tagger.training.probes import fit_probes, tagger_logits
 from test_subset_heads import Fixed, toy
@@ -64,19 +69,57 @@ def fitted_tagger():
     return tagger, features, targets, splits
 
 
-def test_stored_scales_move_only_the_albums_that_lack_a_modality():
+def test_stored_scales_move_only_the_albums_that_lack_a_modality_and_search_profiles_not_at_all():
     tagger, features, targets, splits = fitted_tagger()
     val, test = splits["val"], splits["test"]
     copies = restricted_copies(tagger, features, test)
     scales = fit_pattern_scales(restricted_copies(tagger, features, val), targets[val], BOTH, penalty=0.01)
-    store_in_stacks(tagger.probes, scales)
+    store_scales(tagger.probes, scales)
     after = restricted_copies(tagger, features, test)
     for old, new in zip(copies, after):
-        expected = scales.apply(old.logits, old.patterns)
-        torch.testing.assert_close(new.logits, expected, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(new.logits, scales.apply(old.logits, old.patterns), rtol=1e-4, atol=1e-4)
         complete = old.patterns == BOTH
         assert torch.equal(new.logits[complete], old.logits[complete])
     assert bool((after[0].logits != copies[0].logits).any())  # audio alone moved
+    with presence_scaled(tagger.probes, False):
+        unscaled = restricted_copies(tagger, features, test)
+    assert all(torch.equal(a.logits, b.logits) for a, b in zip(copies, unscaled))
+    bundle = SimpleNamespace(model=tagger, modalities=tagger.modalities, scores=lambda f, modalities:
+                             predict_embeddings(tagger, {m: x.embeddings for m, x in f.items()}, {m: x.present for m, x in f.items()},
+        np.arange(len(targets)), modalities))
+    profiles = genre_vectors(bundle, features, ["audio"])
+    with presence_scaled(tagger.probes, False):
+        plain = predict_embeddings(tagger, {m: x.embeddings for m, x in features.items()},
+                                   {m: x.present for m, x in features.items()}, np.arange(len(targets)), ["audio"])
+    np.testing.assert_allclose(profiles, plain / np.linalg.norm(plain, axis=1, keepdims=True), rtol=1e-5)
+
+
+def test_a_checkpoint_keeps_the_scales_and_a_format_5_file_loads_without_them(tmp_path):
+    from genre_tagger.checkpoint import load_checkpoint, save_checkpoint
+    from genre_tagger.upgrade import TAGGER_FORMAT
+    from test_subset_heads import embedding_batch, tiny_bundle
+
+    bundle = tiny_bundle(probes=True)
+    probes = bundle.model.probes
+    probes.fitted.fill_(True), probes.stack.fill_(1.0)
+    embeddings, present = embedding_batch(bundle.model)
+    with torch.no_grad():
+        before = bundle.model.logits_from_embeddings(embeddings, present)
+        probes.presence_scale[probes.pattern(["image", "text"])] = 0.5
+        probes.presence_shift[probes.pattern(["image", "text"])] = 1.0
+        after = bundle.model.logits_from_embeddings(embeddings, present)
+    assert torch.equal(after[4:], before[4:]) and not torch.allclose(after[:4], before[:4])
+    save_checkpoint(tmp_path / "new.ckpt", bundle)
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(tmp_path / "new.ckpt").model.logits_from_embeddings(
+            embeddings, present), after)
+    payload = torch.load(tmp_path / "new.ckpt", weights_only=True)
+    payload["format"] = f"{TAGGER_FORMAT}/5"
+    payload["state_dict"] = {k: v for k, v in payload["state_dict"].items() if ".presence_" not in k}
+    torch.save(payload, tmp_path / "v5.ckpt")
+    with torch.no_grad():
+        torch.testing.assert_close(load_checkpoint(tmp_path / "v5.ckpt").model.logits_from_embeddings(
+            embeddings, present), before)
 
 
 def test_calibration_is_skipped_when_disabled_or_val_is_small_and_otherwise_reports_its_choice():

@@ -139,13 +139,14 @@ def test_only_proper_subsets_get_heads():
         tagger.add_subset_head(["image"])
 
 
-def tiny_bundle():
+def tiny_bundle(probes: bool = False):
     from genre_tagger.bundle import TaggerBundle
     from genre_tagger.config import load_config
     from genre_tagger.data.dataset import build_loaders
     from genre_tagger.models.tagger import build_tagger
 
     config = load_config(["experiment/tiny"])
+    config["model"].setdefault("tagger", {})["probes"] = probes
     modalities = ["audio", "image", "text"]
     torch.manual_seed(0)
     tagger = build_tagger(config["model"], modalities, n_labels=5).eval()

@@ -14,10 +14,19 @@ album has): an album without text is then scored with weights and offsets chosen
 modalities it has, as a model trained on that subset would weigh them, instead of the
 weights chosen for albums that have everything. The probes themselves do not depend on the
 pattern (a view's logistic regression reads only its own view).
+
+Last, each pattern's logits may be rescaled onto complete albums' scale (fitted by
+training/presence_calibration.py): ``m_p + k_p (z - m_p) + b_p``, so that a genre's albums
+rank together whatever each has. That is for ranking albums within a genre; an album's
+genre profile (search compares profiles by cosine) reads the logits before it
+(``presence_scaled(False)``), since a shrink around each genre's mean tilts the profile
+towards the common genres.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -99,7 +108,10 @@ class LinearProbes(nn.Module):
 
     Per presence pattern ``p`` (bit i set: ``modalities[i]`` present), when
     ``subset_fitted[p]``: ``subset_stack[p] [1 + V]`` and ``subset_offset[p] [L]`` replace
-    ``stack`` and ``offset`` for the albums with that pattern.
+    ``stack`` and ``offset`` for the albums with that pattern. Then ``presence_scale [P]``,
+    ``presence_shift [P]`` and ``presence_mean [P, L]`` map each album's logits ``z`` to
+    ``mean + scale (z - mean) + shift`` of its pattern (1, 0: unchanged), unless
+    ``scale_presence`` is off (``presence_scaled``).
     """
 
     def __init__(self, views: list[ViewSlice], n_labels: int):
@@ -114,6 +126,10 @@ class LinearProbes(nn.Module):
         self.register_buffer("subset_stack", torch.zeros(patterns, 1 + len(views)))
         self.register_buffer("subset_offset", torch.zeros(patterns, n_labels))
         self.register_buffer("subset_fitted", torch.zeros(patterns, dtype=torch.bool))
+        self.register_buffer("presence_scale", torch.ones(patterns))
+        self.register_buffer("presence_shift", torch.zeros(patterns))
+        self.register_buffer("presence_mean", torch.zeros(patterns, n_labels))
+        self.scale_presence = True  # not state: switched off around profile reads only
 
     @property
     def views(self) -> list[ViewSlice]:
@@ -145,6 +161,11 @@ class LinearProbes(nn.Module):
                 order: list[str]) -> torch.Tensor:
         if not bool(self.fitted):
             return deep
+        return self.rescaled(self.stacked(deep, embeddings, present, order), present, order)
+
+    def stacked(self, deep: torch.Tensor, embeddings: dict[str, torch.Tensor], present: torch.Tensor,
+                order: list[str]) -> torch.Tensor:
+        """The fitted stack's logits ``[B, L]``: each album's pattern's stack, else the global one."""
         views = self.view_logits(embeddings, present, order, len(deep))
         if not bool(self.subset_fitted.any()):
             logits = self.stack[0] * deep + self.offset
@@ -152,7 +173,6 @@ class LinearProbes(nn.Module):
                 if float(weight) != 0.0:
                     logits = logits + weight * view_logits
             return logits
-        # each album's own stack: its pattern's where fitted, else the global one
         patterns = self.patterns_of(present, order)
         own = self.subset_fitted[patterns].unsqueeze(-1)  # [B, 1]
         weights = torch.where(own, self.subset_stack[patterns], self.stack.unsqueeze(0))  # [B, 1 + V]
@@ -160,3 +180,29 @@ class LinearProbes(nn.Module):
         for k, view_logits in enumerate(views, start=1):
             logits = logits + weights[:, k:k + 1] * view_logits
         return logits
+
+    def clear_presence_scale(self) -> None:
+        """Every pattern's map back to the identity."""
+        self.presence_scale.fill_(1.0), self.presence_shift.zero_(), self.presence_mean.zero_()
+
+    def rescaled(self, logits: torch.Tensor, present: torch.Tensor, order: list[str]) -> torch.Tensor:
+        """``logits [B, L]`` on complete albums' scale (each album's pattern's map), when fitted and on."""
+        if not self.scale_presence or not bool(((self.presence_scale != 1) | (self.presence_shift != 0)).any()):
+            return logits
+        patterns = self.patterns_of(present, order)
+        mean, scale = self.presence_mean[patterns], self.presence_scale[patterns].unsqueeze(-1)
+        return mean + scale * (logits - mean) + self.presence_shift[patterns].unsqueeze(-1)
+
+
+@contextmanager
+def presence_scaled(probes: LinearProbes | None, on: bool) -> Iterator[None]:
+    """Within the block, ``probes`` apply their presence scale only when ``on``."""
+    if probes is None:
+        yield
+        return
+    before = probes.scale_presence
+    probes.scale_presence = on
+    try:
+        yield
+    finally:
+        probes.scale_presence = before

@@ -21,6 +21,7 @@ from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.data.text import TextLoader
 from genre_tagger.features import ModalityFeatures
+from genre_tagger.models.probes import presence_scaled
 from genre_tagger.search.text_view import view_features
 
 
@@ -70,12 +71,14 @@ class JointData:
 
 def genre_vectors(bundle: TaggerBundle, features: dict[str, ModalityFeatures], modalities: list[str]) -> np.ndarray:
     """``[N, L]``: the tagger's sigmoid scores from ``modalities`` (those in ``features``; the
-    others count as absent), unit length; all zeros for a row with none of them present."""
+    others count as absent), unit length; all zeros for a row with none of them present.
+    Read before the presence scale (models/probes.py): a profile, compared by cosine."""
     used = [m for m in modalities if m in features and m in bundle.modalities]
     n = len(next(iter(features.values())).present)
     if not used:
         return np.zeros((n, bundle.n_labels), np.float32)
-    scores = bundle.scores({m: features[m] for m in used}, modalities=used)
+    with presence_scaled(getattr(bundle.model, "probes", None), False):
+        scores = bundle.scores({m: features[m] for m in used}, modalities=used)
     known = np.any([np.asarray(features[m].present, bool) for m in used], axis=0)
     norms = np.maximum(np.linalg.norm(scores, axis=1, keepdims=True), 1e-12)
     return (scores / norms * known[:, None]).astype(np.float32)

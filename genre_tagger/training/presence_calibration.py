@@ -13,8 +13,9 @@ with each non-empty subset of the modalities (its pattern: what it has of that s
 pairwise ranking loss per subset over all its copies (each label's positives above its
 negatives, every label weighing the same, as macro ROC-AUC pools them), averaged over the
 subsets, plus a penalty towards ``k = 1, b = 0``. Kept only when, fitted without each val
-album's fold, it ranks the held-out albums better on average over the subsets. The fitted
-map is linear in the stack's terms, so it is stored as the pattern's stack and offset.
+album's fold, it ranks the held-out albums better on average over the subsets. Stored in
+the probes' presence buffers (models/probes.py), applied after the stacks; search reads
+albums' genre profiles without it.
 """
 
 from __future__ import annotations
@@ -165,16 +166,12 @@ def out_of_fold_auc(copies: list[RestrictedCopy], targets: np.ndarray, complete:
             float(np.mean([macro_roc_auc(targets, b) for b in scaled])))
 
 
-def store_in_stacks(probes: LinearProbes, scales: PatternScales) -> None:
-    """Fold ``z -> m + k (z - m) + b`` into each pattern's stack (from the global one where
-    the pattern had none): weights times ``k``, offset ``k o + (1 - k) m + b``."""
+def store_scales(probes: LinearProbes, scales: PatternScales) -> None:
+    """Each fitted pattern's mean, scale and shift into the probes' presence buffers."""
+    probes.clear_presence_scale()
     for p, mean in scales.means.items():
-        k = scales.scale[p]
-        if not bool(probes.subset_fitted[p]):
-            probes.subset_stack[p], probes.subset_offset[p] = probes.stack, probes.offset
-        probes.subset_stack[p] *= k
-        probes.subset_offset[p] = k * probes.subset_offset[p] + ((1 - k) * mean + scales.shift[p]).float()
-        probes.subset_fitted[p] = True
+        probes.presence_mean[p] = mean.float()
+        probes.presence_scale[p], probes.presence_shift[p] = scales.scale[p], scales.shift[p]
 
 
 def calibrate_presence(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
@@ -182,6 +179,8 @@ def calibrate_presence(tagger: GenreTagger, features: dict[str, ModalityFeatures
     """Fit the scales on ``val`` (module docstring) and store them in the tagger's stacks when
     they earn their place. Run last, after the probes and subset heads are fitted."""
     report, probes = PresenceCalibrationReport(), tagger.probes
+    if probes is not None:
+        probes.clear_presence_scale()
     if (not settings.enabled or probes is None or not bool(probes.fitted) or len(tagger.modalities) < 2
             or len(val) < settings.min_val_albums or not len(evaluable_labels(targets[val]))):
         return report
@@ -194,5 +193,5 @@ def calibrate_presence(tagger: GenreTagger, features: dict[str, ModalityFeatures
     report.before, report.after = out_of_fold_auc(copies, y, complete, settings.penalty)
     report.kept = report.after > report.before
     if report.kept:
-        store_in_stacks(probes, scales)
+        store_scales(probes, scales)
     return report

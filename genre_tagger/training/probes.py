@@ -340,6 +340,7 @@ def fit_probes(tagger: GenreTagger, features: dict[str, ModalityFeatures], targe
     train, val = splits["train"], splits["val"]
     report = ProbeReport()
     probes.subset_fitted.zero_()
+    probes.clear_presence_scale()
     if len(train) < 2 or len(evaluable_labels(targets[val])) == 0:
         # Nothing to choose C or stacking weights on: the probes stay off (the head alone).
         return report

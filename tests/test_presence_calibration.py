@@ -10,7 +10,7 @@ import torch
 
 from genre_tagger.errors import UserInputError
 from genre_tagger.metrics import macro_roc_auc
-from genre_tagger.models.probes import presence_scaled
+from genre_tagger.models.probes import without_presence_scale
 from genre_tagger.models.tagger import GenreTagger
 from genre_tagger.prediction import predict_embeddings
 from genre_tagger.search.data import genre_vectors
@@ -81,14 +81,14 @@ def test_stored_scales_move_only_the_albums_that_lack_a_modality_and_search_prof
         complete = old.patterns == BOTH
         assert torch.equal(new.logits[complete], old.logits[complete])
     assert bool((after[0].logits != copies[0].logits).any())  # audio alone moved
-    with presence_scaled(tagger.probes, False):
+    with without_presence_scale():
         unscaled = restricted_copies(tagger, features, test)
     assert all(torch.equal(a.logits, b.logits) for a, b in zip(copies, unscaled))
     bundle = SimpleNamespace(model=tagger, modalities=tagger.modalities, scores=lambda f, modalities:
                              predict_embeddings(tagger, {m: x.embeddings for m, x in f.items()}, {m: x.present for m, x in f.items()},
         np.arange(len(targets)), modalities))
     profiles = genre_vectors(bundle, features, ["audio"])
-    with presence_scaled(tagger.probes, False):
+    with without_presence_scale():
         plain = predict_embeddings(tagger, {m: x.embeddings for m, x in features.items()},
                                    {m: x.present for m, x in features.items()}, np.arange(len(targets)), ["audio"])
     np.testing.assert_allclose(profiles, plain / np.linalg.norm(plain, axis=1, keepdims=True), rtol=1e-5)
@@ -139,3 +139,23 @@ def test_calibration_is_skipped_when_disabled_or_val_is_small_and_otherwise_repo
 def test_a_negative_penalty_is_refused_with_its_field():
     with pytest.raises(UserInputError, match="presence_calibration.penalty"):
         PresenceCalibrationSettings(penalty=-1)
+
+
+def test_profile_reads_skip_the_scale_on_their_own_thread_only():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from test_subset_heads import embedding_batch, tiny_bundle
+
+    tagger = tiny_bundle(probes=True).model
+    tagger.probes.fitted.fill_(True), tagger.probes.stack.fill_(1.0)
+    embeddings, present = embedding_batch(tagger)
+    logits = lambda: tagger.logits_from_embeddings(embeddings, present)  # noqa: E731
+    with torch.no_grad():
+        plain = logits()
+        tagger.probes.presence_scale[tagger.probes.pattern(["image", "text"])] = 0.5
+        scaled = logits()
+        with without_presence_scale(), ThreadPoolExecutor(1) as pool:
+            assert torch.equal(logits(), plain)
+            assert torch.equal(pool.submit(logits).result(), scaled)  # another thread: a tag request
+        assert torch.equal(logits(), scaled)
+    assert not torch.equal(plain, scaled)

@@ -19,12 +19,13 @@ Last, each pattern's logits may be rescaled onto complete albums' scale (fitted 
 training/presence_calibration.py): ``m_p + k_p (z - m_p) + b_p``, so that a genre's albums
 rank together whatever each has. That is for ranking albums within a genre; an album's
 genre profile (search compares profiles by cosine) reads the logits before it
-(``presence_scaled(False)``), since a shrink around each genre's mean tilts the profile
+(``without_presence_scale``), since a shrink around each genre's mean tilts the profile
 towards the common genres.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,8 +111,8 @@ class LinearProbes(nn.Module):
     ``subset_fitted[p]``: ``subset_stack[p] [1 + V]`` and ``subset_offset[p] [L]`` replace
     ``stack`` and ``offset`` for the albums with that pattern. Then ``presence_scale [P]``,
     ``presence_shift [P]`` and ``presence_mean [P, L]`` map each album's logits ``z`` to
-    ``mean + scale (z - mean) + shift`` of its pattern (1, 0: unchanged), unless
-    ``scale_presence`` is off (``presence_scaled``).
+    ``mean + scale (z - mean) + shift`` of its pattern (1, 0: unchanged), except within
+    ``without_presence_scale``.
     """
 
     def __init__(self, views: list[ViewSlice], n_labels: int):
@@ -129,7 +130,6 @@ class LinearProbes(nn.Module):
         self.register_buffer("presence_scale", torch.ones(patterns))
         self.register_buffer("presence_shift", torch.zeros(patterns))
         self.register_buffer("presence_mean", torch.zeros(patterns, n_labels))
-        self.scale_presence = True  # not state: switched off around profile reads only
 
     @property
     def views(self) -> list[ViewSlice]:
@@ -187,22 +187,22 @@ class LinearProbes(nn.Module):
 
     def rescaled(self, logits: torch.Tensor, present: torch.Tensor, order: list[str]) -> torch.Tensor:
         """``logits [B, L]`` on complete albums' scale (each album's pattern's map), when fitted and on."""
-        if not self.scale_presence or not bool(((self.presence_scale != 1) | (self.presence_shift != 0)).any()):
+        if getattr(_PROFILE_READS, "active", False) or not bool(((self.presence_scale != 1) | (self.presence_shift != 0)).any()):
             return logits
         patterns = self.patterns_of(present, order)
         mean, scale = self.presence_mean[patterns], self.presence_scale[patterns].unsqueeze(-1)
         return mean + scale * (logits - mean) + self.presence_shift[patterns].unsqueeze(-1)
 
 
+_PROFILE_READS = threading.local()  # per thread: a server may tag and search at once
+
+
 @contextmanager
-def presence_scaled(probes: LinearProbes | None, on: bool) -> Iterator[None]:
-    """Within the block, ``probes`` apply their presence scale only when ``on``."""
-    if probes is None:
-        yield
-        return
-    before = probes.scale_presence
-    probes.scale_presence = on
+def without_presence_scale() -> Iterator[None]:
+    """Within the block, on this thread, every tagger's probes skip their presence scale."""
+    before = getattr(_PROFILE_READS, "active", False)
+    _PROFILE_READS.active = True
     try:
         yield
     finally:
-        probes.scale_presence = before
+        _PROFILE_READS.active = before

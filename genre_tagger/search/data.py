@@ -21,7 +21,7 @@ from genre_tagger.data.modality import ModalityLoader
 from genre_tagger.data.records import AlbumRecord
 from genre_tagger.data.text import TextLoader
 from genre_tagger.features import ModalityFeatures
-from genre_tagger.models.probes import presence_scaled
+from genre_tagger.models.probes import without_presence_scale
 from genre_tagger.search.text_view import view_features
 
 
@@ -77,7 +77,7 @@ def genre_vectors(bundle: TaggerBundle, features: dict[str, ModalityFeatures], m
     n = len(next(iter(features.values())).present)
     if not used:
         return np.zeros((n, bundle.n_labels), np.float32)
-    with presence_scaled(getattr(bundle.model, "probes", None), False):
+    with without_presence_scale():
         scores = bundle.scores({m: features[m] for m in used}, modalities=used)
     known = np.any([np.asarray(features[m].present, bool) for m in used], axis=0)
     norms = np.maximum(np.linalg.norm(scores, axis=1, keepdims=True), 1e-12)

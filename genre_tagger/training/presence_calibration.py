@@ -77,10 +77,11 @@ class PresenceCalibrationReport:
     before: float = float("nan")
     after: float = float("nan")
     kept: bool = False
+    skipped: str = "too few val albums"  # why nothing was fitted, when nothing was
 
     def line(self) -> str:
         if not self.scales:
-            return "presence calibration: not fitted (too few val albums)"
+            return f"presence calibration: not fitted ({self.skipped})"
         verdict = "kept" if self.kept else "not kept"
         scales = ", ".join(f"{name} x{k:.2f} {b:+.2f}" for name, (k, b) in self.scales.items())
         return (f"presence calibration ({verdict}): out-of-fold val macro ROC-AUC over the subsets "
@@ -181,6 +182,8 @@ def calibrate_presence(tagger: GenreTagger, features: dict[str, ModalityFeatures
     report, probes = PresenceCalibrationReport(), tagger.probes
     if probes is not None:
         probes.clear_presence_scale()
+    if not settings.enabled:
+        report.skipped = "presence_calibration.enabled is false"
     if (not settings.enabled or probes is None or not bool(probes.fitted) or len(tagger.modalities) < 2
             or len(val) < settings.min_val_albums or not len(evaluable_labels(targets[val]))):
         return report

@@ -187,7 +187,8 @@ class LinearProbes(nn.Module):
 
     def rescaled(self, logits: torch.Tensor, present: torch.Tensor, order: list[str]) -> torch.Tensor:
         """``logits [B, L]`` on complete albums' scale (each album's pattern's map), when fitted and on."""
-        if getattr(_PROFILE_READS, "active", False) or not bool(((self.presence_scale != 1) | (self.presence_shift != 0)).any()):
+        identity = not bool(((self.presence_scale != 1) | (self.presence_shift != 0)).any())
+        if identity or getattr(_PROFILE_READS, "active", False):
             return logits
         patterns = self.patterns_of(present, order)
         mean, scale = self.presence_mean[patterns], self.presence_scale[patterns].unsqueeze(-1)

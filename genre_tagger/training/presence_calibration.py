@@ -177,8 +177,9 @@ def store_scales(probes: LinearProbes, scales: PatternScales) -> None:
 
 def calibrate_presence(tagger: GenreTagger, features: dict[str, ModalityFeatures], targets: np.ndarray,
                        val: np.ndarray, settings: PresenceCalibrationSettings) -> PresenceCalibrationReport:
-    """Fit the scales on ``val`` (module docstring) and store them in the tagger's stacks when
-    they earn their place. Run last, after the probes and subset heads are fitted."""
+    """Fit the scales on ``val`` (module docstring) and store them in the probes' presence
+    buffers when they earn their place (any earlier scale is cleared first, so the copies are
+    scored without it). Run last, after the probes and subset heads are fitted."""
     report, probes = PresenceCalibrationReport(), tagger.probes
     if probes is not None:
         probes.clear_presence_scale()
